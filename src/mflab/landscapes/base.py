@@ -1,0 +1,88 @@
+"""The landscape interface: an objective Φ with its ground truth.
+
+A :class:`Landscape` bundles the value Φ(x), the exact gradient ∇Φ(x), a
+stochastic gradient oracle g̃(key, x) (SPEC Part B notation) and what is known
+about Φ (stationary points, a box for plots). All callables act on **one
+agent's** parameters ``x`` (an array of shape ``(d,)`` or any pytree);
+optimisers ``vmap`` them over the ensemble's leading axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jax
+import numpy as np
+
+Params = Any  # an array or pytree of arrays (one agent)
+Key = jax.Array
+
+
+@dataclass(frozen=True)
+class StationaryPoint:
+    """A known stationary point of a landscape (ground truth for tests and plots)."""
+
+    name: str
+    x: np.ndarray
+    value: float
+    kind: Literal["minimum", "saddle", "maximum"]
+
+
+def _exact_oracle(grad: Callable[[Params], Params]) -> Callable[[Key, Params], Params]:
+    def sample_grad(key: Key, x: Params) -> Params:
+        del key
+        return grad(x)
+
+    return sample_grad
+
+
+@dataclass(frozen=True, eq=False)
+class Landscape:
+    """An objective Φ: parameters → R, with gradient oracles and ground truth.
+
+    Args:
+      name: short identifier (used in tables and file names).
+      value: ``x -> Φ(x)`` for one agent (scalar output).
+      grad: ``x -> ∇Φ(x)`` for one agent, same structure as ``x``. Defaults to
+        ``jax.grad(value)``.
+      sample_grad: ``(key, x) -> g̃(x)``, an unbiased stochastic gradient (a
+        mini-batch gradient for data-driven losses). Defaults to the exact ``grad``.
+      dim: dimension of ``x`` when it is a flat vector, else ``None``.
+      stationary_points: known stationary points (minima first, global first).
+      bounds: ``((x_lo, x_hi), (y_lo, y_hi), ...)`` box used for starts and plots.
+      exact: whether ``sample_grad`` returns the exact gradient.
+      hessian: optional ``x -> ∇²Φ(x)`` (flat ``x`` only).
+    """
+
+    name: str
+    value: Callable[[Params], jax.Array]
+    grad: Callable[[Params], Params] | None = None
+    sample_grad: Callable[[Key, Params], Params] | None = None
+    dim: int | None = None
+    stationary_points: tuple[StationaryPoint, ...] = ()
+    bounds: tuple[tuple[float, float], ...] | None = None
+    exact: bool = True
+    hessian: Callable[[Params], jax.Array] | None = None
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.grad is None:
+            object.__setattr__(self, "grad", jax.grad(self.value))
+        if self.sample_grad is None:
+            object.__setattr__(self, "sample_grad", _exact_oracle(self.grad))
+            object.__setattr__(self, "exact", True)
+        if self.hessian is None and self.dim is not None:
+            object.__setattr__(self, "hessian", jax.hessian(self.value))
+
+    @property
+    def minima(self) -> tuple[StationaryPoint, ...]:
+        """The known minima, global first."""
+        return tuple(p for p in self.stationary_points if p.kind == "minimum")
+
+    @property
+    def global_minimum(self) -> StationaryPoint | None:
+        """The known global minimum (lowest value), if any."""
+        mins = self.minima
+        return min(mins, key=lambda p: p.value) if mins else None
