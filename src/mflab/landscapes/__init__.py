@@ -2,7 +2,7 @@
 
 from mflab.landscapes.base import Landscape, StationaryPoint
 from mflab.landscapes.from_loss import from_loss
-from mflab.landscapes.mueller_brown import mueller_brown
+from mflab.landscapes.mueller_brown_potential import mueller_brown
 from mflab.landscapes.simple import double_well, ill_conditioned_quadratic, quadratic, quartic
 
 __all__ = [

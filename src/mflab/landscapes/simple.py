@@ -81,7 +81,8 @@ def double_well(a: float = 1.0, tilt: float = 0.0) -> Landscape:
     for r in roots:
         curv = 12 * a * r**2 - 4 * a
         kind = "minimum" if curv > 0 else "maximum"
-        pts.append(StationaryPoint(f"x={r:+.3f}", np.array([r]), a * (r**2 - 1) ** 2 + tilt * r, kind))
+        v = a * (r**2 - 1) ** 2 + tilt * r
+        pts.append(StationaryPoint(f"x={r:+.3f}", np.array([r]), v, kind))
     pts.sort(key=lambda p: (p.kind != "minimum", p.value))
     return Landscape(
         name="double-well",
