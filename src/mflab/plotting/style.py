@@ -1,0 +1,67 @@
+"""Shared figure style: serif text, thin lines, 300-dpi PNGs, reproducible files.
+
+Use ``with paper_style(): fig = ...; savefig(fig, path)``. The Agg backend is selected
+when no backend was chosen, so plotting works headless (CI, clusters).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+
+if "MPLBACKEND" not in os.environ:
+    matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+#: rcParams of every mflab figure.
+STYLE = {
+    "font.family": "serif",
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.0,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "legend.frameon": False,
+    "image.cmap": "viridis",
+}
+
+
+@contextlib.contextmanager
+def paper_style():
+    """Context in which figures get the mflab paper style."""
+    with plt.rc_context(STYLE):
+        yield
+
+
+def panel_grid(n: int, *, ncols: int = 4, size: tuple[float, float] = (2.4, 2.1), **kwargs):
+    """A figure with ``n`` panels on a grid (unused cells removed); returns (fig, axes list)."""
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                             squeeze=False, constrained_layout=True, **kwargs)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n]
+
+
+def savefig(fig, path: Path | str) -> Path:
+    """Save a PNG without timestamps in its metadata (same data → same file) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return path

@@ -1,0 +1,226 @@
+"""Start, execute, resume and re-plot runs; the atomic run-directory protocol.
+
+A run whose final directory is ``NAME`` is written in ``.NAME.partial`` beside it and
+renamed to ``NAME`` only when everything (metrics, figures, summary) is written. So:
+
+* a crash or a kill leaves only the hidden partial directory (resumable with
+  ``mflab resume NAME``), never a directory under the final name;
+* an existing ``NAME`` (or a pending ``.NAME.partial``) is never overwritten;
+* every input (study name, preset, overrides, output directory) is validated before
+  anything is created.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from mflab.runs import meta as _meta
+from mflab.runs.config import build_config, config_from_dict
+from mflab.runs.context import RunContext, RunError, write_json
+from mflab.runs.io import read_json
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_for(final: Path) -> Path:
+    """``dir/NAME`` → ``dir/.NAME.partial``."""
+    final = Path(final)
+    return final.parent / f".{final.name}{PARTIAL_SUFFIX}"
+
+
+def final_for(partial: Path) -> Path:
+    """``dir/.NAME.partial`` → ``dir/NAME``."""
+    partial = Path(partial)
+    name = partial.name
+    if not (name.startswith(".") and name.endswith(PARTIAL_SUFFIX)):
+        raise RunError(f"{partial} is not a partial run directory (.NAME{PARTIAL_SUFFIX}).")
+    return partial.parent / name[1 : -len(PARTIAL_SUFFIX)]
+
+
+def default_out(study_name: str, base: Path | str = "runs") -> Path:
+    """``base/YYYYmmdd-HHMMSS-STUDY`` (with ``-2``, ``-3``… if that name is taken)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(base)
+    out, i = base / f"{stamp}-{study_name}", 2
+    while out.exists() or partial_for(out).exists():
+        out, i = base / f"{stamp}-{study_name}-{i}", i + 1
+    return out
+
+
+def check_target(final: Path) -> None:
+    """Refuse a target that exists, or has a pending partial run beside it."""
+    final = Path(final)
+    if final.name.startswith(".") or final.name in ("", ".", ".."):
+        raise RunError(f"run directory name {final.name!r} must not start with '.'.")
+    if final.exists():
+        raise RunError(f"{final} already exists; refusing to overwrite it (choose another --out).")
+    if partial_for(final).exists():
+        raise RunError(
+            f"an interrupted run is pending in {partial_for(final)}; "
+            f"continue it with `mflab resume {final}` or delete it."
+        )
+
+
+def prepare(study_name: str, *, preset: str = "quick", overrides: list[str] | None = None,
+            seed: int = 0, out: Path | str | None = None, progress: bool = True):
+    """Validate a run request, then create its partial directory.
+
+    Returns ``(study, ctx)``. Raises :class:`~mflab.runs.config.ConfigError`,
+    :class:`RunError` or ``UnknownStudyError`` before writing anything.
+    """
+    from mflab.studies import registry
+
+    study = registry.get(study_name)
+    config = build_config(study.Config, preset, list(overrides or []))
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise RunError(f"--seed must be an integer >= 0; got {seed!r}.")
+    final = Path(out) if out is not None else default_out(study_name)
+    check_target(final)
+    partial = partial_for(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial.mkdir()
+    write_json(partial / "config.json", {
+        "study": study_name, "seed": seed, "preset": preset,
+        "overrides": list(overrides or []), "config": config.to_dict(),
+    })
+    write_json(partial / "meta.json", {
+        "study": study_name, "seed": seed, "preset": preset, "status": "running",
+        "started": _meta.now_iso(), "finished": None, "wall_time_s": 0.0, "segments": [],
+        "versions": _meta.versions(), "git": _meta.git_commit(), "host": _meta.host(),
+    })
+    ctx = RunContext(study_name, config, seed, partial, final, progress=progress)
+    return study, ctx
+
+
+def execute(study, ctx: RunContext) -> Path:
+    """Run (or finish) the study in ``ctx``, then finalise and rename; returns the final dir."""
+    t0 = time.perf_counter()
+    started = _meta.now_iso()
+    try:
+        if not ctx.run_complete:
+            study.run(ctx.config, ctx)
+            ctx.mark_complete()
+        return _finalize(study, ctx, t0, started)
+    except BaseException:
+        _update_meta(ctx, t0, started, status="interrupted")
+        raise
+
+
+def _update_meta(ctx: RunContext, t0: float, started: str, status: str) -> dict[str, Any]:
+    path = ctx.dir / "meta.json"
+    if not path.exists():
+        return {}
+    meta = read_json(ctx.dir, "meta.json")
+    seg = time.perf_counter() - t0
+    meta["segments"].append({"started": started, "ended": _meta.now_iso(), "seconds": seg,
+                             "resumed": ctx.resumed})
+    meta["wall_time_s"] = sum(s["seconds"] for s in meta["segments"])
+    meta["status"] = status
+    meta.update(ctx.bookkeeping())
+    if status == "complete":
+        meta["finished"] = _meta.now_iso()
+    write_json(path, meta)
+    return meta
+
+
+def _finalize(study, ctx: RunContext, t0: float, started: str) -> Path:
+    ctx.consolidate_metrics()
+    study.plot(ctx.dir)
+    _update_meta(ctx, t0, started, status="complete")
+    write_summary(study, ctx.dir)
+    for sub in ("metrics-parts", "checkpoint"):
+        shutil.rmtree(ctx.dir / sub, ignore_errors=True)
+    if ctx.final_dir.exists():
+        raise RunError(f"{ctx.final_dir} appeared while the run was going; the result stays "
+                       f"in {ctx.dir}.")
+    os.rename(ctx.dir, ctx.final_dir)
+    return ctx.final_dir
+
+
+def write_summary(study, run_dir: Path) -> Path:
+    """``summary.md`` = the study's summary + a provenance section from the saved files."""
+    run_dir = Path(run_dir)
+    body = study.summarize(run_dir).rstrip()
+    text = body + "\n\n" + provenance_markdown(run_dir, already_said=body)
+    path = run_dir / "summary.md"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def provenance_markdown(run_dir: Path, already_said: str = "") -> str:
+    """A Markdown 'Provenance' section from ``config.json`` and ``meta.json`` (warnings
+    whose text already appears in ``already_said`` are not repeated)."""
+    cfg = read_json(run_dir, "config.json")
+    meta = read_json(run_dir, "meta.json")
+    v = meta.get("versions", {})
+    git = meta.get("git") or {}
+    commit = git.get("commit", "unknown")[:12] + (" (dirty tree)" if git.get("dirty") else "")
+    n_res = sum(1 for s in meta.get("segments", []) if s.get("resumed"))
+    lines = [
+        "## Provenance",
+        "",
+        f"- study `{cfg['study']}`, preset `{cfg['preset']}`, seed {cfg['seed']}, "
+        f"overrides: {', '.join(cfg['overrides']) or 'none'} (resolved config in `config.json`)",
+        f"- mflab {v.get('mflab')}, git {commit}; jax {v.get('jax')}, numpy {v.get('numpy')}, "
+        f"python {v.get('python')}",
+        f"- host {meta['host'].get('node')} ({meta['host'].get('cpu_count')} CPUs, "
+        f"devices {meta['host'].get('jax_devices')})",
+        f"- started {meta.get('started')}, finished {meta.get('finished')}; "
+        f"wall time {meta.get('wall_time_s', 0.0):.1f} s"
+        + (f" over {n_res + 1} segments ({n_res} resume{'s' if n_res > 1 else ''})"
+           if n_res else ""),
+    ]
+    for w in meta.get("warnings", []):
+        if w.split(" ", 1)[-1] not in already_said:
+            lines.append(f"- warning: {w}")
+    return "\n".join(lines) + "\n"
+
+
+def start(study_name: str, **kwargs) -> Path:
+    """Validate, run and finalise one study; returns the final run directory."""
+    study, ctx = prepare(study_name, **kwargs)
+    return execute(study, ctx)
+
+
+def resume(path: Path | str, *, progress: bool = True) -> Path:
+    """Continue an interrupted run given its final name or its partial directory."""
+    from mflab.studies import registry
+
+    path = Path(path)
+    if path.name.startswith(".") and path.name.endswith(PARTIAL_SUFFIX):
+        partial, final = path, final_for(path)
+    else:
+        partial, final = partial_for(path), path
+    if not partial.is_dir():
+        if final.is_dir():
+            raise RunError(f"{final} is already complete; nothing to resume.")
+        raise RunError(f"no interrupted run at {path} (looked for {partial}).")
+    if final.exists():
+        raise RunError(f"{final} exists; refusing to overwrite it with the resumed run.")
+    if not (partial / "config.json").exists():
+        raise RunError(f"{partial} has no config.json; it cannot be resumed.")
+    cfg = read_json(partial, "config.json")
+    study = registry.get(cfg["study"])
+    config = config_from_dict(study.Config, cfg["config"])
+    ctx = RunContext(cfg["study"], config, cfg["seed"], partial, final,
+                     progress=progress, resumed=True)
+    return execute(study, ctx)
+
+
+def replot(run_dir: Path | str) -> list[Path]:
+    """Redraw the figures and rewrite ``summary.md`` from a run directory's files alone."""
+    from mflab.studies import registry
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise RunError(f"{run_dir} is not a run directory (no config.json).")
+    study = registry.get(read_json(run_dir, "config.json")["study"])
+    figures = study.plot(run_dir)
+    write_summary(study, run_dir)
+    return figures

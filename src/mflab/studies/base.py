@@ -1,0 +1,47 @@
+"""The study interface (SPEC Part C): a named computation that writes a run directory.
+
+A study is a final subclass of :class:`Study` with
+
+* ``name`` — the registry name (``mflab run NAME``), ``description`` — one line;
+* ``Config`` — a frozen dataclass deriving from :class:`~mflab.runs.config.StudyConfig`
+  whose field defaults are the paper-scale values and whose ``PRESETS`` map
+  ``"paper"`` (``{}``) and ``"quick"`` to field overrides;
+* ``run(config, ctx)`` — does the work, writing only through the
+  :class:`~mflab.runs.context.RunContext` (metrics, arrays, tables, checkpoints); it
+  must be resumable: call ``ctx.load_checkpoint`` first and skip what is done;
+* ``plot(run_dir)`` — draws ``run_dir/figures/*.png`` from the saved files alone and
+  returns their paths;
+* ``summarize(run_dir)`` — a Markdown summary (tables, what each figure shows) from the
+  saved files alone; the runner writes it to ``summary.md`` and appends provenance.
+
+Readers for the saved files are in :mod:`mflab.runs.io`.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import ClassVar
+
+from mflab.runs.config import StudyConfig
+from mflab.runs.context import RunContext
+
+
+class Study(abc.ABC):
+    """Abstract base of every study; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Config: ClassVar[type[StudyConfig]]
+
+    @abc.abstractmethod
+    def run(self, config: StudyConfig, ctx: RunContext) -> None:
+        """Compute and save results through ``ctx`` (resumable from its checkpoints)."""
+
+    @abc.abstractmethod
+    def plot(self, run_dir: Path) -> list[Path]:
+        """Write ``run_dir/figures/*.png`` from the saved files; return their paths."""
+
+    @abc.abstractmethod
+    def summarize(self, run_dir: Path) -> str:
+        """A Markdown summary of the run from the saved files."""

@@ -1,0 +1,60 @@
+"""The registry of studies: name → (module:attribute, one-line description).
+
+Entries are strings so that ``mflab list`` imports no study module. To add a study,
+write ``mflab/studies/<module>.py`` defining a :class:`~mflab.studies.base.Study`
+subclass instance (conventionally ``STUDY``) and add one line to :data:`STUDIES`
+(its description must equal the study's own ``description``; a test checks it).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import NamedTuple
+
+
+class Entry(NamedTuple):
+    """Where a study lives and what it does."""
+
+    target: str  # "module:attribute"
+    description: str
+
+
+#: Every registered study, in the order ``mflab reproduce`` runs them.
+STUDIES: dict[str, Entry] = {
+    "mueller-brown": Entry(
+        "mflab.studies.mueller_brown:STUDY",
+        "C6: every Part B optimiser on the Müller–Brown potential from uniform starts "
+        "at equal gradient cost; basin fractions, final values, trajectories.",
+    ),
+}
+
+
+class UnknownStudyError(KeyError):
+    """No study of that name; the message lists the registered ones."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it one plain line
+        return self.args[0]
+
+
+def names() -> list[str]:
+    """Registered study names, in registry order."""
+    return list(STUDIES)
+
+
+def describe(name: str) -> str:
+    """One-line description of a study without importing it."""
+    return _entry(name).description
+
+
+def get(name: str):
+    """The study object registered as ``name`` (imports its module)."""
+    module, attr = _entry(name).target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _entry(name: str) -> Entry:
+    if name not in STUDIES:
+        raise UnknownStudyError(
+            f"unknown study {name!r}; registered studies: {', '.join(STUDIES)}."
+        )
+    return STUDIES[name]
