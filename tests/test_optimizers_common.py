@@ -1,0 +1,101 @@
+"""One common test over every optimiser (as optax does): the same landscapes from the
+same starts, jit/vmap, no recompilation, dtype preservation, gradient accounting.
+
+Each entry: (factory name, kwargs on the quadratic, kwargs on Müller–Brown, noisy?).
+Noisy methods are judged against the Gibbs law's scale, deterministic ones against
+the minimiser.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mflab
+import mflab.optimizers as O
+from mflab.landscapes import mueller_brown, quadratic
+
+H = np.diag([1.0, 4.0])  # quadratic Φ = ½ xᵀHx, minimiser 0, λ_max = 4
+BETA = 1e4  # noisy methods: Gibbs std ~ 1/sqrt(βλ) ≤ 0.01
+
+CASES = [
+    ("sgd", dict(eta=0.1), dict(eta=1e-4), False),
+    ("nesterov", dict(eta=0.1, gamma=0.5), dict(eta=1e-4), False),
+    ("restart_nesterov", dict(eta=0.1), dict(eta=1e-4), False),
+    ("mass", dict(eta1=0.1, eta2=0.01, gamma=0.5), dict(eta1=1e-4, eta2=1e-5), False),
+    ("mass", dict(eta1=0.1, eta2=0.0, restart=True), dict(eta1=1e-4, eta2=0.0, restart=True),
+     False),
+    ("sgld", dict(eta=0.1, beta=BETA), dict(eta=1e-4, beta=BETA), True),
+    ("interacting_sgld", dict(eta=0.1, beta=BETA, lam=1.0), dict(eta=1e-4, beta=BETA), True),
+]
+IDS = [f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+
+X0 = np.array([[1.0, -1.0], [0.5, 0.8], [-1.2, 0.3], [0.1, 0.1]])
+MB_X0 = np.array([[-0.5, 1.5], [0.6, 0.0], [0.0, 0.5], [-1.0, 1.0], [1.0, 1.5]])
+
+
+@pytest.mark.parametrize(("name", "kw", "mb_kw", "noisy"), CASES, ids=IDS)
+def test_quadratic_converges(name, kw, mb_kw, noisy):
+    opt = getattr(O, name)(**kw)
+    L = quadratic(H)
+    tr = mflab.run(opt, L, jnp.asarray(X0), 400, jax.random.key(0), record_every=400,
+                   progress=False)
+    x = np.asarray(tr.state.x)
+    # deterministic: contraction at ≥ rate 1−ηλ_min = 0.9 gives |x| < 1e-12 after 400 steps
+    # noisy: stationary spread ~ 1/sqrt(βλ_min) = 0.01, so |x| < 0.05 is a 5σ bound
+    tol = 0.05 if noisy else 1e-8
+    assert np.max(np.abs(x)) < tol
+    assert int(tr.grad_evals[-1]) == 400 * opt.grads_per_step
+
+
+@pytest.mark.parametrize(("name", "kw", "mb_kw", "noisy"), CASES, ids=IDS)
+def test_mueller_brown_descends(name, kw, mb_kw, noisy):
+    # From each start, 20 000 small steps must lower V and end near a stationary value.
+    opt = getattr(O, name)(**mb_kw)
+    L = mueller_brown()
+    tr = mflab.run(opt, L, jnp.asarray(MB_X0), 20_000, jax.random.key(1), record_every=1000,
+                   progress=False)
+    v0, v1 = tr.values[0], tr.values[-1]
+    assert np.all(np.isfinite(v1))
+    assert np.all(v1 < v0)
+    minima = np.array([p.value for p in L.minima])
+    # every agent ends within 1 (noisy: Gibbs scale 1/β ≪ 1) of one of the three minima
+    assert np.all(np.min(np.abs(v1[:, None] - minima[None]), axis=1) < 1.0)
+
+
+@pytest.mark.parametrize(("name", "kw", "mb_kw", "noisy"), CASES, ids=IDS)
+def test_jit_vmap_and_no_recompile(name, kw, mb_kw, noisy):
+    opt = getattr(O, name)(**kw)
+    L = quadratic(H)
+    traces = {"n": 0}
+
+    def k_steps(key, x0):
+        traces["n"] += 1  # runs only while tracing
+        state = opt.init(x0)
+
+        def body(s, k):
+            return opt.step(jax.random.fold_in(key, k), s, L)[0], None
+
+        return jax.lax.scan(body, state, jnp.arange(5))[0].x
+
+    f = jax.jit(jax.vmap(k_steps, in_axes=(0, None)))  # vmap over seeds
+    keys = jax.random.split(jax.random.key(0), 3)
+    out1 = f(keys, jnp.asarray(X0))
+    out2 = f(keys, jnp.asarray(X0) + 1.0)
+    assert out1.shape == (3,) + X0.shape and out2.shape == out1.shape
+    assert traces["n"] == 1, "a second call with the same shapes must not retrace"
+    # the vmapped seeds equal separate runs
+    single = jax.jit(k_steps)(keys[1], jnp.asarray(X0))
+    np.testing.assert_allclose(out1[1], single, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("name", "kw", "mb_kw", "noisy"), CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_dtype_preserved(name, kw, mb_kw, noisy, dtype):
+    opt = getattr(O, name)(**kw)
+    L = quadratic(H)
+    state = opt.init(jnp.asarray(X0, dtype))
+    state, _ = jax.jit(opt.step, static_argnums=2)(jax.random.key(0), state, L)
+    for leaf in jax.tree_util.tree_leaves(state):
+        if jnp.issubdtype(leaf.dtype, jnp.floating):
+            assert leaf.dtype == dtype
