@@ -116,3 +116,10 @@ def test_bad_input():
         quadratic(np.ones((2, 3)))
     with pytest.raises(ValueError, match="same leading size"):
         from_loss(lambda p, b: 0.0, (np.ones((3, 2)), np.ones(4)))
+
+
+def test_exact_flag_follows_the_oracle():
+    L0 = quadratic(np.eye(2))
+    assert L0.exact
+    noisy = type(L0)("noisy", L0.value, L0.grad, sample_grad=lambda k, x: x)
+    assert not noisy.exact  # a user oracle is never silently replaced by the exact gradient

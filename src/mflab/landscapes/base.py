@@ -52,7 +52,9 @@ class Landscape:
       dim: dimension of ``x`` when it is a flat vector, else ``None``.
       stationary_points: known stationary points (minima first, global first).
       bounds: ``((x_lo, x_hi), (y_lo, y_hi), ...)`` box used for starts and plots.
-      exact: whether ``sample_grad`` returns the exact gradient.
+      exact: whether ``sample_grad`` returns the exact gradient (default: true exactly
+        when no ``sample_grad`` is given). Optimisers call ``grad`` directly, drawing
+        no keys, when it is true.
       hessian: optional ``x -> ∇²Φ(x)`` (flat ``x`` only).
     """
 
@@ -63,16 +65,17 @@ class Landscape:
     dim: int | None = None
     stationary_points: tuple[StationaryPoint, ...] = ()
     bounds: tuple[tuple[float, float], ...] | None = None
-    exact: bool = True
+    exact: bool | None = None
     hessian: Callable[[Params], jax.Array] | None = None
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.grad is None:
             object.__setattr__(self, "grad", jax.grad(self.value))
+        if self.exact is None:
+            object.__setattr__(self, "exact", self.sample_grad is None)
         if self.sample_grad is None:
             object.__setattr__(self, "sample_grad", _exact_oracle(self.grad))
-            object.__setattr__(self, "exact", True)
         if self.hessian is None and self.dim is not None:
             object.__setattr__(self, "hessian", jax.hessian(self.value))
 

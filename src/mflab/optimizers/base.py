@@ -62,7 +62,13 @@ def num_agents(x: Params) -> int:
 
 
 def ensemble_grad(landscape, key: jax.Array, x: Params) -> Params:
-    """g̃(x_i) for every agent i, with independent keys (``vmap`` of the one-agent oracle)."""
+    """g̃(x_i) for every agent i, with independent keys (``vmap`` of the one-agent oracle).
+
+    For an exact oracle no keys are drawn (splitting A keys per step costs more than
+    the Müller–Brown gradient itself).
+    """
+    if landscape.exact:
+        return jax.vmap(landscape.grad)(x)
     keys = jax.random.split(key, num_agents(x))
     return jax.vmap(landscape.sample_grad)(keys, x)
 
