@@ -166,3 +166,30 @@ def test_metric_rows_need_the_long_format_columns(tmp_path):
     df = pd.read_parquet(ctx.consolidate_metrics())
     assert df.iloc[0].to_dict() == {"study": "toy", "optimizer": "o", "seed": 0, "step": 1,
                                     "metric": "m", "value": 1.5, "extra": "kept"}
+
+
+def test_reproduce_writes_an_index_and_reports_failures(tmp_path):
+    from mflab.runs.reproduce import reproduce
+
+    index, failed = reproduce(out=tmp_path / "rep", studies=["toy"], progress=False)
+    text = index.read_text()
+    assert failed == [] and "[summary](toy/summary.md)" in text
+    assert "![walk](toy/figures/walk.png)" in text and (tmp_path / "rep/toy/summary.md").exists()
+    Toy.crash_at = 1
+    index, failed = reproduce(out=tmp_path / "rep2", studies=["toy"], progress=False)
+    assert failed == ["toy"] and "| toy | failed |" in index.read_text()
+    with pytest.raises(RunError, match="already exists"):
+        reproduce(out=tmp_path / "rep", studies=["toy"])
+
+
+def test_registry_descriptions_match_the_studies():
+    for name in registry.names():
+        if name == "toy":
+            continue
+        study = registry.get(name)
+        assert study.name == name and study.description == registry.describe(name)
+        assert {"paper", "quick"} <= set(study.Config.PRESETS)
+        for preset in study.Config.PRESETS:  # every preset is a valid config
+            from mflab.runs import build_config
+
+            build_config(study.Config, preset)

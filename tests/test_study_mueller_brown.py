@@ -127,8 +127,8 @@ def test_plot_redraws_identical_figures_from_the_directory_alone(quick_run, tmp_
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     args = ["run", "mueller-brown", "--seed", "7", "--set", "optimizers=B1,B5",
-            "--set", "n_agents=40", "--set", "budget=6000", "--set", "n_chunks=6",
-            "--set", "n_records=60", "--no-progress"]
+            "--set", "n_agents=40", "--set", "budget=3000", "--set", "n_chunks=3",
+            "--set", "n_records=30", "--no-progress"]
     proc = subprocess.Popen([*MFLAB, *args, "--out", "killed"], cwd=tmp_path, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck = tmp_path / ".killed.partial" / "checkpoint" / "checkpoint.json"
