@@ -68,3 +68,15 @@ def test_bad_arguments():
         mflab.run(sgd(0.1), L, jnp.float64(1.0), 10, jax.random.key(0))
     with pytest.raises(ValueError, match="eta must be > 0; got -0.1"):
         sgd(-0.1)
+
+
+def test_second_run_does_not_recompile():
+    L = quadratic(np.eye(2))
+    opt = sgd(0.1)
+    x0 = jnp.ones((4, 2))
+    first = mflab.run(opt, L, x0, 100, jax.random.key(0), record_every=10, progress=False)
+    second = mflab.run(opt, L, x0 + 1, 100, jax.random.key(0), record_every=10, progress=False)
+    # compile time dominates a 100-step run: the second call must be much faster
+    assert second.wall_time < 0.5 * first.wall_time
+    chunk = mflab.driver.make_chunk(opt, L, 10, 1, False)
+    assert chunk._cache_size() == 1

@@ -8,6 +8,7 @@ trajectory does not depend on how it is cut into chunks (resuming is exact).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -50,8 +51,13 @@ def _is_flat(x) -> bool:
     return isinstance(x, jax.Array | np.ndarray) and x.ndim == 2
 
 
+@functools.lru_cache(maxsize=64)
 def make_chunk(optimizer: Optimizer, landscape, record_every: int, n_records: int, positions: bool):
-    """The jitted function advancing ``n_records * record_every`` steps from step ``k0``."""
+    """The jitted function advancing ``n_records * record_every`` steps from step ``k0``.
+
+    Cached on its arguments (optimisers and landscapes hash by identity), so calling
+    :func:`run` again with the same objects and shapes does not recompile.
+    """
 
     def one_step(carry, k):
         state, key = carry
@@ -129,15 +135,13 @@ def run(
     grad_evals = [np.asarray(state.grad_evals)[None]]
     pos = [np.asarray(state.x)[None]] if record_positions else None
     _check_finite(values[0], 0, "objective value")
-    chunks: dict[int, Any] = {}
     done = 0
     with tqdm(total=n_steps, disable=not progress, desc=optimizer.name, unit="step") as bar:
         while done < n_rec:
             m = min(per_chunk, n_rec - done)
-            if m not in chunks:
-                chunks[m] = make_chunk(optimizer, landscape, record_every, m, record_positions)
+            chunk = make_chunk(optimizer, landscape, record_every, m, record_positions)
             k0 = start_step + done * record_every
-            state, recs = chunks[m](state, key, k0)
+            state, recs = chunk(state, key, k0)
             v = np.asarray(recs["values"])
             first_step = start_step + (done + 1) * record_every
             _check_finite(v, first_step, "objective value", record_every)
