@@ -26,6 +26,11 @@ STUDIES: dict[str, Entry] = {
         "C6: every Part B optimiser on the Müller–Brown potential from uniform starts "
         "at equal gradient cost; basin fractions, final values, trajectories.",
     ),
+    "mnist-lln": Entry(
+        "mflab.studies.mnist_lln:STUDY",
+        "C4: mean-field sigmoid networks on real MNIST for growing width N; "
+        "the units' law settles (W1 to the largest N), test accuracy.",
+    ),
 }
 
 

@@ -1,0 +1,207 @@
+"""Study C4: the law of large numbers for the hidden units on real MNIST (SPEC A4).
+
+ŷ(x) = (1/N) Σ_i c_i sigmoid(⟨w_i, x⟩) is trained by mean-field-scaled SGD on
+"digit vs rest" for each width N in ``Ns`` and each of ``n_seeds`` seeds
+(:func:`mflab.mnist.train_mnist`). Sirignano & Spiliopoulos (SIAM J. Appl. Math.
+2020, arXiv:1805.01053) prove that the empirical law of the units (c_i, w_i)
+converges, as N → ∞, to a deterministic N-independent law at every time t = ε k; here
+that shows as the histograms of c_i and |w_i| at equal epochs settling onto one density.
+
+The number that measures it: the Wasserstein-1 distance between the empirical law of
+the c_i (and of the |w_i|) at width N and the one at the largest width, per seed and
+epoch (reference: seed 0 of the largest N). Its floor is the largest-N seed-to-seed
+distance, also reported. Theory predicts W1 ~ N^(−1/2) (fluctuations of an empirical
+measure in 1-D) until that floor.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jax
+import numpy as np
+
+from mflab.runs.config import ConfigError, StudyConfig, param
+from mflab.runs.context import RunContext
+from mflab.runs.io import read_arrays, read_config, read_table
+from mflab.studies.base import Study
+
+QUANTITIES = ("c", "w_norm")
+LABELS = {"c": "output weight $c_i$", "w_norm": r"$|w_i|$"}
+
+
+@dataclass(frozen=True)
+class MnistLLNConfig(StudyConfig):
+    """Config of study C4 (defaults: paper scale, SPEC A4)."""
+
+    Ns: tuple[int, ...] = param((10, 100, 1000, 10_000), ge=1, doc="widths N (SPEC A4)")
+    n_seeds: int = param(3, ge=1, doc="independent seeds per width")
+    epochs: int = param(5, ge=1, doc="passes over the training set")
+    record_epochs: tuple[int, ...] = param((0, 1, 2, 5), ge=0, doc="epochs whose θ is saved")
+    batch_size: int = param(100, ge=1, doc="mini-batch size m")
+    step_size: float = param(0.1, gt=0, doc="ε of s_k = ε ξ(kε) (mflab.mnist default)")
+    digit: int = param(0, ge=0, le=9, doc="the 'one' of one-vs-rest (SPEC A4: 0)")
+    kappa: float = param(1.0, gt=0, doc="init w ~ N(0, κ²/784 I)")
+    standardize: bool = param(False, doc="map pixels to (x − 0.1307)/0.3081 instead of [0, 1]")
+    n_train: int | None = param(None, ge=100, doc="use the first n_train training images")
+    data_dir: str | None = param(None, doc="folder with the 4 MNIST .gz files (else search)")
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        "quick": {"Ns": (10, 100, 1000), "n_seeds": 2, "epochs": 2, "record_epochs": (0, 1, 2),
+                  "n_train": 12_000},
+    }
+
+    def check(self) -> None:
+        if len(set(self.Ns)) != len(self.Ns) or len(self.Ns) < 2:
+            raise ConfigError(f"Ns must hold at least two distinct widths; got {self.Ns}.")
+        if any(e > self.epochs for e in self.record_epochs):
+            raise ConfigError(f"record_epochs must be <= epochs ({self.epochs}); "
+                              f"got {self.record_epochs}.")
+
+
+def checkout_data_dir() -> Path | None:
+    """``shared/data/mnist`` beside a source checkout (the project's checked files), if any."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        cand = parent / "shared" / "data" / "mnist"
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def resolve_data_dir(config: MnistLLNConfig) -> str | None:
+    """Where to read MNIST: the config, ``$MFLAB_MNIST_DIR``, a checkout's shared files,
+    else ``None`` (the loader's cache, then a verified download)."""
+    if config.data_dir:
+        return config.data_dir
+    if os.environ.get("MFLAB_MNIST_DIR"):
+        return os.environ["MFLAB_MNIST_DIR"]
+    found = checkout_data_dir()
+    return str(found) if found else None
+
+
+def w1_table(arrays: dict[tuple[int, int], dict[str, np.ndarray]], Ns, n_seeds, rec_epochs):
+    """Long table of W1(law at N, seed s ; law at N_max, seed 0) per quantity and epoch.
+
+    For N = N_max the rows are seeds s ≥ 1 against seed 0: the seed-to-seed floor.
+    """
+    from mflab.mnist import w1
+
+    n_max = max(Ns)
+    rows = []
+    for q in QUANTITIES:
+        for r, epoch in enumerate(rec_epochs):
+            ref = arrays[(n_max, 0)][q][r]
+            for N in Ns:
+                for s in range(n_seeds):
+                    if N == n_max and s == 0:
+                        continue
+                    rows.append({"quantity": q, "epoch": int(epoch), "N": int(N), "seed": s,
+                                 "w1": float(w1(arrays[(N, s)][q][r], ref))})
+    return rows
+
+
+class MnistLLNStudy(Study):
+    name = "mnist-lln"
+    description = ("C4: mean-field sigmoid networks on real MNIST for growing width N; "
+                   "the units' law settles (W1 to the largest N), test accuracy.")
+    Config = MnistLLNConfig
+
+    def run(self, config: MnistLLNConfig, ctx: RunContext) -> None:
+        from mflab.mnist import load_mnist, train_mnist
+
+        data_dir = resolve_data_dir(config)
+        ctx.note("mnist_data_dir", data_dir or "cache/download")
+        data = load_mnist(data_dir, progress=ctx.progress)
+        jobs = [(N, s) for N in sorted(config.Ns) for s in range(config.n_seeds)]
+        ck = ctx.load_checkpoint()
+        done = ck.progress if ck else 0
+        for i, (N, s) in enumerate(jobs):
+            if i < done:
+                continue
+            key = jax.random.fold_in(jax.random.fold_in(ctx.key, N), s)
+            res = train_mnist(
+                key, N, epochs=config.epochs, batch_size=config.batch_size,
+                step_size=config.step_size, digit=config.digit,
+                record_epochs=config.record_epochs, kappa=config.kappa,
+                standardize=config.standardize, n_train=config.n_train, data=data,
+                progress=ctx.progress,
+            )
+            ctx.save_arrays(f"units_N{N}_s{s}", record_epochs=res.record_epochs, c=res.c,
+                            w_norm=res.w_norm, epochs=res.epochs, time=res.time,
+                            test_risk=res.test_risk, test_accuracy=res.test_accuracy)
+            ctx.log_metrics(
+                [{"optimizer": "sgd", "step": int(e), "metric": m, "value": float(v), "N": N}
+                 for m, vals in (("test_accuracy", res.test_accuracy),
+                                 ("test_risk", res.test_risk))
+                 for e, v in zip(res.epochs, vals, strict=True)],
+                seed=s)
+            ctx.record_timing(f"N={N} seed={s}", res.wall_time)
+            ctx.save_checkpoint(progress=i + 1)
+        arrays = {(N, s): read_arrays(ctx.dir, f"units_N{N}_s{s}") for N, s in jobs}
+        import pandas as pd
+
+        table = pd.DataFrame(w1_table(arrays, config.Ns, config.n_seeds, config.record_epochs))
+        ctx.save_table("w1", table)
+        acc = [{"N": N, "seed": s, "test_accuracy": float(a["test_accuracy"][-1]),
+                "test_risk": float(a["test_risk"][-1])} for (N, s), a in arrays.items()]
+        ctx.save_table("accuracy", pd.DataFrame(acc))
+
+    # ---------------------------------------------------------------- from files only
+    def plot(self, run_dir: Path) -> list[Path]:
+        from mflab.plotting.mnist import plot_histograms, plot_w1
+
+        cfg = read_config(run_dir)
+        arrays = {(N, s): read_arrays(run_dir, f"units_N{N}_s{s}")
+                  for N in cfg["Ns"] for s in range(cfg["n_seeds"])}
+        paths = [plot_histograms(run_dir, arrays, cfg, q) for q in QUANTITIES]
+        paths.append(plot_w1(run_dir, read_table(run_dir, "w1"), read_table(run_dir, "accuracy")))
+        return paths
+
+    def summarize(self, run_dir: Path) -> str:
+        cfg = read_config(run_dir)
+        w1 = read_table(run_dir, "w1")
+        acc = read_table(run_dir, "accuracy")
+        last = max(cfg["record_epochs"])
+        n_max = max(cfg["Ns"])
+        lines = [
+            f"# C4 — MNIST law of large numbers (digit {cfg['digit']} vs rest)",
+            "",
+            f"Widths N = {', '.join(map(str, cfg['Ns']))}; {cfg['n_seeds']} seeds each; "
+            f"{cfg['epochs']} epochs, m = {cfg['batch_size']}, ε = {cfg['step_size']}"
+            + (f", first {cfg['n_train']} training images" if cfg["n_train"] else "") + ".",
+            "",
+            f"W1 to the largest width (N = {n_max}, seed 0) at epoch {last}, mean ± sd over "
+            f"seeds (the N = {n_max} row is the seed-to-seed floor):",
+            "",
+            "| N | W1 of c_i | W1 of abs(w_i) | test accuracy |",
+            "|---|---|---|---|",
+        ]
+        for N in sorted(cfg["Ns"]):
+            cells = []
+            for q in QUANTITIES:
+                v = w1[(w1.quantity == q) & (w1.epoch == last) & (w1.N == N)].w1
+                cells.append(f"{v.mean():.4f} ± {v.std(ddof=0):.4f}" if len(v) else "—")
+            a = acc[acc.N == N].test_accuracy
+            cells.append(f"{a.mean():.4f}")
+            lines.append(f"| {N} | " + " | ".join(cells) + " |")
+        slopes = []
+        for q in QUANTITIES:
+            sub = w1[(w1.quantity == q) & (w1.epoch == last) & (w1.N < n_max)]
+            g = sub.groupby("N").w1.mean()
+            if len(g) >= 2:
+                slope = np.polyfit(np.log(g.index.values), np.log(g.values), 1)[0]
+                slopes.append(f"{LABELS[q].replace('$', '')}: {slope:.2f}")
+        lines += ["", "Fitted log-log slope of W1 vs N (N < largest; theory for the "
+                  "fluctuations of an empirical law: −0.5): " + "; ".join(slopes) + ".", "",
+                  "Figures: `figures/hist_c.png`, `figures/hist_w_norm.png` (histograms per "
+                  "epoch, one colour per N), `figures/w1.png` (W1 vs N per epoch, and "
+                  "test accuracy vs N)."]
+        return "\n".join(lines) + "\n"
+
+
+STUDY = MnistLLNStudy()
