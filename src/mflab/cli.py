@@ -67,7 +67,32 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", type=Path, default=None,
                    help="directory to create (default runs/TIMESTAMP-reproduce)")
     q.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    q.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="run the studies on Dask workers: local, local:N or a scheduler address")
+
+    q = sub.add_parser("sweep", help="run one study over many seeds (optionally on Dask)")
+    q.add_argument("study", metavar="STUDY", help="a study name from `mflab list`")
+    q.add_argument("--seeds", type=_seeds, required=True, metavar="SEEDS",
+                   help="seeds: a list 0,1,5 or a range 0-7")
+    q.add_argument("--preset", default="quick", help="config preset (default quick)")
+    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (repeatable)")
+    q.add_argument("--out", type=Path, default=None,
+                   help="directory to create (default runs/TIMESTAMP-sweep-STUDY)")
+    q.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="Dask workers: local, local:N or a scheduler address (default: serial)")
     return p
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        if "-" in text:
+            lo, hi = (int(t) for t in text.split("-", 1))
+            return list(range(lo, hi + 1))
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"seeds must look like 0,1,5 or 0-7; got {text!r}") from None
 
 
 def _list(verbose: bool) -> int:
@@ -117,13 +142,32 @@ def main(argv: list[str] | None = None) -> int:
                 print(fig)
             return 0
         if args.command == "reproduce":
+            from mflab.runs.executor import make_executor
             from mflab.runs.reproduce import reproduce
 
-            index, failed = reproduce(preset=args.preset, out=args.out, seed=args.seed,
-                                      progress=not args.no_progress)
+            executor = make_executor(args.dask)
+            try:
+                index, failed = reproduce(preset=args.preset, out=args.out, seed=args.seed,
+                                          progress=not args.no_progress, executor=executor)
+            finally:
+                executor.close()
             if failed:
                 print(f"failed studies: {', '.join(failed)}", file=sys.stderr)
             print(f"summary: {index}")
+            return 1 if failed else 0
+        if args.command == "sweep":
+            from mflab.runs.executor import make_executor
+            from mflab.runs.sweep import sweep
+
+            executor = make_executor(args.dask)
+            try:
+                out, failed = sweep(args.study, args.seeds, preset=args.preset,
+                                    overrides=args.overrides, out=args.out, executor=executor)
+            finally:
+                executor.close()
+            if failed:
+                print(f"failed seeds: {', '.join(map(str, failed))}", file=sys.stderr)
+            print(f"sweep: {out / 'sweep.md'}")
             return 1 if failed else 0
     except (ConfigError, RunError, UnknownStudyError) as e:
         print(f"mflab {args.command}: error: {e}", file=sys.stderr)

@@ -8,13 +8,21 @@
 | B4  | :func:`mass`           | mass              |
 | B5  | :func:`sgld`           | langevin          |
 | B6  | :func:`interacting_sgld` | langevin        |
+| B7  | :func:`gaussian_smoothing` | smoothing       |
+| B8  | :func:`hj_smoothing`   | hamilton_jacobi   |
+| B9  | :func:`fast_slow`      | multiscale        |
+| B10 | :func:`mf_hom_sgld`    | multiscale        |
+| B11 | :func:`gibbs_init_descent` | gibbs_init    |
 
 B1–B5 also come as optax ``GradientTransformation``s (``as_optax_*``).
 """
 
 from mflab.optimizers.base import EmptyInfo, Optimizer
+from mflab.optimizers.gibbs_init import GibbsInitState, gibbs_init_descent
+from mflab.optimizers.hamilton_jacobi import HJState, hj_smoothing, hj_value_and_grad
 from mflab.optimizers.langevin import SGLDState, interacting_sgld, sgld
 from mflab.optimizers.mass import MaSSState, mass, mass_parameters, mass_three_variable
+from mflab.optimizers.multiscale import FastSlowState, MFHomState, fast_slow, mf_hom_sgld
 from mflab.optimizers.nesterov import (
     NesterovState,
     RestartInfo,
@@ -30,6 +38,7 @@ from mflab.optimizers.optax_adapters import (
     as_optax_sgld,
 )
 from mflab.optimizers.sgd import SGDState, sgd
+from mflab.optimizers.smoothing import SmoothingState, gaussian_smoothing
 
 __all__ = [
     "Optimizer",
@@ -48,6 +57,17 @@ __all__ = [
     "sgld",
     "interacting_sgld",
     "SGLDState",
+    "gaussian_smoothing",
+    "SmoothingState",
+    "hj_smoothing",
+    "hj_value_and_grad",
+    "HJState",
+    "fast_slow",
+    "FastSlowState",
+    "mf_hom_sgld",
+    "MFHomState",
+    "gibbs_init_descent",
+    "GibbsInitState",
     "as_optax_sgd",
     "as_optax_nesterov",
     "as_optax_restart_nesterov",

@@ -67,7 +67,7 @@ OPTIMIZERS: tuple[OptimizerSpec, ...] = (
     OptimizerSpec("B9", "Fast–slow", "fast_slow", "multiscale", lambda c: {"beta": c.beta}),
     OptimizerSpec("B10", "MF-Hom-SGLD", "mf_hom_sgld", "multiscale",
                   lambda c: {"beta": c.beta}),
-    OptimizerSpec("B11", "Gibbs init + GD", "gibbs_init", "gibbs_init",
+    OptimizerSpec("B11", "Gibbs init + GD", "gibbs_init_descent", "gibbs_init",
                   lambda c: {"eta": c.eta, "beta": c.beta}),
 )
 ALL_IDS = tuple(s.id for s in OPTIMIZERS)
