@@ -63,12 +63,14 @@ OPTIMIZERS: tuple[OptimizerSpec, ...] = (
     OptimizerSpec("B7", "Gaussian smoothing", "gaussian_smoothing", "smoothing",
                   lambda c: {"eta": c.eta}),
     OptimizerSpec("B8", "HJ smoothing", "hj_smoothing", "hamilton_jacobi",
-                  lambda c: {"eta": c.eta, "beta": c.beta}),
-    OptimizerSpec("B9", "Fast–slow", "fast_slow", "multiscale", lambda c: {"beta": c.beta}),
+                  lambda c: {"eta": c.macro_step, "beta": c.beta}),
+    OptimizerSpec("B9", "Fast–slow", "fast_slow", "multiscale",
+                  lambda c: {"beta": c.beta, "eps": c.fs_eps, "dt": c.fs_eps * c.eta}),
     OptimizerSpec("B10", "MF-Hom-SGLD", "mf_hom_sgld", "multiscale",
-                  lambda c: {"beta": c.beta}),
+                  lambda c: {"beta": c.beta, "Delta": c.macro_step}),
     OptimizerSpec("B11", "Gibbs init + GD", "gibbs_init_descent", "gibbs_init",
-                  lambda c: {"eta": c.eta, "beta": c.beta}),
+                  lambda c: {"eta": c.eta, "beta": c.gibbs_beta, "langevin_eta": c.eta,
+                             "langevin_steps": c.budget // 2}),
 )
 ALL_IDS = tuple(s.id for s in OPTIMIZERS)
 BASINS = ("A", "B", "C", "elsewhere")
@@ -84,6 +86,10 @@ class MuellerBrownConfig(StudyConfig):
     eta: float = param(1e-4, gt=0, doc="learning rate of GD-like methods (SPEC C6)")
     beta: float = param(0.1, gt=0, doc="inverse temperature of noisy methods (barriers: "
                         "β·ΔV = 3.6 to leave B, 10.6 to leave A)")
+    macro_step: float = param(0.02, gt=0, doc="outer step of B8 (η) and B10 (Δ); Δ/γ = 0.2")
+    fs_eps: float = param(0.1, gt=0, doc="B9 scale separation ε (dt = ε·eta keeps dt/ε = eta)")
+    gibbs_beta: float = param(0.05, gt=0, doc="B11 Langevin β (81% Gibbs mass in A; crosses "
+                              "barriers within budget/2 steps)")
     box: tuple[float, ...] = param((-1.5, 1.2, -0.2, 2.0), doc="start box x_lo,x_hi,y_lo,y_hi")
     optimizers: tuple[str, ...] = param(ALL_IDS, choices=ALL_IDS, doc="SPEC ids to compare")
     n_records: int = param(200, ge=1, doc="records of each run (metrics, trajectories)")
