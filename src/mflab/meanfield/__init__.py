@@ -1,0 +1,60 @@
+"""The mean-field side of mflab (SPEC Part A): data models, unit types, exact risk, online SGD.
+
+Shape convention: particles (hidden units) are ``(N, D)`` arrays, one row per unit,
+``[extra..., w...]`` (type a: w; type b: a, b, w; type c: c, w); many seeds add a
+leading axis ``(S, N, D)``.
+"""
+
+from mflab.meanfield.activations import (
+    RELU,
+    UNIT_RELU,
+    UNIT_SIGMOID,
+    RampSum,
+    UnitType,
+    piecewise_linear,
+    relu_gaussian_mean,
+    sigma_a1,
+    sigma_a2,
+    sigmoid,
+    sigmoid_deriv,
+    unit_a,
+)
+from mflab.meanfield.data import AnisotropicGaussians, IsotropicGaussians
+from mflab.meanfield.risk import (
+    exact_risk,
+    hermite_coeffs,
+    interaction_U,
+    pair_expectation,
+    potential_V,
+    risk_terms,
+)
+from mflab.meanfield.sgd import (
+    ConstantSchedule,
+    PowerSchedule,
+    SGDTrace,
+    advance,
+    block_exact,
+    block_plain,
+    check_schedule,
+    constant_schedule,
+    draw_block,
+    histogram_density,
+    init_particles,
+    power_schedule,
+    record_grid,
+    reduced_coordinates,
+    run_sgd,
+    step_plain,
+)
+
+__all__ = [
+    "RELU", "UNIT_RELU", "UNIT_SIGMOID", "RampSum", "UnitType", "piecewise_linear",
+    "relu_gaussian_mean", "sigma_a1", "sigma_a2", "sigmoid", "sigmoid_deriv", "unit_a",
+    "AnisotropicGaussians", "IsotropicGaussians",
+    "exact_risk", "hermite_coeffs", "interaction_U", "pair_expectation", "potential_V",
+    "risk_terms",
+    "ConstantSchedule", "PowerSchedule", "SGDTrace", "advance", "block_exact", "block_plain",
+    "check_schedule", "constant_schedule",
+    "draw_block", "histogram_density", "init_particles", "power_schedule", "record_grid",
+    "reduced_coordinates", "run_sgd", "step_plain",
+]

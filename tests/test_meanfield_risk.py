@@ -1,0 +1,141 @@
+"""Exact risk R_N, V and U of mflab.meanfield against theory (closed forms, Monte Carlo,
+invariances, two independent quadratures)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mflab  # noqa: F401
+from mflab.meanfield import (
+    UNIT_RELU,
+    AnisotropicGaussians,
+    IsotropicGaussians,
+    exact_risk,
+    hermite_coeffs,
+    pair_expectation,
+    potential_V,
+    risk_terms,
+    sigma_a1,
+    sigma_a2,
+    unit_a,
+)
+from mflab.meanfield.risk import interaction_U
+
+
+def _mc_risk(units, data, theta, n=600_000, seed=0, chunk=200_000):
+    """Plain Monte Carlo of E(y − ŷ)² and its standard error."""
+    key = jax.random.key(seed)
+    vals = []
+    for i in range(n // chunk):
+        x, y = data.sample(jax.random.fold_in(key, i), chunk)
+        yhat = jnp.mean(units(theta, x), axis=0)
+        vals.append(np.asarray((y - yhat) ** 2))
+    v = np.concatenate(vals)
+    return v.mean(), v.std() / np.sqrt(v.size)
+
+
+CASES = [
+    ("A1", unit_a(sigma_a1()), IsotropicGaussians(0.8, 10), 1.5),
+    ("A2", unit_a(sigma_a2()), IsotropicGaussians(0.5, 8), 1.5),
+    ("A3", UNIT_RELU, AnisotropicGaussians(0.5, 12, 4), 1.0),
+]
+
+
+@pytest.mark.parametrize("name,units,data,scale", CASES, ids=[c[0] for c in CASES])
+def test_exact_risk_matches_monte_carlo(name, units, data, scale):
+    N = 24
+    key = jax.random.key(3)
+    D = data.d + units.n_extra
+    theta = scale * jax.random.normal(key, (N, D)) / np.sqrt(data.d) * 2
+    if units.n_extra:  # a ~ N(0,1), b ~ N(0, 0.25)
+        theta = theta.at[:, 0].set(jax.random.normal(jax.random.fold_in(key, 1), (N,)))
+        theta = theta.at[:, 1].multiply(0.5)
+    exact = float(exact_risk(units, data, theta))
+    mc, se = _mc_risk(units, data, theta)
+    # CLT: the MC mean is N(exact, se²); 4.5 se is a two-sided 7e-6 false-alarm level.
+    assert abs(exact - mc) < 4.5 * se, (name, exact, mc, se)
+
+
+@pytest.mark.parametrize("sig,expected", [(sigma_a1(), 1 + 2.5**2), (sigma_a2(), 1 + 2.5**2)])
+def test_zero_network_risk(sig, expected):
+    # w = 0: ŷ ≡ σ(0) = −2.5, E y = 0, so R = E(y − σ(0))² = 1 + σ(0)².
+    # Tolerance 1e-11: the only error is Gauss–Legendre on the φ-weighted constant (< 1e-13).
+    data = IsotropicGaussians(0.8, 7)
+    r = exact_risk(unit_a(sig), data, jnp.zeros((9, 7)))
+    assert abs(float(r) - expected) < 1e-11
+    # type (b) with a = 0: ŷ ≡ 0, R = R# = 1.
+    r = exact_risk(UNIT_RELU, AnisotropicGaussians(0.5, 6, 2), jnp.zeros((5, 8)))
+    assert abs(float(r) - 1.0) < 1e-12
+
+
+def test_series_and_quadrature_agree_and_converge():
+    # Two independent evaluations of Σ U: Mehler series (+quadrature on close pairs) vs
+    # quadrature for every pair; and the quadrature at 8 vs 16 nodes per piece.
+    units, data = unit_a(sigma_a2()), IsotropicGaussians(0.5, 6)
+    theta = jax.random.normal(jax.random.key(5), (30, 6)) * 0.7
+    V, U = risk_terms(units, data, theta)
+    r_quad = 1 + 2 * V.mean() + U.mean()
+    assert abs(float(exact_risk(units, data, theta)) - float(r_quad)) < 1e-9
+    U16 = interaction_U(units, data, theta, theta, nodes=16)
+    # Documented accuracy of the default rule (8 nodes/piece): ≤ 1e-7, the worst case being
+    # near-parallel pairs, where E[σ(Y)|Z] has a kink smoothed over a width ∝ sqrt(1 − ρ²).
+    assert float(jnp.max(jnp.abs(U16 - U))) < 1e-7
+    U32 = interaction_U(units, data, theta, theta, nodes=32)
+    assert float(jnp.max(jnp.abs(U32 - U16))) < 1e-10  # and it converges
+
+
+def test_mehler_series_matches_quadrature_pairwise():
+    sig = sigma_a1()
+    mu1, s1, mu2, s2 = 0.2, 1.3, -0.4, 0.8
+    c1 = hermite_coeffs(sig, jnp.float64(mu1), jnp.float64(s1), 128)
+    c2 = hermite_coeffs(sig, jnp.float64(mu2), jnp.float64(s2), 128)
+    for rho in (-0.85, -0.3, 0.0, 0.5, 0.85):
+        series = float(jnp.sum(c1 * c2 * rho ** jnp.arange(128)))
+        quad = float(pair_expectation(sig, mu1, s1, mu2, s2, jnp.float64(rho)))
+        # truncation ≤ Σ_{n≥128} |c_n|² 0.85^n < 1e-10; quadrature error ≈ 1e-12
+        assert abs(series - quad) < 1e-9, rho
+
+
+def test_U_symmetric_and_rotation_invariant():
+    units, data = unit_a(sigma_a1()), IsotropicGaussians(0.8, 5)
+    k1, k2 = jax.random.split(jax.random.key(7))
+    theta = jax.random.normal(k1, (12, 5))
+    Q, _ = jnp.linalg.qr(jax.random.normal(k2, (5, 5)))
+    V, U = risk_terms(units, data, theta)
+    Vq, Uq = risk_terms(units, data, theta @ Q.T)
+    # Symmetry of U: the quadrature is not symmetric in its arguments (it conditions on
+    # the first), so agreement to 1e-11 checks it against its own error.
+    assert float(jnp.max(jnp.abs(U - U.T))) < 1e-11
+    # Isotropic data: x ↦ Qx preserves the law, so V(Qw) = V(w), U(Qw, Qw') = U(w, w').
+    assert float(jnp.max(jnp.abs(V - Vq))) < 1e-12
+    assert float(jnp.max(jnp.abs(U - Uq))) < 1e-10
+
+
+def test_anisotropic_invariance_only_within_blocks():
+    data = AnisotropicGaussians(0.5, 6, 3)
+    k1, k2 = jax.random.split(jax.random.key(9))
+    theta = jax.random.normal(k1, (8, 8))
+    Q3, _ = jnp.linalg.qr(jax.random.normal(k2, (3, 3)))
+    block = jnp.eye(8).at[2:5, 2:5].set(Q3)  # rotate the s0 informative coordinates only
+    V, U = risk_terms(UNIT_RELU, data, theta)
+    Vb, Ub = risk_terms(UNIT_RELU, data, theta @ block.T)
+    assert float(jnp.max(jnp.abs(V - Vb))) < 1e-12
+    assert float(jnp.max(jnp.abs(U - Ub))) < 1e-10
+    swap = jnp.eye(8)[:, [0, 1, 5, 3, 4, 2, 6, 7]]  # exchanges an informative and a noise axis
+    Vs = potential_V(UNIT_RELU, data, theta @ swap)
+    assert float(jnp.max(jnp.abs(V - Vs))) > 1e-3  # the law is not invariant across blocks
+
+
+@pytest.mark.parametrize(
+    "make,msg",
+    [
+        (lambda: IsotropicGaussians(0.8, 0), "d must be an integer >= 1; got 0"),
+        (lambda: IsotropicGaussians(1.0, 4), "Delta must lie in [0, 1)"),
+        (lambda: IsotropicGaussians(-0.1, 4), "got -0.1"),
+        (lambda: AnisotropicGaussians(0.5, 4, 5), "1 <= s0 <= d = 4; got 5"),
+    ],
+)
+def test_bad_data_parameters(make, msg):
+    with pytest.raises(ValueError, match=msg.replace("[", r"\[").replace(")", r"\)")):
+        make()
