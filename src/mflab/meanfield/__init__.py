@@ -1,4 +1,5 @@
-"""The mean-field side of mflab (SPEC Part A): data models, unit types, exact risk, online SGD.
+"""The mean-field side of mflab (SPEC Part A): data models, unit types, exact risk, online SGD,
+and the distributional-dynamics particle solver.
 
 Shape convention: particles (hidden units) are ``(N, D)`` arrays, one row per unit,
 ``[extra..., w...]`` (type a: w; type b: a, b, w; type c: c, w); many seeds add a
@@ -20,6 +21,17 @@ from mflab.meanfield.activations import (
     unit_a,
 )
 from mflab.meanfield.data import AnisotropicGaussians, IsotropicGaussians
+from mflab.meanfield.dd import (
+    DDResult,
+    FullDD,
+    RadialDD,
+    cosine_moments,
+    radial_density,
+    radial_quantiles,
+    radial_ubar,
+    radial_v,
+    solve_dd,
+)
 from mflab.meanfield.risk import (
     exact_risk,
     hermite_coeffs,
@@ -51,6 +63,8 @@ __all__ = [
     "RELU", "UNIT_RELU", "UNIT_SIGMOID", "RampSum", "UnitType", "piecewise_linear",
     "relu_gaussian_mean", "sigma_a1", "sigma_a2", "sigmoid", "sigmoid_deriv", "unit_a",
     "AnisotropicGaussians", "IsotropicGaussians",
+    "DDResult", "FullDD", "RadialDD", "cosine_moments", "radial_density", "radial_quantiles",
+    "radial_ubar", "radial_v", "solve_dd",
     "exact_risk", "hermite_coeffs", "interaction_U", "pair_expectation", "potential_V",
     "risk_terms",
     "ConstantSchedule", "PowerSchedule", "SGDTrace", "advance", "block_exact", "block_plain",

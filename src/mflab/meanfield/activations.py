@@ -33,11 +33,15 @@ def _phi(z):
 
 
 def relu_gaussian_mean(m, tau):
-    """E relu(m + τG) = m Φ(m/τ) + τ φ(m/τ), G ~ N(0,1); exact also at τ = 0 (→ relu(m))."""
-    tiny = jnp.finfo(jnp.result_type(m, tau)).tiny
-    tau_safe = jnp.maximum(tau, tiny)
-    z = m / tau_safe
-    return m * ndtr(z) + tau * _phi(z)
+    """E relu(m + τG) = m Φ(m/τ) + τ φ(m/τ), G ~ N(0,1); exact also at τ = 0 (→ relu(m)).
+
+    The τ = 0 branch uses the double-where trick so that gradients stay finite there.
+    """
+    m, tau = jnp.broadcast_arrays(jnp.asarray(m), jnp.asarray(tau))
+    pos = tau > 0
+    tau_ok = jnp.where(pos, tau, 1.0)
+    z = m / tau_ok
+    return jnp.where(pos, m * ndtr(z) + tau_ok * _phi(z), jnp.maximum(m, 0.0))
 
 
 @dataclass(frozen=True, eq=False)

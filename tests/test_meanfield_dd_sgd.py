@@ -1,0 +1,37 @@
+"""DD vs SGD at quick scale (SPEC Part A: SGD time t = kε maps to DD time t)."""
+
+import jax
+import numpy as np
+
+import mflab  # noqa: F401
+from mflab.meanfield import (
+    IsotropicGaussians,
+    init_particles,
+    record_grid,
+    run_sgd,
+    sigma_a1,
+    unit_a,
+)
+from mflab.meanfield.dd import RadialDD, radial_quantiles, solve_dd
+
+UNITS = unit_a(sigma_a1())
+
+
+def test_sgd_approaches_dd_as_n_grows():
+    # Thm 2.1 of the report: |R_N(θ^k) − R(ρ_kε)| ≲ sqrt(max(1/N, ε)). With ε = 1e-4 fixed,
+    # N: 50 → 400 should shrink the gap (√8 ≈ 2.8 predicted; we require 0.6×), and at
+    # N = 400 the gap is dominated by the O(1/N) self-interaction bias Var σ / N ≈ 0.05,
+    # so we require < 0.08. Two seeds per N, gap = max over 5 records of |ΔR|.
+    data = IsotropicGaussians(0.8, 20)
+    dd = solve_dd(RadialDD(UNITS, data), radial_quantiles(200, 20, 0.8), t_max=3.2, dt=0.05,
+                  n_records=5)
+    gaps = {}
+    for N in (50, 400):
+        g = []
+        for seed in range(2):
+            th = init_particles(jax.random.key(seed), UNITS, N, 20, 0.8)
+            tr = run_sgd(jax.random.key(100 + seed), UNITS, data, th, eps=1e-4, n_steps=32000,
+                         record_steps=record_grid(32000, 5, 32))
+            g.append(np.max(np.abs(tr.risk[0] - dd.risk)))
+        gaps[N] = np.mean(g)
+    assert gaps[400] < 0.6 * gaps[50] and gaps[400] < 0.08, gaps
