@@ -95,6 +95,7 @@ def run(
     progress: bool = True,
     state=None,
     start_step: int = 0,
+    devices: int | None = None,
 ) -> Trace:
     """Run ``optimizer`` on ``landscape`` from ensemble ``x0`` for ``n_steps`` steps.
 
@@ -111,6 +112,8 @@ def run(
       progress: show a tqdm bar (one tick per chunk).
       state: resume from this optimiser state instead of ``init(x0)``.
       start_step: global index of the first step (for resuming).
+      devices: split the agent axis over this many devices (CPU cores after
+        :func:`mflab.devices.use_host_devices`); ``None`` keeps ``x0`` where it is.
 
     Raises:
       DivergenceError: Φ or the iterate became NaN/inf; names the step and agent.
@@ -130,6 +133,11 @@ def run(
     else:
         per_chunk = max(1, check_int("chunk_steps", chunk_steps) // record_every)
     t0 = time.perf_counter()
+    if devices is not None:
+        from mflab.devices import shard_agents
+
+        x0 = shard_agents(x0, devices)
+        state = None if state is None else shard_agents(state, devices)
     state = optimizer.init(x0) if state is None else state
     values = [np.asarray(ensemble_value(landscape, state.x))[None]]
     grad_evals = [np.asarray(state.grad_evals)[None]]
