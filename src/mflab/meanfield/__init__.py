@@ -32,6 +32,12 @@ from mflab.meanfield.dd import (
     radial_v,
     solve_dd,
 )
+from mflab.meanfield.dd_aniso import (
+    AnisotropicDD,
+    aniso_quantiles,
+    aniso_ubar,
+    aniso_v,
+)
 from mflab.meanfield.risk import (
     exact_risk,
     hermite_coeffs,
@@ -65,6 +71,7 @@ __all__ = [
     "AnisotropicGaussians", "IsotropicGaussians",
     "DDResult", "FullDD", "RadialDD", "cosine_moments", "radial_density", "radial_quantiles",
     "radial_ubar", "radial_v", "solve_dd",
+    "AnisotropicDD", "aniso_quantiles", "aniso_ubar", "aniso_v",
     "exact_risk", "hermite_coeffs", "interaction_U", "pair_expectation", "potential_V",
     "risk_terms",
     "ConstantSchedule", "PowerSchedule", "SGDTrace", "advance", "block_exact", "block_plain",
