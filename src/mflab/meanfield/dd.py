@@ -71,7 +71,7 @@ def _radial_units(units: UnitType, data):
 def radial_v(units: UnitType, data, r):
     """v(r) = V(w) for |w| = r (closed form)."""
     s = jnp.asarray(_radial_units(units, data), r.dtype)
-    m = units.sigma.gaussian_mean(0.0, s[:, None] * r[None])
+    m = units.sigma.gaussian_mean(0.0, s[:, None] * jnp.abs(r)[None])  # v is even in r
     return -0.5 * (m[0] - m[1])
 
 
@@ -79,6 +79,7 @@ def radial_ubar(units: UnitType, data, r1, r2, *, method="series", n_terms=DD_SE
                 n_jacobi=24):
     """ū_d(r1_i, r2_j) (matrix) averaged over the cosine law of R^d (module docstring)."""
     s = jnp.asarray(_radial_units(units, data), r1.dtype)
+    r1, r2 = jnp.abs(r1), jnp.abs(r2)  # ū is even in each radius (w ↦ −w)
     d = data.d
     if method == "series":
         mom = jnp.asarray(cosine_moments(d, n_terms), r1.dtype)
