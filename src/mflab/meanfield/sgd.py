@@ -327,6 +327,9 @@ def run_sgd(
     xi = constant_schedule() if xi is None else xi
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {sorted(KERNELS)}; got {kernel!r}.")
+    if risk and units.kind == "c":
+        raise ValueError("the exact risk is implemented for unit kinds 'a' and 'b'; got 'c' "
+                         "(sigmoid units): pass risk=False.")
     theta = jnp.asarray(theta0)
     single = theta.ndim == 2
     theta = theta[None] if single else theta
