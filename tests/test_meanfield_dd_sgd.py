@@ -40,8 +40,9 @@ def test_sgd_approaches_dd_as_n_grows():
 def test_dd_a2_two_initialisations_separate():
     # SPEC A2 on the DD side (radial reduction, d = 20, Δ = 0.5): from κ = 0.4 the DD reaches
     # a low-risk stationary point (R ≈ 0.11 by t = 3.2), from κ = 0.1 the radii collapse to
-    # mean |w| ≈ 0.035, a high-risk stationary point (R ≈ 7.5; the zero network has 7.25). dt = 0.01 keeps Heun stable on the
-    # stiff contraction near r = 0 (rate ≈ 75). Thresholds (< 0.5, > 5) are far from both.
+    # mean |w| ≈ 0.035, a high-risk stationary point (R ≈ 7.5; the zero network has 7.25).
+    # dt = 0.01 keeps Heun stable on the stiff contraction near r = 0 (rate ≈ 75).
+    # Thresholds (< 0.5, > 5) are far from both.
     from mflab.meanfield import sigma_a2
 
     units, data = unit_a(sigma_a2()), IsotropicGaussians(0.5, 20)

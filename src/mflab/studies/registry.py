@@ -26,6 +26,16 @@ STUDIES: dict[str, Entry] = {
         "C6: every Part B optimiser on the Müller–Brown potential from uniform starts "
         "at equal gradient cost; basin fractions, final values, trajectories.",
     ),
+    "mf-isotropic": Entry(
+        "mflab.studies.mf_isotropic:MF_ISOTROPIC",
+        "C1: isotropic Gaussians, piecewise-linear units (A1): SGD on N units vs "
+        "the radial distributional dynamics",
+    ),
+    "mf-nonmonotone": Entry(
+        "mflab.studies.mf_isotropic:MF_NONMONOTONE",
+        "C2: non-monotone activation (A2): two initialisations κ reach a good and "
+        "a bad stationary point, in SGD and in the DD",
+    ),
     "mnist-lln": Entry(
         "mflab.studies.mnist_lln:STUDY",
         "C4: mean-field sigmoid networks on real MNIST for growing width N; "

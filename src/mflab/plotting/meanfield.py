@@ -1,0 +1,65 @@
+"""Figures of the mean-field studies (C1–C3), drawn from a run directory's files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mflab.plotting.style import panel_grid, paper_style, savefig
+from mflab.runs.io import figures_dir
+
+
+def plot_risk_and_norm(run_dir: Path, cases: dict, cfg: dict, title: str) -> Path:
+    """Risk vs t (log scale) and mean |w| vs t, SGD (mean ± range over seeds) and DD, per case."""
+    with paper_style():
+        fig, (ax_r, ax_n) = panel_grid(2, ncols=2, size=(3.3, 2.6))
+        for i, (label, (sgd, dd)) in enumerate(cases.items()):
+            col = f"C{i}"
+            name = label.replace("kappa", "κ = ")
+            t = sgd["times"]
+            for ax, key in ((ax_r, "risk"), (ax_n, "mean_norm")):
+                v = sgd[key]
+                ax.plot(t[1:], v.mean(0)[1:], "o", ms=2.5, color=col, label=f"SGD, {name}")
+                if v.shape[0] > 1:
+                    ax.fill_between(t[1:], v.min(0)[1:], v.max(0)[1:], color=col, alpha=0.2)
+                ax.plot(dd["times"][1:], dd[key][1:], "-", color=col, label=f"DD, {name}")
+        for ax in (ax_r, ax_n):
+            ax.set_xscale("log")
+            ax.set_xlabel("time t = kε")
+        ax_r.set_yscale("log")
+        ax_r.set_ylabel("risk")
+        ax_n.set_ylabel("mean |w|")
+        ax_r.legend(loc="best")
+        fig.suptitle(f"{title}: SGD with N = {cfg['N']} vs distributional dynamics")
+        return savefig(fig, figures_dir(run_dir) / "risk_norm.png")
+
+
+def plot_radial_histograms(run_dir: Path, label: str, sgd, dd, cfg: dict,
+                           n_panels: int = 4) -> Path:
+    """|w| histograms of SGD at ``n_panels`` times (pooled over seeds) over the DD radial
+    density (reflected Gaussian KDE of the DD radii with the histogram's bin width as
+    bandwidth: Silverman's rule over-smooths the atom of units stuck near w = 0)."""
+    from mflab.meanfield.dd import radial_density
+
+    R = len(sgd["times"])
+    idx = np.unique(np.round(np.geomspace(1, R - 1, n_panels)).astype(int))
+    with paper_style():
+        fig, axes = panel_grid(len(idx), ncols=len(idx), size=(2.4, 2.1))
+        for ax, r in zip(axes, idx, strict=True):
+            t = sgd["times"][r]
+            j = int(np.argmin(np.abs(dd["times"] - t)))  # the DD record nearest in time
+            radii = sgd["reduced"][:, r, :, 0].ravel()
+            hi = max(radii.max(), np.abs(dd["particles"][j]).max()) * 1.1
+            ax.hist(radii, bins=40, range=(0, hi), density=True, color="C0", alpha=0.5,
+                    label="SGD")
+            grid = np.linspace(0, hi, 300)
+            dens = radial_density(np.abs(dd["particles"][j]), grid, bandwidth=hi / 40)
+            ax.plot(grid, dens, "k-", label="DD")
+            same = abs(dd["times"][j] - t) <= 0.01 * t
+            ax.set_title(f"t = {t:.3g}" + ("" if same else f" (DD: {dd['times'][j]:.3g})"))
+            ax.set_xlabel("|w|")
+        axes[0].set_ylabel("density")
+        axes[-1].legend(loc="best")
+        fig.suptitle(f"{label.replace('kappa', 'κ = ')}: distribution of |w_i|")
+        return savefig(fig, figures_dir(run_dir) / f"hist_{label}.png")

@@ -1,0 +1,127 @@
+"""Shared machinery of the mean-field studies C1–C3: SGD on N units vs the DD, saved alike.
+
+One *case* = one data model, unit type and initial law. :func:`simulate_case` runs
+
+* online SGD (:func:`mflab.meanfield.run_sgd`, exact blocked kernel) for ``n_seeds``
+  seeds, recording the exact risk R_N(θ^k), mean |w| and the per-unit reduced
+  coordinates at ``n_records`` log-spaced times t = kε (the transients are fast);
+* the distributional dynamics (:func:`mflab.meanfield.dd.solve_dd`) up to the same
+  t_max in ``DD_STAGES`` decades [t_max·10^(k−4), t_max·10^(k−3)], each on a uniform grid
+  (about ``dd_records`` times in all), from a deterministic quantisation of the same
+  initial law, with its own discretisation-error estimate (the whole solve again with
+  dt/2 and 2M); SGD–DD gaps interpolate the DD to the SGD times,
+
+and saves ``arrays/sgd_LABEL.npz`` and ``arrays/dd_LABEL.npz`` plus long-format metrics
+(optimizer = "sgd" or "dd", step = record index, extra column ``case``). Each phase is
+a checkpoint, so a killed run resumes at the next phase with identical results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+from mflab.runs.context import RunContext
+
+
+def time_grid(n_steps: int, n_records: int, block: int) -> np.ndarray:
+    """SGD record steps: 0 and about ``n_records − 1`` log-spaced multiples of ``block`` up
+    to ``n_steps`` (duplicates after rounding removed)."""
+    from mflab.meanfield import record_grid
+
+    if n_steps % block:
+        raise ValueError(f"n_steps ({n_steps}) must be a multiple of block ({block}).")
+    return record_grid(n_steps, n_records, block, log=True)
+
+
+DD_STAGES = 4
+
+
+def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
+                    refine=None):
+    """:func:`~mflab.meanfield.dd.solve_dd` over ``DD_STAGES`` decades ending at ``t_max``
+    (records dense where the dynamics is fast), with ξ ≡ 1. Each stage takes the largest
+    dt ≤ ``dt_max`` dividing its record interval. Returns a ``DDResult`` whose error
+    fields compare with the same staged solve at (dt/2, 2M) when ``refine`` is given."""
+    from mflab.meanfield.dd import DDResult, solve_dd
+
+    per = max(2, (n_records - 1) // DD_STAGES)
+    ends = [t_max * 10.0 ** (k - DD_STAGES + 1) for k in range(DD_STAGES)]
+    x, t0 = np.asarray(x0), 0.0
+    parts = []
+    for t1 in ends:
+        seg = (t1 - t0) / per
+        dt = seg / int(np.ceil(seg / dt_max - 1e-9))
+        res = solve_dd(system, x, t_max=t1 - t0, dt=dt, n_records=per + 1)
+        keep = slice(0 if not parts else 1, None)  # the start of a stage ends the previous one
+        parts.append((t0 + res.times[keep], res.risk[keep], res.mean_norm[keep],
+                      res.particles[keep]))
+        x, t0 = res.particles[-1], t1
+    out = DDResult(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
+    if refine is not None:
+        fine = solve_dd_staged(system, refine(2 * len(x0)), t_max=t_max, dt_max=dt_max / 2,
+                               n_records=n_records)
+        out.err_risk = float(np.max(np.abs(fine.risk - out.risk)))
+        out.err_mean_norm = float(np.max(np.abs(fine.mean_norm - out.mean_norm)))
+    return out
+
+
+def dd_gap(sgd_times, sgd_values, dd_times, dd_values) -> float:
+    """max over SGD record times of |SGD − DD| (DD linearly interpolated, fine grid)."""
+    return float(np.max(np.abs(sgd_values - np.interp(sgd_times, dd_times, dd_values))))
+
+
+def simulate_case(ctx: RunContext, label: str, phase0: int, *, units, data, theta0_fn,
+                  dd_system, dd_init: Callable[[int], np.ndarray], n_seeds: int, eps: float,
+                  n_steps: int, n_records: int, batch: int, block: int, dd_M: int,
+                  dd_dt: float, dd_refine: bool, dd_records: int = 201) -> int:
+    """Run (or skip, when checkpointed) the SGD and DD phases of one case.
+
+    Args:
+      phase0: index of this case's first phase in the run's checkpoint counter.
+      theta0_fn: ``key -> (N, D)`` initial particles of one seed.
+      dd_system: a DD system (``RadialDD``, ``FullDD``, ...) for :func:`solve_dd`.
+      dd_init: ``M -> initial DD particles``.
+    Returns the next phase index.
+    """
+    from mflab.meanfield import run_sgd
+
+    ck = ctx.load_checkpoint()
+    done = ck.progress if ck else 0
+    steps = time_grid(n_steps, n_records, block)
+    times = steps * eps
+    if done <= phase0:
+        keys = jax.random.split(jax.random.fold_in(ctx.key, phase0), 2 * n_seeds)
+        theta0 = np.stack([np.asarray(theta0_fn(k)) for k in keys[:n_seeds]])
+        t0 = time.perf_counter()
+        tr = run_sgd(keys[n_seeds:], units, data, theta0, eps=eps, n_steps=int(steps[-1]),
+                     record_steps=steps, batch=batch, block=block)
+        wall = time.perf_counter() - t0
+        ctx.save_arrays(f"sgd_{label}", steps=tr.steps, times=tr.times, risk=tr.risk,
+                        mean_norm=tr.mean_norm, reduced=tr.reduced.astype(np.float32))
+        ctx.record_timing(f"sgd {label}", wall)
+        ctx.note(f"sgd {label} steps/s (all seeds)", float(n_seeds * steps[-1] / wall))
+        ctx.log_metrics([{"optimizer": "sgd", "step": int(k), "metric": m, "value": float(v),
+                          "case": label, "time": float(t)}
+                         for m, arr in (("risk", tr.risk), ("mean_norm", tr.mean_norm))
+                         for s in range(n_seeds)
+                         for k, t, v in zip(tr.steps, tr.times, arr[s], strict=True)])
+        ctx.save_checkpoint(progress=phase0 + 1)
+    if done <= phase0 + 1:
+        t0 = time.perf_counter()
+        res = solve_dd_staged(dd_system, dd_init(dd_M), t_max=float(times[-1]), dt_max=dd_dt,
+                              n_records=dd_records, refine=dd_init if dd_refine else None)
+        ctx.record_timing(f"dd {label}", time.perf_counter() - t0)
+        ctx.save_arrays(f"dd_{label}", times=res.times, risk=res.risk, mean_norm=res.mean_norm,
+                        particles=res.particles.astype(np.float32),
+                        err_risk=np.float64(res.err_risk),
+                        err_mean_norm=np.float64(res.err_mean_norm))
+        ctx.log_metrics([{"optimizer": "dd", "step": int(round(t / eps)), "metric": m,
+                          "value": float(v), "case": label, "time": float(t)}
+                         for m, arr in (("risk", res.risk), ("mean_norm", res.mean_norm))
+                         for t, v in zip(res.times, arr, strict=True)])
+        ctx.save_checkpoint(progress=phase0 + 2)
+    return phase0 + 2

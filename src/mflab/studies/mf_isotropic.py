@@ -1,0 +1,213 @@
+"""Studies C1 and C2: SGD on N units vs the radial distributional dynamics (SPEC A1, A2).
+
+Data y = ±1, x | y ~ N(0, (1 + yΔ)² I_d); units σ*(x; w) = σ(⟨w, x⟩); init
+w_i ~ N(0, κ²/d I_d). The DD keeps the spherical symmetry of the data and of the initial
+law, so it is solved in the radius r = |w| alone (exact at every finite d: the cosine
+of two independent directions has density ∝ (1 − c²)^((d−3)/2)), by
+:class:`mflab.meanfield.dd.RadialDD` (Mei, Montanari & Nguyen, PNAS 2018, Figs. 2–3).
+
+* **C1** (``mf-isotropic``, A1): the piecewise-linear σ, Δ = 0.8, κ = 0.8. Outputs:
+  |w| histograms of SGD at several times over the DD radial density; risk vs t; mean
+  |w| vs t (report fig. 4).
+* **C2** (``mf-nonmonotone``, A2): the non-monotone σ, Δ = 0.5, κ ∈ {0.1, 0.4}; the two
+  initialisations end at different stationary points (report fig. 7, errata 3 and 7).
+
+Time t = kε is the same axis for SGD (step k) and the DD. ε is chosen so that the
+paper-scale run reaches the DD's stationary regime (see each config).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mflab.runs.config import ConfigError, StudyConfig, param
+from mflab.runs.context import RunContext
+from mflab.runs.io import read_arrays, read_config
+from mflab.studies.base import Study
+from mflab.studies.meanfield_common import dd_gap, simulate_case
+
+
+def check_time_grid(cfg) -> None:
+    """SGD records fall on whole blocks of the blocked kernel."""
+    if cfg.n_steps % cfg.block:
+        raise ConfigError(f"n_steps must be a multiple of block ({cfg.block}); "
+                          f"got {cfg.n_steps}.")
+
+
+@dataclass(frozen=True)
+class MfIsotropicConfig(StudyConfig):
+    """Config of C1 (SPEC A1, paper scale). ε = 1e-4 with 10⁷ steps reaches t = 1000,
+    where the DD risk has fallen from 1.70 to ≈ 0.013 and changes by < 1 % per 100
+    time units (measured with RadialDD): the stationary regime."""
+
+    d: int = param(40, ge=2, doc="input dimension d")
+    N: int = param(800, ge=1, doc="hidden units of the SGD network")
+    delta: float = param(0.8, ge=0.0, lt=1.0, doc="Δ: class scales 1 ± Δ")
+    kappas: tuple[float, ...] = param((0.8,), gt=0, doc="init scales κ: w ~ N(0, κ²/d I)")
+    n_steps: int = param(10_000_000, ge=1, doc="SGD steps (one fresh sample each)")
+    eps: float = param(1e-4, gt=0, doc="ε: step s = ε, time t = kε")
+    batch: int = param(1, ge=1, doc="mini-batch size m (SPEC: 1)")
+    block: int = param(32, ge=1, doc="steps per blocked-kernel update")
+    n_seeds: int = param(1, ge=1, doc="SGD seeds")
+    n_records: int = param(41, ge=3, doc="SGD records (log-spaced in t)")
+    dd_M: int = param(200, ge=2, doc="DD particles (radii)")
+    dd_dt: float = param(0.1, gt=0, doc="largest DD time step (Heun, order 2)")
+    dd_refine: bool = param(True, doc="also solve with dt/2 and 2M; report the difference")
+    dd_records: int = param(201, ge=3, doc="DD records (evenly spaced in t)")
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        "quick": {"N": 400, "n_steps": 384_000, "eps": 2.5e-4, "n_records": 16, "dd_M": 100,
+                  "dd_dt": 0.1, "dd_records": 97},
+    }
+
+    def check(self) -> None:
+        check_time_grid(self)
+
+
+@dataclass(frozen=True)
+class MfNonmonotoneConfig(StudyConfig):
+    """Config of C2 (SPEC A2, paper scale). ε = 1e-6 with 10⁷ steps reaches t = 10, when
+    both DD solutions have settled (κ = 0.1 collapses onto w = 0 by t ≈ 0.1; κ = 0.4
+    converges by t ≈ 5). ε must be small against 1/d: near w = 0 the SGD noise keeps
+    |w| ~ ε·d, and at ε = 2e-5 (d = 320) it lifts the κ = 0.1 units off the bad point,
+    so SGD would leave the DD regime (docs/results/meanfield.md). The radial DD has a
+    cone point at r = 0 (V is not smooth there), so dt is small."""
+
+    d: int = param(320, ge=2, doc="input dimension d")
+    N: int = param(800, ge=1, doc="hidden units of the SGD network")
+    delta: float = param(0.5, ge=0.0, lt=1.0, doc="Δ: class scales 1 ± Δ")
+    kappas: tuple[float, ...] = param((0.1, 0.4), gt=0, doc="init scales κ (SPEC A2)")
+    n_steps: int = param(10_000_000, ge=1, doc="SGD steps (one fresh sample each)")
+    eps: float = param(1e-6, gt=0, doc="ε: step s = ε, time t = kε")
+    batch: int = param(1, ge=1, doc="mini-batch size m (SPEC: 1)")
+    block: int = param(32, ge=1, doc="steps per blocked-kernel update")
+    n_seeds: int = param(1, ge=1, doc="SGD seeds")
+    n_records: int = param(21, ge=3, doc="SGD records (log-spaced in t)")
+    dd_M: int = param(200, ge=2, doc="DD particles (radii)")
+    dd_dt: float = param(0.001, gt=0, doc="largest DD time step (Heun, order 2)")
+    dd_refine: bool = param(True, doc="also solve with dt/2 and 2M; report the difference")
+    dd_records: int = param(201, ge=3, doc="DD records (evenly spaced in t)")
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        "quick": {"d": 40, "N": 200, "n_steps": 1_024_000, "eps": 1e-5, "n_records": 12,
+                  "dd_M": 60, "dd_dt": 0.005, "dd_records": 101},
+    }
+
+    def check(self) -> None:
+        check_time_grid(self)
+
+
+class _IsotropicStudy(Study):
+    activation: ClassVar[str]
+
+    def _sigma(self):
+        from mflab.meanfield import sigma_a1, sigma_a2
+
+        return {"a1": sigma_a1, "a2": sigma_a2}[self.activation]()
+
+    def run(self, config, ctx: RunContext) -> None:
+        from mflab.meanfield import IsotropicGaussians, init_particles, unit_a
+        from mflab.meanfield.dd import RadialDD, radial_quantiles
+
+        units = unit_a(self._sigma())
+        data = IsotropicGaussians(delta=config.delta, d=config.d)
+        system = RadialDD(units, data)
+        phase = 0
+        for kappa in config.kappas:
+            phase = simulate_case(
+                ctx, f"kappa{kappa:g}", phase, units=units, data=data,
+                theta0_fn=lambda k, kappa=kappa: init_particles(k, units, config.N, config.d,
+                                                                kappa),
+                dd_system=system,
+                dd_init=lambda M, kappa=kappa: radial_quantiles(M, config.d, kappa),
+                n_seeds=config.n_seeds, eps=config.eps, n_steps=config.n_steps,
+                n_records=config.n_records, batch=config.batch, block=config.block,
+                dd_M=config.dd_M, dd_dt=config.dd_dt, dd_refine=config.dd_refine,
+                dd_records=config.dd_records)
+
+    def plot(self, run_dir: Path) -> list[Path]:
+        from mflab.plotting.meanfield import plot_radial_histograms, plot_risk_and_norm
+
+        cfg = read_config(run_dir)
+        cases = {f"kappa{k:g}": (read_arrays(run_dir, f"sgd_kappa{k:g}"),
+                                 read_arrays(run_dir, f"dd_kappa{k:g}")) for k in cfg["kappas"]}
+        paths = [plot_risk_and_norm(run_dir, cases, cfg, self.name)]
+        for label, (sgd, dd) in cases.items():
+            paths.append(plot_radial_histograms(run_dir, label, sgd, dd, cfg))
+        return paths
+
+    def summarize(self, run_dir: Path) -> str:
+        cfg = read_config(run_dir)
+        lines = [f"# {self.description.split(':')[0]} — SGD (N = {cfg['N']}) vs radial DD",
+                 "", f"d = {cfg['d']}, Δ = {cfg['delta']}, ε = {cfg['eps']}, "
+                 f"{cfg['n_steps']} SGD steps (t_max = {cfg['n_steps'] * cfg['eps']:g}), "
+                 f"{cfg['n_seeds']} seed(s), m = {cfg['batch']}; DD with M = {cfg['dd_M']} "
+                 f"radii, Heun, dt ≤ {cfg['dd_dt']}.", "",
+                 "| κ | final risk SGD | final risk DD | DD error est. | mean abs(w) SGD "
+                 "| mean abs(w) DD | max abs(R_SGD − R_DD) over t "
+                 "| where abs(w) concentrates (DD) |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for k in cfg["kappas"]:
+            sgd = read_arrays(run_dir, f"sgd_kappa{k:g}")
+            dd = read_arrays(run_dir, f"dd_kappa{k:g}")
+            r_sgd = sgd["risk"].mean(0)
+            gap = dd_gap(sgd["times"], r_sgd, dd["times"], dd["risk"])
+            mode = _density_mode(dd["particles"][-1])
+            lines.append(
+                f"| {k:g} | {r_sgd[-1]:.4g} | {dd['risk'][-1]:.4g} | {float(dd['err_risk']):.2g} "
+                f"| {sgd['mean_norm'].mean(0)[-1]:.3f} | {dd['mean_norm'][-1]:.3f} | {gap:.3g} "
+                f"| r ≈ {mode:.2f} |")
+        lines += ["", self._reading(cfg, run_dir), "",
+                  "Figures: `figures/risk_norm.png` (risk and mean |w| vs t, SGD and DD), "
+                  "`figures/hist_*.png` (|w| histograms of SGD at several times over the DD "
+                  "radial density)."]
+        return "\n".join(lines) + "\n"
+
+    def _reading(self, cfg, run_dir) -> str:
+        return ""
+
+
+def _density_mode(r) -> float:
+    from mflab.meanfield.dd import radial_density
+
+    r = np.asarray(r, float).ravel()
+    grid = np.linspace(0, r.max() * 1.2 + 1e-9, 400)
+    return float(grid[np.argmax(radial_density(r, grid))])
+
+
+class MfIsotropicStudy(_IsotropicStudy):
+    name = "mf-isotropic"
+    description = ("C1: isotropic Gaussians, piecewise-linear units (A1): SGD on N units vs "
+                   "the radial distributional dynamics")
+    Config = MfIsotropicConfig
+    activation = "a1"
+
+
+class MfNonmonotoneStudy(_IsotropicStudy):
+    name = "mf-nonmonotone"
+    description = ("C2: non-monotone activation (A2): two initialisations κ reach a good and "
+                   "a bad stationary point, in SGD and in the DD")
+    Config = MfNonmonotoneConfig
+    activation = "a2"
+
+    def _reading(self, cfg, run_dir) -> str:
+        finals = {k: float(read_arrays(run_dir, f"dd_kappa{k:g}")["risk"][-1])
+                  for k in cfg["kappas"]}
+        sgd = {k: float(read_arrays(run_dir, f"sgd_kappa{k:g}")["risk"].mean(0)[-1])
+               for k in cfg["kappas"]}
+        good = min(finals, key=finals.get)
+        bad = max(finals, key=finals.get)
+        return (f"Stationary points: κ = {good:g} reaches the low-risk one (DD risk "
+                f"{finals[good]:.3g}, SGD {sgd[good]:.3g}); κ = {bad:g} stalls at the high-risk "
+                f"one (DD {finals[bad]:.3g}, SGD {sgd[bad]:.3g}). SPEC errata 7: the report "
+                f"calls κ = 0.4 the bad start; here the run decides.")
+
+
+MF_ISOTROPIC = MfIsotropicStudy()
+MF_NONMONOTONE = MfNonmonotoneStudy()
