@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.special as sps
@@ -71,11 +72,19 @@ def aniso_ubar(data, th1, th2, n_terms: int = ANISO_TERMS):
     apow = alpha[..., None] ** jnp.asarray(ks, th1.dtype)  # (2, M1, M2, K)
     bpow = beta[..., None] ** jnp.asarray(ks, th1.dtype)
     cc = c1[:, :, None, :] * c2[:, None, :, :]  # c_n c'_n, (2, M1, M2, K)
-    u = jnp.zeros(alpha.shape, th1.dtype)
-    for n in range(K):  # E[ρ^n] = Σ_{k ≤ n} T[k, n−k] α^k β^(n−k)
-        diag = jnp.asarray(T[np.arange(n + 1), n - np.arange(n + 1)], th1.dtype)
-        p_n = jnp.sum(apow[..., : n + 1] * bpow[..., n::-1] * diag, axis=-1)
-        u = u + cc[..., n] * p_n
+    # E[ρ^n] = Σ_{k ≤ n} T[k, n−k] α^k β^(n−k): row n of W holds T[k, n−k] (0 for k > n).
+    # A scan over n keeps the compiled graph small (an unrolled loop took ~20 s to compile).
+    W = np.zeros((K, K))
+    for n in range(K):
+        W[n, : n + 1] = T[np.arange(n + 1), n - np.arange(n + 1)]
+
+    def term(u, inp):
+        n, w_n, c_n = inp
+        b_rev = jnp.take(bpow, jnp.clip(n - jnp.arange(K), 0, K - 1), axis=-1)  # β^(n−k)
+        return u + c_n * jnp.sum(apow * b_rev * w_n, axis=-1), None
+
+    u, _ = jax.lax.scan(term, jnp.zeros(alpha.shape, th1.dtype),
+                        (jnp.arange(K), jnp.asarray(W, th1.dtype), jnp.moveaxis(cc, -1, 0)))
     return a1[:, None] * a2[None, :] * 0.5 * (u[0] + u[1])
 
 

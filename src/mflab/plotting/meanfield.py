@@ -63,3 +63,20 @@ def plot_radial_histograms(run_dir: Path, label: str, sgd, dd, cfg: dict,
         axes[-1].legend(loc="best")
         fig.suptitle(f"{label.replace('kappa', 'κ = ')}: distribution of |w_i|")
         return savefig(fig, figures_dir(run_dir) / f"hist_{label}.png")
+
+
+def plot_reduced_scatter(run_dir: Path, cases: dict) -> Path:
+    """Final units in the (r1, r2) plane (informative vs uninformative norm of w), one panel
+    per case: SGD units (seed 0) as dots, DD particles as crosses, sized by |a|."""
+    with paper_style():
+        fig, axes = panel_grid(len(cases), ncols=len(cases), size=(2.8, 2.6))
+        for ax, (label, (sgd, dd)) in zip(axes, cases.items(), strict=True):
+            red = sgd["reduced"][0, -1]  # (N, 4): a, b, r1, r2
+            ax.scatter(red[:, 2], red[:, 3], s=3, alpha=0.4, color="C0", label="SGD units")
+            p = dd["particles"][-1]
+            ax.scatter(p[:, 2], p[:, 3], s=14, marker="x", color="k", label="DD particles")
+            ax.set_xlabel(r"$r_1 = |w_{1..s_0}|$")
+            ax.set_ylabel(r"$r_2 = |w_{s_0+1..d}|$")
+            ax.set_title(f"{label.replace('kappa', 'κ = ')}, t = {sgd['times'][-1]:.3g}")
+        axes[-1].legend(loc="best")
+        return savefig(fig, figures_dir(run_dir) / "reduced.png")

@@ -36,6 +36,11 @@ STUDIES: dict[str, Entry] = {
         "C2: non-monotone activation (A2): two initialisations κ reach a good and "
         "a bad stationary point, in SGD and in the DD",
     ),
+    "mf-anisotropic": Entry(
+        "mflab.studies.mf_anisotropic:STUDY",
+        "C3: anisotropic Gaussians, ReLU units (A3): one initialisation trains, "
+        "one stalls; SGD vs the DD in (a, b, r1, r2)",
+    ),
     "mnist-lln": Entry(
         "mflab.studies.mnist_lln:STUDY",
         "C4: mean-field sigmoid networks on real MNIST for growing width N; "
