@@ -80,3 +80,22 @@ def test_c3_wide_start_trains_narrow_start_stalls(tmp_path):
     assert dd4["risk"][-1] < 0.4 < 0.5 < dd08["risk"][-1]
     assert sgd4["risk"][0, -1] < 0.45 and sgd08["risk"][0, -1] > 0.5
     assert abs(sgd08["risk"][0, -1] - dd08["risk"][-1]) < 0.15
+
+
+def test_convergence_gaps_shrink_with_n_and_grow_with_eps(tmp_path):
+    out = tmp_path / "cv"
+    _run("run", "mf-convergence", "--no-progress", "--out", str(out), "--set", "d=20",
+         "--set", "Ns=50,800", "--set", "epss=1e-4,3.2e-3", "--set", "times=1",
+         "--set", "n_seeds=2", "--set", "dd_M=100", "--set", "dd_dt=0.01")
+    from mflab.runs.io import read_table
+
+    tab = read_table(out, "gaps")
+
+    def gap(N, eps):
+        return float(tab[(tab.N == N) & (tab.eps == eps)].gap.iloc[0])
+
+    # Theorem 2.1: gap = O(sqrt(max(1/N, ε))). At ε = 1e-4 the 1/N term dominates: 16× more
+    # units must shrink the gap (by 4× in theory; we ask 2×). At N = 800, ε = 3.2e-3 ≫ 1/N.
+    assert gap(800, 1e-4) < 0.5 * gap(50, 1e-4)
+    assert gap(800, 3.2e-3) > 2 * gap(800, 1e-4)
+    assert float(read_arrays(out, "dd")["err_risk"]) < 0.2 * gap(800, 1e-4)

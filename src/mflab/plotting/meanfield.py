@@ -80,3 +80,29 @@ def plot_reduced_scatter(run_dir: Path, cases: dict) -> Path:
             ax.set_title(f"{label.replace('kappa', 'κ = ')}, t = {sgd['times'][-1]:.3g}")
         axes[-1].legend(loc="best")
         return savefig(fig, figures_dir(run_dir) / "reduced.png")
+
+
+def plot_convergence(run_dir: Path, table) -> Path:
+    """Risk gap SGD–DD vs N (one line per ε) and vs ε (one line per N), log-log, with
+    reference slopes ∓1/2."""
+    with paper_style():
+        fig, (ax_n, ax_e) = panel_grid(2, ncols=2, size=(3.2, 2.7))
+        for i, (eps, g) in enumerate(table.groupby("eps")):
+            ax_n.errorbar(g.N, g.gap, yerr=g.gap_se, marker="o", ms=3, capsize=2,
+                          color=f"C{i}", label=f"ε = {eps:g}")
+        for i, (N, g) in enumerate(table.groupby("N")):
+            ax_e.errorbar(g.eps, g.gap, yerr=g.gap_se, marker="o", ms=3, capsize=2,
+                          color=f"C{i}", label=f"N = {N}")
+        Ns = np.array(sorted(table.N.unique()), float)
+        e = np.array(sorted(table.eps.unique()), float)
+        g0 = table.gap.max()
+        ax_n.plot(Ns, g0 * (Ns / Ns[0]) ** -0.5, "k--", lw=0.7, label=r"$N^{-1/2}$")
+        ax_e.plot(e, table.gap.min() * (e / e[0]) ** 0.5, "k--", lw=0.7,
+                  label=r"$\varepsilon^{1/2}$")
+        for ax, xl in ((ax_n, "width N"), (ax_e, "step ε")):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(xl)
+            ax.legend(loc="best", fontsize=6)
+        ax_n.set_ylabel(r"$|R_N - R(\rho_t)|$ (mean over t, seeds)")
+        return savefig(fig, figures_dir(run_dir) / "convergence.png")

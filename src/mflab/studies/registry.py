@@ -41,6 +41,11 @@ STUDIES: dict[str, Entry] = {
         "C3: anisotropic Gaussians, ReLU units (A3): one initialisation trains, "
         "one stalls; SGD vs the DD in (a, b, r1, r2)",
     ),
+    "mf-convergence": Entry(
+        "mflab.studies.mf_convergence:STUDY",
+        "SGD → DD as N grows and ε shrinks: risk gaps at fixed times and their "
+        "fitted log-log slopes (Theorem 2.1: sqrt(max(1/N, ε)))",
+    ),
     "mnist-lln": Entry(
         "mflab.studies.mnist_lln:STUDY",
         "C4: mean-field sigmoid networks on real MNIST for growing width N; "
