@@ -172,7 +172,7 @@ def advance(units, data, theta, key, b0, b1, *, eps, xi=None, kernel="blocked", 
 
     Jitted once per (units, data, xi, kernel, block, batch, eps); b0, b1 are traced.
     ``vmap`` over (theta, key) runs many seeds at once (on CPU, a loop over seeds or
-    ``pmap`` over host devices is faster: docs/benchmarks_meanfield.md).
+    ``pmap`` over host devices is faster: docs/benchmarks-meanfield.md).
     """
     xi = constant_schedule() if xi is None else xi
     extra, w = units.split(theta)
@@ -312,7 +312,7 @@ def run_sgd(
       xi: schedule ξ (default ξ ≡ 1).
       batch: mini-batch size m (default 1, SPEC).
       block: B, steps per data block and per blocked update (default 32: fastest measured,
-        docs/benchmarks_meanfield.md).
+        docs/benchmarks-meanfield.md).
       kernel: ``"blocked"`` (default) or ``"plain"`` (the same trajectory).
       risk: compute the exact risk at each record (O(N²) each).
 
@@ -345,7 +345,7 @@ def run_sgd(
 
     def adv(th_all, b0, b1):
         # Seeds one after another through the same compiled kernel: on the CPU backend this
-        # measured 4x faster than vmap over seeds (docs/benchmarks_meanfield.md).
+        # measured 4x faster than vmap over seeds (docs/benchmarks-meanfield.md).
         return jnp.stack([advance(units, data, th_all[i], keys[i], b0, b1, eps=eps, xi=xi,
                                   kernel=kernel, block=block, batch=batch)
                           for i in range(th_all.shape[0])])

@@ -28,7 +28,7 @@ from mflab.optimizers.base import check_int, check_positive
 #: Defaults. ε = 0.1 with m = 100: a scan over ε ∈ {0.01, 0.03, 0.1, 0.3, 1} at N = 10, 100,
 #: 1000 (2 epochs, pixels in [0, 1]) trained stably at every ε (test accuracy 0.99 after one
 #: epoch from ε = 0.1 up); 0.1 moves the c_i well away from their initial law within one
-#: epoch (t = 60) while keeping the SGD noise per step small (docs/benchmarks_mnist.md).
+#: epoch (t = 60) while keeping the SGD noise per step small (docs/benchmarks-mnist.md).
 DEFAULT_STEP_SIZE = 0.1
 DEFAULT_BATCH_SIZE = 100
 
