@@ -42,8 +42,9 @@ def plot_radial_histograms(run_dir: Path, label: str, sgd, dd, cfg: dict,
     bandwidth: Silverman's rule over-smooths the atom of units stuck near w = 0)."""
     from mflab.meanfield.dd import radial_density
 
-    R = len(sgd["times"])
-    idx = np.unique(np.round(np.geomspace(1, R - 1, n_panels)).astype(int))
+    ts = sgd["times"]
+    targets = ts[-1] * np.logspace(-(n_panels - 1), 0, n_panels)  # one panel per decade
+    idx = np.unique([int(np.argmin(np.abs(np.log(ts[1:] / t)))) + 1 for t in targets])
     with paper_style():
         fig, axes = panel_grid(len(idx), ncols=len(idx), size=(2.4, 2.1))
         for ax, r in zip(axes, idx, strict=True):

@@ -158,11 +158,11 @@ class _IsotropicStudy(Study):
             dd = read_arrays(run_dir, f"dd_kappa{k:g}")
             r_sgd = sgd["risk"].mean(0)
             gap = dd_gap(sgd["times"], r_sgd, dd["times"], dd["risk"])
-            mode = _density_mode(dd["particles"][-1])
+            where = _concentration(dd["particles"][-1])
             lines.append(
                 f"| {k:g} | {r_sgd[-1]:.4g} | {dd['risk'][-1]:.4g} | {float(dd['err_risk']):.2g} "
                 f"| {sgd['mean_norm'].mean(0)[-1]:.3f} | {dd['mean_norm'][-1]:.3f} | {gap:.3g} "
-                f"| r ≈ {mode:.2f} |")
+                f"| {where} |")
         lines += ["", self._reading(cfg, run_dir), "",
                   "Figures: `figures/risk_norm.png` (risk and mean |w| vs t, SGD and DD), "
                   "`figures/hist_*.png` (|w| histograms of SGD at several times over the DD "
@@ -173,12 +173,19 @@ class _IsotropicStudy(Study):
         return ""
 
 
-def _density_mode(r) -> float:
+def _concentration(r) -> str:
+    """Where the DD radii sit: the share near 0 (inactive units, |w| < 5 % of the largest)
+    and the mode of the rest."""
     from mflab.meanfield.dd import radial_density
 
-    r = np.asarray(r, float).ravel()
-    grid = np.linspace(0, r.max() * 1.2 + 1e-9, 400)
-    return float(grid[np.argmax(radial_density(r, grid))])
+    r = np.abs(np.asarray(r, float).ravel())
+    small = r < 0.05 * r.max()
+    text = f"{small.mean():.0%} at r ≈ 0" if small.any() else ""
+    if (~small).any():
+        grid = np.linspace(0, r.max() * 1.2 + 1e-9, 400)
+        mode = grid[np.argmax(radial_density(r[~small], grid, bandwidth=r.max() / 40))]
+        text += ("; " if text else "") + f"{(~small).mean():.0%} around r ≈ {mode:.2f}"
+    return text
 
 
 class MfIsotropicStudy(_IsotropicStudy):
