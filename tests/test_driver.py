@@ -74,9 +74,8 @@ def test_second_run_does_not_recompile():
     L = quadratic(np.eye(2))
     opt = sgd(0.1)
     x0 = jnp.ones((4, 2))
-    first = mflab.run(opt, L, x0, 100, jax.random.key(0), record_every=10, progress=False)
-    second = mflab.run(opt, L, x0 + 1, 100, jax.random.key(0), record_every=10, progress=False)
-    # compile time dominates a 100-step run: the second call must be much faster
-    assert second.wall_time < 0.5 * first.wall_time
+    mflab.run(opt, L, x0, 100, jax.random.key(0), record_every=10, progress=False)
+    mflab.run(opt, L, x0 + 1, 100, jax.random.key(0), record_every=10, progress=False)
+    # both runs went through one cached, once-compiled chunk function
     chunk = mflab.driver.make_chunk(opt, L, 10, 1, False)
     assert chunk._cache_size() == 1

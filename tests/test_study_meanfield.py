@@ -99,3 +99,52 @@ def test_convergence_gaps_shrink_with_n_and_grow_with_eps(tmp_path):
     assert gap(800, 1e-4) < 0.5 * gap(50, 1e-4)
     assert gap(800, 3.2e-3) > 2 * gap(800, 1e-4)
     assert float(read_arrays(out, "dd")["err_risk"]) < 0.2 * gap(800, 1e-4)
+
+
+def test_bad_mean_field_configs_are_refused():
+    import pytest
+
+    from mflab.runs.config import ConfigError, build_config
+    from mflab.studies.mf_anisotropic import MfAnisotropicConfig
+    from mflab.studies.mf_convergence import MfConvergenceConfig
+    from mflab.studies.mf_isotropic import MfIsotropicConfig
+
+    with pytest.raises(ConfigError, match="kappas must not repeat"):
+        build_config(MfIsotropicConfig, "quick", ["kappas=0.8,0.8"])
+    with pytest.raises(ConfigError, match="finite"):
+        build_config(MfIsotropicConfig, "quick", ["eps=inf"])
+    with pytest.raises(ConfigError, match="s0 must be < d"):
+        build_config(MfAnisotropicConfig, "quick", ["s0=40"])
+    with pytest.raises(ConfigError, match="must not repeat"):
+        build_config(MfConvergenceConfig, "quick", ["Ns=100,100"])
+
+
+def test_dd_divergence_is_reported():
+    from dataclasses import dataclass
+
+    import jax.numpy as jnp
+    import pytest
+
+    from mflab.driver import DivergenceError
+    from mflab.meanfield.dd import solve_dd
+
+    @dataclass(frozen=True)
+    class BlowUp:  # F = −Σ x⁴: the flow ẋ = 8x³ blows up in finite time (t = 1/16 from 1)
+        def energy(self, x):
+            return -jnp.sum(x**4)
+
+        def risk(self, x):
+            return jnp.mean(x**2)
+
+        def mean_norm(self, x):
+            return jnp.mean(jnp.abs(x))
+
+    with pytest.raises(DivergenceError, match="DD risk became"):
+        solve_dd(BlowUp(), jnp.ones(3), t_max=1.0, dt=0.01, n_records=3)
+
+
+def test_record_grid_stays_within_n_steps():
+    from mflab.meanfield import record_grid
+
+    steps = record_grid(112, 21, 32)
+    assert steps.max() <= 112 and steps[0] == 0

@@ -29,8 +29,9 @@ def test_w1_table_against_closed_form():
     rows = w1_table(arrays, Ns, 2, (0,))
     for r in rows:
         if r["quantity"] == "c":
-            # sampling error of W1 between two n-samples of N(0,1) is ~ 1/sqrt(n) ≈ 2e-3
-            assert abs(r["w1"] - abs(1 / r["N"] - 1e-3)) < 1e-2
+            # sampling error of W1 between two n-samples of N(0,1) is ~ 1/sqrt(n) ≈ 2e-3;
+            # 5e-3 keeps the N = 100 row (signal 9e-3) meaningful
+            assert abs(r["w1"] - abs(1 / r["N"] - 1e-3)) < 5e-3
     assert {(r["N"], r["seed"]) for r in rows} == {(10, 0), (10, 1), (100, 0), (100, 1), (1000, 1)}
 
 

@@ -120,7 +120,7 @@ class RadialDD:
             radial_ubar(self.units, self.data, r, r, method=self.method))
 
     def mean_norm(self, r):
-        return jnp.mean(r)
+        return jnp.mean(jnp.abs(r))  # the dynamics is even in r; a radius may cross 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,6 +216,12 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
     res = DDResult(times, np.concatenate([[float(system.risk(x0))], np.asarray(risk)]),
                    np.concatenate([[float(system.mean_norm(x0))], np.asarray(norm)]),
                    np.concatenate([np.asarray(x0)[None], np.asarray(xs)]))
+    if not np.all(np.isfinite(res.risk)):
+        from mflab.driver import DivergenceError
+
+        k = int(np.argmax(~np.isfinite(res.risk)))
+        raise DivergenceError(f"DD risk became {res.risk[k]} at t = {times[k]:g} (record {k}); "
+                              f"lower dt (given {dt!r}).")
     if refine is not None:
         fine = solve_dd(system, refine(2 * x0.shape[0]), t_max=t_max, dt=dt / 2,
                         n_records=n_records, xi=xi, scheme=scheme)

@@ -281,7 +281,8 @@ def record_grid(n_steps: int, n_records: int, block: int = 32, log: bool = False
         pts = np.concatenate([[0], np.geomspace(block, n_steps, n_records - 1)])
     else:
         pts = np.linspace(0, n_steps, n_records)
-    return np.unique((np.round(pts / block) * block).astype(int))
+    steps = np.round(pts / block) * block
+    return np.unique(np.minimum(steps, (n_steps // block) * block).astype(int))
 
 
 def run_sgd(

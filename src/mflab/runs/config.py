@@ -138,8 +138,8 @@ def _scalar(name: str, value: Any, tp, full_tp) -> Any:
         raise ConfigError(f"{name} must be {type_name(full_tp)}; got {value!r}.")
     if tp is float:
         value = float(value)
-        if math.isnan(value):
-            raise ConfigError(f"{name} must be a number; got nan.")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number; got {value}.")
     return value
 
 

@@ -132,7 +132,9 @@ def _finalize(study, ctx: RunContext, t0: float, started: str) -> Path:
     study.plot(ctx.dir)
     _update_meta(ctx, t0, started, status="complete")
     write_summary(study, ctx.dir)
-    for sub in ("metrics-parts", "checkpoint"):
+    # the checkpoint goes first: a kill while deleting then leaves a run that resume redoes
+    # from scratch, never one that re-merges a subset of the metric parts
+    for sub in ("checkpoint", "metrics-parts"):
         shutil.rmtree(ctx.dir / sub, ignore_errors=True)
     if ctx.final_dir.exists():
         raise RunError(f"{ctx.final_dir} appeared while the run was going; the result stays "

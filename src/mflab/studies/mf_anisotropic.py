@@ -54,6 +54,8 @@ class MfAnisotropicConfig(StudyConfig):
     }
 
     def check(self) -> None:
+        if len(set(self.kappas)) != len(self.kappas):
+            raise ConfigError(f"kappas must not repeat; got {self.kappas}.")
         if self.s0 >= self.d:
             raise ConfigError(f"s0 must be < d ({self.d}); got {self.s0}.")
         if self.n_steps % self.block:

@@ -49,6 +49,9 @@ class MfConvergenceConfig(StudyConfig):
     }
 
     def check(self) -> None:
+        if len(set(self.Ns)) != len(self.Ns) or len(set(self.epss)) != len(self.epss):
+            raise ConfigError(f"Ns and epss must not repeat; got Ns={self.Ns}, "
+                              f"epss={self.epss}.")
         if len(self.Ns) < 2 or len(self.epss) < 2:
             raise ConfigError(f"need at least two N and two ε; got Ns={self.Ns}, "
                               f"epss={self.epss}.")
@@ -73,8 +76,10 @@ class MfConvergenceStudy(Study):
         done = ck.progress if ck else 0
         if done == 0:
             n_rec = int(round(t_max / 0.05)) + 1
+            seg = t_max / (n_rec - 1)
+            dt = seg / int(np.ceil(seg / c.dd_dt - 1e-9))  # ≤ dd_dt, dividing the interval
             dd = solve_dd(RadialDD(units, data), radial_quantiles(c.dd_M, c.d, c.kappa),
-                          t_max=t_max, dt=c.dd_dt, n_records=n_rec,
+                          t_max=t_max, dt=dt, n_records=n_rec,
                           refine=lambda M: radial_quantiles(M, c.d, c.kappa))
             ctx.save_arrays("dd", times=dd.times, risk=dd.risk, err_risk=np.float64(dd.err_risk))
             ctx.save_checkpoint(progress=1)

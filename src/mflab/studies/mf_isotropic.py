@@ -32,7 +32,9 @@ from mflab.studies.meanfield_common import dd_gap, simulate_case
 
 
 def check_time_grid(cfg) -> None:
-    """SGD records fall on whole blocks of the blocked kernel."""
+    """SGD records fall on whole blocks of the blocked kernel; κ values do not repeat."""
+    if len(set(cfg.kappas)) != len(cfg.kappas):
+        raise ConfigError(f"kappas must not repeat; got {cfg.kappas}.")
     if cfg.n_steps % cfg.block:
         raise ConfigError(f"n_steps must be a multiple of block ({cfg.block}); "
                           f"got {cfg.n_steps}.")

@@ -58,6 +58,9 @@ class MnistLLNConfig(StudyConfig):
     def check(self) -> None:
         if len(set(self.Ns)) != len(self.Ns) or len(self.Ns) < 2:
             raise ConfigError(f"Ns must hold at least two distinct widths; got {self.Ns}.")
+        if list(self.record_epochs) != sorted(set(self.record_epochs)):
+            raise ConfigError(f"record_epochs must be strictly increasing; "
+                              f"got {self.record_epochs}.")
         if any(e > self.epochs for e in self.record_epochs):
             raise ConfigError(f"record_epochs must be <= epochs ({self.epochs}); "
                               f"got {self.record_epochs}.")
