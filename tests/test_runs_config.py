@@ -57,7 +57,7 @@ def test_json_round_trip_rebuilds_the_same_config():
         (["n=1.5"], "n must be int; got '1.5'"),
         (["n=0"], "n must be >= 1; got 0"),
         (["eta=1"], "eta must be < 1; got 1.0"),
-        (["eta=nan"], "eta must be a number; got nan"),
+        (["eta=nan"], "eta must be a finite number; got nan"),
         (["flag=maybe"], "flag must be bool; got 'maybe'"),
         (["mode=c"], "mode: 'c' is not allowed; choose from: a, b"),
         (["kappas=0.1,-1"], "kappas must be >= 0; got -1.0"),

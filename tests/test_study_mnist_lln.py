@@ -23,15 +23,15 @@ needs_data = pytest.mark.skipif(not (DATA / "t10k-labels-idx1-ubyte.gz").is_file
 def test_w1_table_against_closed_form():
     # units drawn from N(μ_N, 1) with μ_N = 1/N: W1 to the N_max law is |1/N − 1/N_max| + O(n^−½)
     rng = np.random.default_rng(0)
-    Ns, n = (10, 100, 1000), 200_000
+    Ns, n = (10, 100, 1000), 1_000_000
     arrays = {(N, s): {"c": rng.normal(1 / N, 1.0, (1, n)), "w_norm": rng.random((1, n))}
               for N in Ns for s in range(2)}
     rows = w1_table(arrays, Ns, 2, (0,))
     for r in rows:
         if r["quantity"] == "c":
-            # sampling error of W1 between two n-samples of N(0,1) is ~ 1/sqrt(n) ≈ 2e-3;
-            # 5e-3 keeps the N = 100 row (signal 9e-3) meaningful
-            assert abs(r["w1"] - abs(1 / r["N"] - 1e-3)) < 5e-3
+            # W1 between two independent 10⁶-samples of N(0, 1) measured 0.001–0.002; a
+            # 4e-3 tolerance keeps the N = 100 row (signal 9e-3) meaningful
+            assert abs(r["w1"] - abs(1 / r["N"] - 1e-3)) < 4e-3
     assert {(r["N"], r["seed"]) for r in rows} == {(10, 0), (10, 1), (100, 0), (100, 1), (1000, 1)}
 
 
