@@ -176,12 +176,12 @@ class _IsotropicStudy(Study):
 
 
 def _concentration(r) -> str:
-    """Where the DD radii sit: the share near 0 (inactive units, |w| < 5 % of the largest)
-    and the mode of the rest."""
+    """Where the DD radii sit: the share near 0 (|w| < 0.1: inactive units, or the
+    collapsed state of A2) and the mode of the rest."""
     from mflab.meanfield.dd import radial_density
 
     r = np.abs(np.asarray(r, float).ravel())
-    small = r < 0.05 * r.max()
+    small = r < 0.1
     text = f"{small.mean():.0%} at r ≈ 0" if small.any() else ""
     if (~small).any():
         grid = np.linspace(0, r.max() * 1.2 + 1e-9, 400)
