@@ -32,7 +32,6 @@ from mflab.optimizers.base import (
     ensemble_grad,
     normal_like,
     num_agents,
-    tree_agent_dot,
     tree_axpy,
     tree_scale,
     tree_sub,
@@ -157,16 +156,16 @@ def restart_momentum_step(w, u, g, alpha, eta: float):
         u⁺ = (1 + γ_m) w⁺ − γ_m w;  α ← α + 1
 
     (α starts at 1, so the first step and the step of a restart carry no momentum.)
-    The convention of ``mflab.optimizers.nesterov.restart_nesterov``, reimplemented
-    here so that B8 and B11 can run B3 on their own gradients. Returns (w⁺, u⁺, α⁺, restarted).
+    The restart rule is :func:`mflab.optimizers.nesterov.restart_gamma` (one convention
+    for B3, B8 and B11). Returns (w⁺, u⁺, α⁺, restarted).
     """
+    from mflab.optimizers.nesterov import restart_gamma
+
     w_new = tree_axpy(-eta, g, u)
-    restarted = tree_agent_dot(g, tree_sub(w_new, w)) > 0
-    alpha = jnp.where(restarted, jnp.ones_like(alpha), alpha)
-    a = alpha.astype(jnp.result_type(jax.tree_util.tree_leaves(w)[0]))
-    mom = (a - 1.0) / (a + 2.0)
-    u_new = tree_axpy(mom, tree_sub(w_new, w), w_new)
-    return w_new, u_new, alpha + 1, restarted
+    dtype = jnp.result_type(jax.tree_util.tree_leaves(w)[0])
+    gamma, alpha_next, restarted = restart_gamma(alpha, g, w, w_new, dtype)
+    u_new = tree_axpy(gamma, tree_sub(w_new, w), w_new)  # (1 + γ) w⁺ − γ w
+    return w_new, u_new, alpha_next, restarted
 
 
 # ------------------------------------------------------------------------ optimiser
