@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import mflab.devices
 
 if __name__ == "__main__":
     _n = os.cpu_count() or 1
-    for i, a in enumerate(os.sys.argv):
-        if a == "--host-devices":
-            _n = int(os.sys.argv[i + 1])
+    if "--host-devices" in sys.argv:  # XLA reads its flags before argparse runs
+        _n = int(sys.argv[sys.argv.index("--host-devices") + 1])
     mflab.devices.use_host_devices(_n)
 
 import jax  # noqa: E402

@@ -36,10 +36,8 @@ def test_c2_two_kappas_reach_different_stationary_points(tmp_path):
     # the zero network has risk E(y − σ(0))² = 1 + 2.5² = 7.25: κ = 0.1 collapses onto it
     # (cone point of V at w = 0); κ = 0.4 reaches a low-risk stationary point. Both in SGD
     # and in the DD, with a margin of an order of magnitude.
-    for sgd_r, dd_r in (final["0.1"],):
-        assert sgd_r > 5 and dd_r > 5
-    for sgd_r, dd_r in (final["0.4"],):
-        assert sgd_r < 0.5 and dd_r < 0.5
+    assert min(final["0.1"]) > 5
+    assert max(final["0.4"]) < 0.5
     m = read_metrics(out)
     assert set(m.optimizer) == {"sgd", "dd"} and set(m.case) == {"kappa0.1", "kappa0.4"}
     assert (out / "figures" / "risk_norm.png").is_file()

@@ -26,7 +26,7 @@ def use_host_devices(n: int) -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "", flags)
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
-    if jax.device_count("cpu") not in (n,) and jax.default_backend() == "cpu":
+    if jax.default_backend() == "cpu" and jax.device_count("cpu") != n:
         raise RuntimeError(
             f"JAX's CPU backend already started with {jax.device_count('cpu')} device(s); call "
             "mflab.devices.use_host_devices before creating any array, or set "
