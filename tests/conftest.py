@@ -1,7 +1,14 @@
-"""Shared test setup: mflab enables x64 on import; plots go to a non-interactive backend."""
+"""Shared test setup: float64 for the test session, plots to a non-interactive backend.
+
+mflab changes no global JAX setting on import (tests/test_citizen.py checks it in a fresh
+process); the tests were written against float64 arithmetic, so the session opts in here,
+as the ``mflab`` command line does.
+"""
 
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import mflab  # noqa: E402,F401  (enables jax x64 before any test builds arrays)
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)

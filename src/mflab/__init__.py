@@ -8,16 +8,14 @@ Conventions (used everywhere in the package):
 * **Particles of a network** are arrays of shape ``(N, D)`` (N hidden units).
 * **Keys first.** Every random function takes a ``jax.random`` key as its first
   argument; there is no global RNG.
-* **Precision.** mflab enables JAX's 64-bit mode on import so that float64 and
-  float32 arrays can both be used; every function preserves the dtype it is given.
+* **Precision.** Importing mflab changes no global JAX setting: every function keeps
+  the dtype it is given (float32 by default in JAX). For float64, enable JAX's 64-bit
+  mode yourself (``jax.config.update("jax_enable_x64", True)`` or the context manager
+  ``with jax.enable_x64(True):``); the ``mflab`` command line and the studies do so.
 """
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
-from mflab import landscapes, optimizers  # noqa: E402
-from mflab.driver import DivergenceError, Trace, run  # noqa: E402
+from mflab import landscapes, optimizers
+from mflab.driver import DivergenceError, Trace, run
 
 __version__ = "0.1.0"
 

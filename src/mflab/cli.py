@@ -116,6 +116,9 @@ def _list(verbose: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mflab`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # the command line computes in float64
     if args.command == "list":
         return _list(args.verbose)
 

@@ -56,6 +56,10 @@ class Landscape:
         when no ``sample_grad`` is given). Optimisers call ``grad`` directly, drawing
         no keys, when it is true.
       hessian: optional ``x -> ∇²Φ(x)`` (flat ``x`` only).
+      retract: optional ``x -> x`` mapping a point back onto the constraint manifold
+        (e.g. renormalising kernel centres to a sphere); optimisers apply it to every
+        point they move. ``None`` (default): unconstrained parameters.
+      info: free-form facts about Φ (JSON-able where possible).
     """
 
     name: str
@@ -67,6 +71,7 @@ class Landscape:
     bounds: tuple[tuple[float, float], ...] | None = None
     exact: bool | None = None
     hessian: Callable[[Params], jax.Array] | None = None
+    retract: Callable[[Params], Params] | None = None
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):

@@ -41,11 +41,13 @@ class _TwoGaussians:
     def class_variances(self) -> np.ndarray:
         raise NotImplementedError
 
-    def sample(self, key: jax.Array, n: int, dtype=jnp.float64) -> tuple[jax.Array, jax.Array]:
-        """n i.i.d. pairs (x, y): x (n, d), y (n,), both of ``dtype``.
+    def sample(self, key: jax.Array, n: int, dtype=None) -> tuple[jax.Array, jax.Array]:
+        """n i.i.d. pairs (x, y): x (n, d), y (n,), both of ``dtype`` (default: JAX's
+        default float, float64 under ``jax_enable_x64``).
 
         Gaussians are drawn in float32 and cast (JAX's float64 PRNG is ~10x slower).
         """
+        dtype = jnp.result_type(float) if dtype is None else dtype
         ky, kx = jax.random.split(key)
         y_pos = jax.random.bernoulli(ky, 0.5, (n,))
         sd = jnp.asarray(np.sqrt(self.class_variances()), dtype)

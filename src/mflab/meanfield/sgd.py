@@ -182,16 +182,17 @@ def advance(units, data, theta, key, b0, b1, *, eps, xi=None, kernel="blocked", 
 
 
 def init_particles(key, units: UnitType, N: int, d: int, kappa: float = 0.8, *, a0=1.0, b0=0.0,
-                   c0=1.0, dtype=jnp.float64):
+                   c0=1.0, dtype=None):
     """θ_i with w_i ~ N(0, κ²/d I_d) (SPEC A1/A2 init); a_i = a0, b_i = b0 (type b); c_i = c0.
 
-    Returns (N, D) of ``dtype``. Defaults: κ = 0.8 (SPEC A1); a0, b0, c0 are
-    configurable constants (the SPEC fixes only the law of w).
+    Returns (N, D) of ``dtype`` (default: JAX's default float). Defaults: κ = 0.8
+    (SPEC A1); a0, b0, c0 are configurable constants (the SPEC fixes only the law of w).
     """
     _check_count("N", N)
     _check_count("d", d)
     if not kappa > 0:
         raise ValueError(f"kappa must be > 0; got {kappa!r}.")
+    dtype = jnp.result_type(float) if dtype is None else dtype
     w = jax.random.normal(key, (N, d), jnp.float32).astype(dtype) * (kappa / np.sqrt(d))
     extra = {"a": [], "b": [a0, b0], "c": [c0]}[units.kind]
     if not extra:

@@ -91,20 +91,28 @@ def prepare(study_name: str, *, preset: str = "quick", overrides: list[str] | No
         "study": study_name, "seed": seed, "preset": preset, "status": "running",
         "started": _meta.now_iso(), "finished": None, "wall_time_s": 0.0, "segments": [],
         "versions": _meta.versions(), "git": _meta.git_commit(), "host": _meta.host(),
+        "precision": "float64 (jax_enable_x64 on for the run, via jax.enable_x64)",
     })
     ctx = RunContext(study_name, config, seed, partial, final, progress=progress)
     return study, ctx
 
 
 def execute(study, ctx: RunContext) -> Path:
-    """Run (or finish) the study in ``ctx``, then finalise and rename; returns the final dir."""
+    """Run (or finish) the study in ``ctx``, then finalise and rename; returns the final dir.
+
+    Studies compute in float64: the run executes inside ``jax.enable_x64(True)`` (a
+    context, so the caller's JAX settings are left as they were); ``meta.json`` says so.
+    """
+    import jax
+
     t0 = time.perf_counter()
     started = _meta.now_iso()
     try:
-        if not ctx.run_complete:
-            study.run(ctx.config, ctx)
-            ctx.mark_complete()
-        return _finalize(study, ctx, t0, started)
+        with jax.enable_x64(True):
+            if not ctx.run_complete:
+                study.run(ctx.config, ctx)
+                ctx.mark_complete()
+            return _finalize(study, ctx, t0, started)
     except BaseException:
         _update_meta(ctx, t0, started, status="interrupted")
         raise
