@@ -66,8 +66,9 @@ class MfConvergenceStudy(Study):
     def run(self, config: MfConvergenceConfig, ctx: RunContext) -> None:
         import pandas as pd
 
-        from mflab.meanfield import IsotropicGaussians, init_particles, run_sgd, sigma_a1, unit_a
+        from mflab.meanfield import IsotropicGaussians, init_particles, sigma_a1, unit_a
         from mflab.meanfield.dd import RadialDD, radial_quantiles, solve_dd
+        from mflab.studies.meanfield_common import sgd_trajectories
 
         c = config
         units, data = unit_a(sigma_a1()), IsotropicGaussians(delta=c.delta, d=c.d)
@@ -91,20 +92,20 @@ class MfConvergenceStudy(Study):
             steps = np.unique(np.maximum(1, np.round(np.asarray(c.times) / eps / c.block))
                               .astype(int) * c.block)
             keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(ctx.key, N),
-                                                       int(round(eps * 1e9))), 2 * c.n_seeds)
+                                                       int(round(eps * 1e9))), c.n_seeds + 1)
             th0 = np.stack([np.asarray(init_particles(k, units, N, c.d, c.kappa))
                             for k in keys[: c.n_seeds]])
-            tr = run_sgd(keys[c.n_seeds:], units, data, th0, eps=eps, n_steps=int(steps[-1]),
-                         record_steps=np.concatenate([[0], steps]), block=c.block)
-            t = tr.times[1:]
+            tr = sgd_trajectories(keys[c.n_seeds], units, data, th0, eps=eps,
+                                  record_steps=np.concatenate([[0], steps]), reduced=False)
+            t = tr["times"][1:]
             ref = np.interp(t, dd["times"], dd["risk"])
-            gaps = np.abs(tr.risk[:, 1:] - ref[None])  # (seeds, times)
+            gaps = np.abs(tr["risk"][:, 1:] - ref[None])  # (seeds, times)
             ctx.log_metrics([{"optimizer": "sgd", "step": int(k), "metric": "risk_gap",
                               "value": float(gaps[s, j]), "N": N, "eps": eps,
                               "time": float(t[j])}
                              for s in range(c.n_seeds)
-                             for j, k in enumerate(tr.steps[1:])], seed=0)
-            ctx.save_arrays(f"gap_N{N}_eps{eps:g}", times=t, gaps=gaps, risk=tr.risk[:, 1:])
+                             for j, k in enumerate(tr["steps"][1:])], seed=0)
+            ctx.save_arrays(f"gap_N{N}_eps{eps:g}", times=t, gaps=gaps, risk=tr["risk"][:, 1:])
             ctx.save_checkpoint(progress=i + 2)
         rows = []
         for N, eps in jobs:

@@ -136,50 +136,44 @@ def descend(landscape, x: np.ndarray, *, eta: float, tol: float, max_steps: int,
     """Plain GD (B1, ``sgd(eta)``) from every row of ``x`` until all ``|∇V| < tol`` or
     ``max_steps``; the gradient norms are checked every ``check_every`` steps.
 
-    Returns (points, converged mask, steps taken). One jitted ``lax.while_loop`` (compiled
-    once per landscape and settings); converged agents keep stepping (a fixed point).
+    Returns (points, converged mask, steps taken). Runs through :func:`mflab.run` in chunks
+    of ``10 · check_every`` steps (one compiled chunk for the whole descent); converged
+    agents keep stepping (a fixed point of GD).
     """
-    fn = _descender(landscape, float(eta), float(tol), int(max_steps), int(check_every))
-    xd, gnorm, steps = fn(np.asarray(x, dtype=np.float64))
-    return np.asarray(xd), np.asarray(gnorm) < tol, int(steps)
-
-
-_DESCENDERS: dict = {}
-
-
-def _descender(landscape, eta, tol, max_steps, check_every):
-    key = (id(landscape), eta, tol, max_steps, check_every)
-    if key in _DESCENDERS and _DESCENDERS[key][0] is landscape:
-        return _DESCENDERS[key][1]
     import jax
-    import jax.numpy as jnp
 
-    from mflab.optimizers import sgd
+    import mflab
 
-    opt = sgd(eta)
-    grad = jax.vmap(landscape.grad)
-    rng = jax.random.PRNGKey(0)  # exact gradients: the key is unused
+    opt, obs = _descent_tools(landscape, float(eta))
+    per_call = 10 * check_every
+    x = np.asarray(x, dtype=np.float64)
+    state, k = None, 0
+    while True:
+        tr = mflab.run(opt, landscape, x, per_call, jax.random.key(0), record_every=check_every,
+                       observables=obs, record_positions=True, state=state, start_step=k)
+        gn = tr.records["grad_norm"]  # (R, A); record 0 is this call's start
+        below = np.all(gn < tol, axis=1)
+        if below.any() or k + per_call >= max_steps:
+            r = int(np.argmax(below)) if below.any() else gn.shape[0] - 1
+            return tr.records["x"][r], gn[r] < tol, k + r * check_every
+        state, k = tr.state, k + per_call
 
-    def gnorm(x):
-        return jnp.linalg.norm(grad(x), axis=1)
 
-    def cond(c):
-        _, g, k = c
-        return (k < max_steps) & jnp.any(g >= tol)
+_DESCENT_TOOLS: dict = {}
 
-    def body(c):
-        state, _, k = c
-        n = jnp.minimum(check_every, max_steps - k)
-        state = jax.lax.fori_loop(0, n, lambda i, s: opt.step(rng, s, landscape)[0], state)
-        return state, gnorm(state.x), k + n
 
-    @jax.jit
-    def run(x):
-        state, g, k = jax.lax.while_loop(cond, body, (opt.init(x), gnorm(x), 0))
-        return state.x, g, k
+def _descent_tools(landscape, eta):
+    """The descent's optimiser and observable, made once per (landscape, η) so that every
+    descent reuses one compiled chunk."""
+    key = (id(landscape), eta)
+    if key not in _DESCENT_TOOLS or _DESCENT_TOOLS[key][0] is not landscape:
+        import jax.numpy as jnp
 
-    _DESCENDERS[key] = (landscape, run)
-    return run
+        from mflab.optimizers import sgd
+
+        obs = {"grad_norm": lambda p: jnp.linalg.norm(landscape.grad(p))}
+        _DESCENT_TOOLS[key] = (landscape, sgd(eta), obs)
+    return _DESCENT_TOOLS[key][1:]
 
 
 def classify(landscape, points: np.ndarray, converged: np.ndarray, match_tol: float):
