@@ -31,7 +31,7 @@ def test_a_method_reported_diverged_fails_the_finished_run(tmp_path, capsys):
 
 def test_a_study_stopped_by_a_divergence_error_fails(tmp_path):
     Toy.blow_up_at = 2
-    with pytest.raises(RunDiverged, match="diverged: walk became nan at step 2") as e:
+    with pytest.raises(RunDiverged, match="^run diverged: walk became nan at step 2 ") as e:
         start("toy", out=tmp_path / "r", progress=False)
     partial = partial_for(tmp_path / "r")
     assert e.value.run_dir == partial and not (tmp_path / "r").exists()

@@ -59,10 +59,11 @@ class RunDiverged(RuntimeError):
 
 
 def describe_divergence(d: dict[str, Any]) -> str:
-    """``METHOD diverged at step K: MESSAGE`` in one line."""
+    """``METHOD diverged at step K: MESSAGE`` (or the message alone) in one line."""
     at = f" at step {d['step']}" if d.get("step") is not None else ""
-    who = f"{d['method']} diverged" if d.get("method") else "diverged"
-    return " ".join(f"{who}{at}: {d.get('message', '')}".split())
+    if not d.get("method"):  # the whole study stopped: its message says what diverged
+        return " ".join(f"{d.get('message', '')}{at}".split())
+    return " ".join(f"{d['method']} diverged{at}: {d.get('message', '')}".split())
 
 
 @dataclass
@@ -274,7 +275,7 @@ class RunContext:
         ck_dir = self.dir / "checkpoint"
         npz_name = f"state-{int(progress):08d}.npz"
         save_npz(ck_dir / npz_name, {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(leaves)})
-        old = self._read_ckpt_json()
+        old = read_checkpoint_info(self.dir)
         write_json(ck_dir / _CKPT_JSON, {
             "progress": int(progress), "state_file": npz_name, "n_leaves": len(leaves),
             "has_state": state is not None, "extra": extra or {}, "metric_parts": self._parts,
@@ -289,7 +290,7 @@ class RunContext:
         it, the state is the list of leaves as NumPy arrays."""
         import jax
 
-        info = self._read_ckpt_json()
+        info = read_checkpoint_info(self.dir)
         if not info or info.get("state_file") is None:
             return None
         state = None
@@ -312,17 +313,14 @@ class RunContext:
         """Record that ``study.run`` finished (a resume then only redoes the final steps)."""
         self.run_complete = True
         self._flush_metrics()
-        info = self._read_ckpt_json() or {"progress": -1, "state_file": None, "n_leaves": 0,
+        info = read_checkpoint_info(self.dir) or {"progress": -1, "state_file": None, "n_leaves": 0,
                                           "has_state": False, "extra": {}}
         info.update(run_complete=True, metric_parts=self._parts, **self.bookkeeping())
         write_json(self.dir / "checkpoint" / _CKPT_JSON, info)
 
-    def _read_ckpt_json(self) -> dict[str, Any] | None:
-        return read_checkpoint_info(self.dir)
-
     def _restore_bookkeeping(self) -> None:
         """On resume: drop metric parts written after the last checkpoint, reload provenance."""
-        info = self._read_ckpt_json() or {}
+        info = read_checkpoint_info(self.dir) or {}
         self._parts = int(info.get("metric_parts", 0))
         for p in (self.dir / "metrics-parts").glob("part-*.parquet"):
             if int(p.stem.split("-")[1]) >= self._parts:
@@ -332,7 +330,6 @@ class RunContext:
         self._notes = dict(info.get("notes", {}))
         self._divergences = list(info.get("divergences", []))
         self.run_complete = bool(info.get("run_complete", False))
-
 
 
 def read_checkpoint_info(run_dir: Path) -> dict[str, Any] | None:

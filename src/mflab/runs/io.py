@@ -3,12 +3,17 @@
 Layout of a run directory::
 
     config.json        {"study", "seed", "preset", "overrides", "config": {...resolved...}}
-    meta.json          seed, versions, git commit, host, start/end, wall time, timings, warnings
+    meta.json          seed, versions, git commit, host, start/end, wall time, timings,
+                       warnings, status (running/interrupted/complete/diverged), divergences
     metrics.parquet    long format: study, optimizer, seed, step, metric, value [, extras]
     arrays/NAME.npz    arrays saved by the study
     tables/NAME.csv    result tables
     figures/NAME.png   figures drawn by ``study.plot`` from the files above
     summary.md         ``study.summarize`` plus provenance
+
+While a run is written (in ``.NAME.partial``) it also holds ``.lock`` (its writer),
+``checkpoint/`` and ``metrics-parts/``. A missing or unreadable file is reported by the
+readers below as a one-line :class:`DamagedRunError` naming it.
 """
 
 from __future__ import annotations
