@@ -23,7 +23,6 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import mflab
@@ -67,15 +66,15 @@ def numba_fused(d, n_steps, delta):
 
     @numba.njit(cache=False, fastmath=False)
     def run(W, n_steps, seed):
-        np.random.seed(seed)
+        np.random.seed(seed)  # noqa: NPY002 (numba's in-kernel RNG)
         n, dd = W.shape
         x = np.empty(dd)
         xn = np.empty(dd)
         z = np.empty(n)
         zn = np.empty(n)
-        y = 1.0 if np.random.random() < 0.5 else -1.0
+        y = 1.0 if np.random.random() < 0.5 else -1.0  # noqa: NPY002 (numba's in-kernel RNG)
         for j in range(dd):
-            x[j] = np.random.standard_normal() * (1.0 + y * delta)
+            x[j] = np.random.standard_normal() * (1.0 + y * delta)  # noqa: NPY002 (numba's in-kernel RNG)
         for i in range(n):
             acc = 0.0
             for j in range(dd):
@@ -87,9 +86,9 @@ def numba_fused(d, n_steps, delta):
                 zi = min(max(z[i], t1), t2)
                 mean += s1 + slope * (zi - t1)
             coef = 2.0 * EPS * (y - mean / n)
-            yn = 1.0 if np.random.random() < 0.5 else -1.0
+            yn = 1.0 if np.random.random() < 0.5 else -1.0  # noqa: NPY002 (numba's in-kernel RNG)
             for j in range(dd):
-                xn[j] = np.random.standard_normal() * (1.0 + yn * delta)
+                xn[j] = np.random.standard_normal() * (1.0 + yn * delta)  # noqa: NPY002 (numba's in-kernel RNG)
             for i in range(n):  # one pass over W: update row i with step t, then W_i·x_{t+1}
                 c = coef * slope if t1 < z[i] < t2 else 0.0
                 acc = 0.0

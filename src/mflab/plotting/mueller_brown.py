@@ -39,7 +39,7 @@ def _ids(run_dir: Path) -> list[str]:
 
 def plot_all(run_dir: Path, labels: dict[str, str]) -> list[Path]:
     """Draw every C6 figure into ``run_dir/figures``; returns the paths."""
-    from mflab.runs.io import figures_dir, read_config, read_metrics, read_table
+    from mflab.runs.io import figures_dir, read_arrays, read_config, read_metrics, read_table
 
     cfg = read_config(run_dir)
     ids = _ids(run_dir)
@@ -48,8 +48,8 @@ def plot_all(run_dir: Path, labels: dict[str, str]) -> list[Path]:
         return []
     finals = {}
     for i in ids:
-        with np.load(Path(run_dir) / "arrays" / f"final_{i}.npz") as z:
-            finals[i] = {k: z[k] for k in ("traj", "value", "stationary")}
+        z = read_arrays(run_dir, f"final_{i}")
+        finals[i] = {k: z[k] for k in ("traj", "value", "stationary")}
     names = {i: f"{i} {labels.get(i, i)}" for i in ids}
     with paper_style():
         paths = [

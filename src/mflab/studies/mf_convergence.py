@@ -25,6 +25,7 @@ from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config, read_table
 from mflab.studies.base import Study
+from mflab.studies.mf_isotropic import sgd_dd_memory
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,15 @@ class MfConvergenceConfig(StudyConfig):
         if len(self.Ns) < 2 or len(self.epss) < 2:
             raise ConfigError(f"need at least two N and two ε; got Ns={self.Ns}, "
                               f"epss={self.epss}.")
+
+    def memory_bytes(self) -> int:
+        """The widest SGD job (all seeds) with its exact risk, and the radial DD refined at
+        2M (:func:`~mflab.studies.mf_isotropic.sgd_dd_memory`)."""
+        m = 2 * self.dd_M
+        n_rec = int(round(max(self.times) / 0.05)) + 1
+        return sgd_dd_memory(N=max(self.Ns), d=self.d, n_seeds=self.n_seeds,
+                             n_records=len(self.times) + 1, block=self.block, batch=1,
+                             dd_pairs=m * m, dd_pair_bytes=32, dd_records=n_rec, dd_width=m)
 
 
 class MfConvergenceStudy(Study):

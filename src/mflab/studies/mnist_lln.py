@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import jax
 import numpy as np
 
+from mflab.errors import RunError
 from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config, read_table
@@ -65,6 +66,13 @@ class MnistLLNConfig(StudyConfig):
         if any(e > self.epochs for e in self.record_epochs):
             raise ConfigError(f"record_epochs must be <= epochs ({self.epochs}); "
                               f"got {self.record_epochs}.")
+
+    def memory_bytes(self) -> int:
+        """float32 throughout: the 70 000 images of 784 pixels (bytes, scaled in NumPy and
+        on the device), the widest network's (N, 785) parameters ×8 (gradients,
+        temporaries), its activations on a batch and on the 10 000 test images (×3)."""
+        n = max(self.Ns)
+        return 70_000 * 784 * (1 + 4 + 4) + 4 * n * (8 * 785 + 4 * self.batch_size + 3 * 10_000)
 
 
 def checkout_data_dir() -> Path | None:
@@ -114,6 +122,16 @@ class MnistLLNStudy(Study):
     description = ("C4: mean-field sigmoid networks on real MNIST for growing width N; "
                    "the units' law settles (W1 to the largest N), test accuracy.")
     Config = MnistLLNConfig
+
+    def preflight(self, config: MnistLLNConfig) -> None:
+        """Find and MD5-check the four MNIST files (a verified download if they are
+        nowhere) before the run directory exists: a bad file is refused in one line."""
+        from mflab.mnist.files import MnistFileError, mnist_paths
+
+        try:
+            mnist_paths(resolve_data_dir(config), progress=False)
+        except MnistFileError as e:
+            raise RunError(" ".join(str(e).split())) from None
 
     def run(self, config: MnistLLNConfig, ctx: RunContext) -> None:
         from mflab.mnist import load_mnist, mnist_sets, train_mnist

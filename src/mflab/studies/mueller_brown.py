@@ -114,6 +114,14 @@ class MuellerBrownConfig(StudyConfig):
         if len(set(self.optimizers)) != len(self.optimizers):
             raise ConfigError(f"optimizers must not repeat; got {','.join(self.optimizers)}.")
 
+    def memory_bytes(self) -> int:
+        """One optimiser's run at a time, in 8-byte floats: the records of one checkpoint
+        chunk, values (R, A) and positions (R, A, 2) in JAX and in NumPy, plus ~150
+        (A, 2)-sized arrays (state, B7's K = 16 samples, temporaries, the basin descent)."""
+        r = -(-self.n_records // self.n_chunks) + 1
+        return 8 * self.n_agents * (2 * 3 * r + 150) + 8 * 2 * (self.n_records + 1) * (
+            self.n_trajectories + 1)
+
 
 def load_optimizer(spec: OptimizerSpec, config) -> tuple[Any, str | None]:
     """(Optimizer, None), or (None, reason) when the factory is missing or refuses its kwargs."""
@@ -261,7 +269,7 @@ class MuellerBrownStudy(Study):
                 tr = mflab.run(opt, L, state.x, n, key, record_every=every, state=state,
                                start_step=k, record_positions=True, progress=ctx.progress)
             except DivergenceError as e:
-                ctx.warn(f"{spec.id} {spec.label} diverged: {e}")
+                ctx.diverged(f"{spec.id} {spec.label}", str(e), step=getattr(e, "step", None))
                 return
             elapsed += time.perf_counter() - t0
             state, k = tr.state, k + n
