@@ -80,3 +80,17 @@ def test_second_run_does_not_recompile():
     # both runs went through one cached, once-compiled chunk function
     chunk = mflab.driver.make_chunk(opt, L, (("value", L.value),), None)
     assert chunk._cache_size() == 1
+
+
+def test_continue_on_divergence_reports_each_agents_first_bad_step():
+    # GD on ½ x² with η = 3 multiplies x by −2 per step: agent 1 (x = 1, float32) overflows
+    # after ~128 steps; agent 0 (x = 0) stays at 0 and is never reported
+    L = quadratic(np.eye(1))
+    x0 = jnp.array([[0.0], [1.0]], jnp.float32)
+    tr = mflab.run(sgd(3.0), L, x0, 400, jax.random.key(0), record_every=10,
+                   on_divergence="continue")
+    assert tr.diverged[0] == -1
+    first = tr.diverged[1]
+    assert 0 < first <= 400 and first % 10 == 0
+    v = tr.values[:, 1]
+    assert np.all(np.isfinite(v[tr.steps < first])) and not np.isfinite(v[tr.steps == first][0])
