@@ -178,6 +178,13 @@ def _list(verbose: bool) -> int:
     return 0
 
 
+def _missing_extras() -> list[str]:
+    """Distributions of the ``studies`` extra that cannot be imported."""
+    import importlib.util
+
+    return [m for m in ("matplotlib", "pandas", "pyarrow") if importlib.util.find_spec(m) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mflab`` command; returns the exit status."""
     argv = _glue_negative_values(list(sys.argv[1:] if argv is None else argv))
@@ -187,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)  # the command line computes in float64
     if args.command == "list":
         return _list(args.verbose)
+    missing = _missing_extras()
+    if missing:
+        print(f"mflab {args.command}: the command line needs the studies extra "
+              f"({', '.join(missing)} not installed): pip install 'mflab[studies]'",
+              file=sys.stderr)
+        return 1
 
     from mflab.runs import ConfigError, RunError
     from mflab.studies.registry import UnknownStudyError

@@ -211,10 +211,21 @@ def _check_model(landscape, x0) -> None:
     """Evaluate the landscape's value on one agent's shapes, to refuse misfit x0 up front."""
     one = jax.tree_util.tree_map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape[1:], leaf.dtype),
                                  x0)
+    shapes = [leaf.shape for leaf in jax.tree_util.tree_leaves(one)]
+    dim = getattr(landscape, "dim", None)
+    if dim is not None and shapes != [(dim,)]:
+        got = [leaf.shape for leaf in jax.tree_util.tree_leaves(x0)]
+        raise ValueError(f"x0 does not fit the landscape {landscape.name!r}: it takes flat "
+                         f"parameters of dimension {dim}, so x0 needs shape (A, {dim}) — a "
+                         f"leading agent axis, then one agent's parameters; got {got}.")
     try:
         jax.eval_shape(landscape.value, one)
+        g = jax.eval_shape(landscape.grad, one)
+        if jax.tree_util.tree_structure(g) != jax.tree_util.tree_structure(one) or [
+                leaf.shape for leaf in jax.tree_util.tree_leaves(g)] != shapes:
+            raise ValueError(f"its gradient has shapes "
+                             f"{[leaf.shape for leaf in jax.tree_util.tree_leaves(g)]}")
     except Exception as e:  # noqa: BLE001 - re-raised with the shapes that matter
-        shapes = [leaf.shape for leaf in jax.tree_util.tree_leaves(one)]
         raise ValueError(
             f"x0 does not fit the landscape {landscape.name!r}: one agent's parameters have "
             f"shapes {shapes} and evaluating the objective on them failed "
