@@ -64,7 +64,7 @@ def numba_fused(d, n_steps, delta):
     sig = sigma_a1()
     (t1, t2), s1, slope = sig.knots, sig.c0, sig.betas[0]
 
-    @numba.njit(cache=False, fastmath=False)
+    @numba.njit(cache=False, fastmath=True)  # reassociated sums: the strongest numba loop
     def run(W, n_steps, seed):
         np.random.seed(seed)  # noqa: NPY002 (numba's in-kernel RNG)
         n, dd = W.shape

@@ -38,9 +38,11 @@ __all__ = ["run", "Trace", "FastPath", "sequential", "record_grid", "DivergenceE
 class FastPath(NamedTuple):
     """A kernel advancing several steps of one optimiser at once (offered by a landscape).
 
-    ``make(B)`` returns ``advance(state, key, k0) -> state``, performing steps
-    k0, …, k0 + B − 1 with the keys ``fold_in(key, k)`` exactly as B calls of
-    ``optimizer.step`` would (to rounding). ``preferred_block`` is the fastest B.
+    ``make(B)`` returns ``advance(state, key, k0, n_blocks) -> state``, performing the
+    n_blocks·B steps k0, k0 + 1, … with the keys ``fold_in(key, k)`` exactly as that many
+    calls of ``optimizer.step`` would (to rounding). ``preferred_block`` is the fastest B.
+    (The kernel runs its own loop over blocks, so it may keep a cheaper working form of the
+    state between blocks.)
     """
 
     preferred_block: int
@@ -145,13 +147,8 @@ def make_chunk(optimizer: Optimizer, landscape, observables: tuple, block: int |
     else:
         block_advance = landscape.fast_path(optimizer).make(block)
 
-        def one_block(b, carry):
-            state, key, k0 = carry
-            return block_advance(state, key, k0 + b * block), key, k0
-
         def advance(state, key, k, target):
-            n_blocks = (target - k) // block
-            return jax.lax.fori_loop(0, n_blocks, one_block, (state, key, k))[0]
+            return block_advance(state, key, k, (target - k) // block)
 
     def one_record(carry, target):
         state, key, k = carry

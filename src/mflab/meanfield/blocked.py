@@ -107,8 +107,8 @@ def momentum_block(units: UnitType, U, T, ue, te, X, Y, eta, ratio, gamma: float
     N = U.shape[0]
     dtype = U.dtype
     Xf, G = _block_geometry(X)
-    Z = (jnp.concatenate([U, T]) @ Xf.T).reshape(2, N, B, m).transpose(0, 2, 1, 3)
-    Zu, Zt = Z[0], Z[1]  # (B, N, m)
+    Zu = (U @ Xf.T).reshape(N, B, m).transpose(1, 0, 2)  # (B, N, m)
+    Zt = (T @ Xf.T).reshape(N, B, m).transpose(1, 0, 2)
     C0 = jnp.zeros((N, B * m), dtype)
     zeros_b = jnp.zeros(B, dtype)
 
@@ -131,8 +131,7 @@ def momentum_block(units: UnitType, U, T, ue, te, X, Y, eta, ratio, gamma: float
     init = (C0, zeros_b, zeros_b, jnp.zeros((), dtype), jnp.ones((), dtype), ue, te)
     (C, tau, ups, mu, gk, ue, te), _ = jax.lax.scan(
         body, init, (jnp.arange(B), Zu, Zt, G, Y, eta, ratio))
-    upd = jnp.concatenate([C * jnp.repeat(ups, m)[None], C * jnp.repeat(tau, m)[None]]) @ Xf
-    U_new = U + mu * T + upd[:N]
-    T_new = gk * T + upd[N:]
+    U_new = U + mu * T + (C * jnp.repeat(ups, m)[None]) @ Xf
+    T_new = gk * T + (C * jnp.repeat(tau, m)[None]) @ Xf
     e_last = eta[-1]
     return U_new, T_new, ue, te, U_new + e_last * T_new, ue + e_last * te

@@ -37,7 +37,6 @@ from mflab.landscapes.sampling import EpochSampler
 from mflab.meanfield import network
 from mflab.meanfield.activations import UnitType
 from mflab.meanfield.blocked import momentum_block, sgd_block
-from mflab.optimizers.base import agent_keys
 from mflab.validation import check_int
 
 #: Steps per block of the fast path (fastest measured at d = 40 and 320, m = 1; benchmarks/).
@@ -214,64 +213,79 @@ def _fast_path(units: UnitType, draw, m: int, optimizer) -> FastPath | None:
     if m > MAX_FAST_BATCH or rule not in ("sgd", "momentum") or hp.get("restart"):
         return None
 
-    def samples(state_x, key, k0, calls0, B):
-        """The data the plain steps k0..k0+B−1 would draw: X (B, A, m, d), Y (B, A, m)."""
-        A = state_x.shape[0]
-
+    def samples(key, k0, calls0, B, agent, dtype):
+        """The data agent ``agent`` draws in the plain steps k0..k0+B−1: X (B, m, d), Y (B, m)."""
         def one_step(j):
-            keys = agent_keys(jax.random.fold_in(key, k0 + j), A)
-            return jax.vmap(lambda kk, a: draw(kk, calls0 + j, a))(keys, jnp.arange(A))
+            kk = jax.random.fold_in(jax.random.fold_in(key, k0 + j), agent)  # agent_keys
+            return draw(kk, calls0 + j, agent)
 
         X, Y = jax.vmap(one_step)(jnp.arange(B))
-        return X.astype(state_x.dtype), Y.astype(state_x.dtype)
+        return X.astype(dtype), Y.astype(dtype)
 
-    def per_agent(fn, A, *arrays):
-        """fn over the agent axis: a loop for few agents (faster than vmap on CPU), else vmap."""
+    def per_agent(fn, arrays):
+        """fn(agent index, *agent's arrays) over the agent axis: a loop for few agents (faster
+        than vmap on CPU), else vmap."""
+        A = jax.tree_util.tree_leaves(arrays)[0].shape[0]
         if A <= 16:
-            outs = [fn(*(a[i] for a in arrays)) for i in range(A)]
+            outs = [fn(i, *(a[i] for a in arrays)) for i in range(A)]
             return tuple(jnp.stack(o) for o in zip(*outs, strict=True))
-        return jax.vmap(fn)(*arrays)
+        return jax.vmap(fn)(jnp.arange(A), *arrays)
 
-    def sgd_advance(opt, state, key, k0, B):
-        A = state.x.shape[0]
-        X, Y = samples(state.x, key, k0, state.grad_evals, B)
-        e = jax.vmap(opt.hyperparams["eta"])(state.count + jnp.arange(B)).astype(state.x.dtype)
+    def sgd_advance(opt, state, key, k0, n_blocks, B):
+        eta = opt.hyperparams["eta"]
+        dtype = state.x.dtype
 
-        def one(theta, Xa, Ya):
+        def one(a, theta):
+            def block(b, carry):
+                W, extra = carry
+                kb = k0 + b * B
+                X, Y = samples(key, kb, state.grad_evals + b * B, B, a, dtype)
+                e = jax.vmap(eta)(state.count + b * B + jnp.arange(B)).astype(dtype)
+                return sgd_block(units, W, extra, X, Y, e)
+
             extra, W = units.split(theta)
-            W, extra = sgd_block(units, W, extra, Xa, Ya, e)
+            W, extra = jax.lax.fori_loop(0, n_blocks, block, (W, extra))
             return (units.join(extra, W),)
 
-        (x,) = per_agent(one, A, state.x, X.swapaxes(0, 1), Y.swapaxes(0, 1))
-        return state._replace(x=x, grad_evals=state.grad_evals + B, count=state.count + B)
+        (x,) = per_agent(one, (state.x,))
+        n = n_blocks * B
+        return state._replace(x=x, grad_evals=state.grad_evals + n, count=state.count + n)
 
-    def momentum_advance(opt, state, key, k0, B):
-        A = state.x.shape[0]
+    def momentum_advance(opt, state, key, k0, n_blocks, B):
         hp_k = opt.hyperparams
-        X, Y = samples(state.x, key, k0, state.grad_evals, B)
-        ks = state.count + jnp.arange(B)
-        e = jax.vmap(hp_k["eta"])(ks).astype(state.x.dtype)
-        r = (jax.vmap(hp_k["eta2"])(ks) / jax.vmap(hp_k["eta"])(ks)).astype(state.x.dtype)
-        gamma = hp_k["gamma"]
+        gamma, dtype = hp_k["gamma"], state.x.dtype
 
-        def one(u, t, Xa, Ya):
+        def one(a, u, t, w):
+            def block(b, carry):
+                U, T, ue, te, _ = carry
+                X, Y = samples(key, k0 + b * B, state.grad_evals + b * B, B, a, dtype)
+                ks = state.count + b * B + jnp.arange(B)
+                e = jax.vmap(hp_k["eta"])(ks).astype(dtype)
+                r = (jax.vmap(hp_k["eta2"])(ks) / jax.vmap(hp_k["eta"])(ks)).astype(dtype)
+                U, T, ue, te, _, _ = momentum_block(units, U, T, ue, te, X, Y, e, r, gamma)
+                return U, T, ue, te, e[-1]
+
             ue, U = units.split(u)
             te, T = units.split(t)
-            U, T, ue, te, W, we = momentum_block(units, U, T, ue, te, Xa, Ya, e, r, gamma)
-            return units.join(we, W), units.join(ue, U), units.join(te, T)
+            carry = (U, T, ue, te, jnp.zeros((), dtype))
+            U, T, ue, te, e_last = jax.lax.fori_loop(0, n_blocks, block, carry)
+            # w = u + η_{k−1} t (w⁺ = u⁺ + η t⁺ within a step), formed once per call
+            x = jnp.where(n_blocks > 0, units.join(ue + e_last * te, U + e_last * T), w)
+            return x, units.join(ue, U), units.join(te, T)
 
-        x, u, t = per_agent(one, A, state.u, state.trace, X.swapaxes(0, 1), Y.swapaxes(0, 1))
-        return state._replace(x=x, u=u, trace=t, grad_evals=state.grad_evals + B,
-                              count=state.count + B)
+        x, u, t = per_agent(one, (state.u, state.trace, state.x))
+        n = n_blocks * B
+        return state._replace(x=x, u=u, trace=t, grad_evals=state.grad_evals + n,
+                              count=state.count + n)
 
     kernel = sgd_advance if rule == "sgd" else momentum_advance
 
     def make(B):
-        def advance(state, key, k0):
+        def advance(state, key, k0, n_blocks):
             if resolve is None:
-                return kernel(optimizer, state, key, k0, B)
+                return kernel(optimizer, state, key, k0, n_blocks, B)
             opt, inner = resolve(state)
-            return state._replace(inner=kernel(opt, inner, key, k0, B))
+            return state._replace(inner=kernel(opt, inner, key, k0, n_blocks, B))
 
         return advance
 

@@ -48,11 +48,25 @@ def local_gradient(units: UnitType, theta, x, y):
     return dz * coef, jnp.sum(dex * coef, axis=-1)
 
 
+def rank_m_update(cdz: jax.Array, x: jax.Array) -> jax.Array:
+    """``cdz @ x`` (N, m) @ (m, d), the rank-m part of ∇_W R̂_B.
+
+    For m = 1 XLA turns the product into a broadcast multiply and fuses the producer of
+    ``x`` into it, so a freshly sampled x (an erfinv per element) would be recomputed for
+    each of the N rows — 30 000 times per step at N = 800, d = 40 (measured: 3× slower).
+    A zero second term keeps it a real product, evaluated once.
+    """
+    if x.shape[0] == 1:
+        cdz = jnp.concatenate([cdz, jnp.zeros_like(cdz)], axis=1)
+        x = jnp.concatenate([x, jnp.zeros_like(x)], axis=0)
+    return cdz @ x
+
+
 def batch_grad(units: UnitType, theta: jax.Array, batch) -> jax.Array:
     """∇_θ R̂_B(θ) for ``batch = (x (m, d), y (m,))``, shape ``(N, D)`` (module docstring)."""
     x, y = batch
     cdz, g_extra = local_gradient(units, theta, x, y)
-    return units.join(g_extra, cdz @ x.astype(theta.dtype))
+    return units.join(g_extra, rank_m_update(cdz, x.astype(theta.dtype)))
 
 
 def init_particles(key, units: UnitType, N: int, d: int, kappa: float = 0.8, *, a0=1.0,

@@ -35,6 +35,18 @@ from mflab.runs.preflight import check_memory, check_new_dir
 PARTIAL_SUFFIX = ".partial"
 
 
+def float64():
+    """A context in which JAX computes in float64 (``jax.enable_x64(True)``; on JAX < 0.8 its
+    earlier name ``jax.experimental.enable_x64()``), leaving the caller's setting as it was."""
+    import jax
+
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+
+    return enable_x64()
+
+
 def partial_for(final: Path) -> Path:
     """``dir/NAME`` → ``dir/.NAME.partial``."""
     final = Path(final)
@@ -131,7 +143,7 @@ def prepare(study_name: str, *, preset: str = "quick", overrides: list[str] | No
 def execute(study, ctx: RunContext) -> Path:
     """Run (or finish) the study in ``ctx``, then finalise and rename; returns the final dir.
 
-    Studies compute in float64: the run executes inside ``jax.enable_x64(True)`` (a
+    Studies compute in float64: the run executes inside :func:`float64` (a
     context, so the caller's JAX settings are left as they were); ``meta.json`` says so.
 
     Raises :class:`~mflab.runs.context.RunDiverged` when a method diverged
@@ -139,12 +151,11 @@ def execute(study, ctx: RunContext) -> Path:
     stopped on a ``FloatingPointError`` such as ``DivergenceError`` (the partial directory
     stays, with status ``"diverged"``). The directory's lock is released in every case.
     """
-    import jax
 
     t0 = time.perf_counter()
     started = _meta.now_iso()
     try:
-        with jax.enable_x64(True):
+        with float64():
             if not ctx.run_complete:
                 study.run(ctx.config, ctx)
                 ctx.mark_complete()
