@@ -36,8 +36,8 @@ PARTIAL_SUFFIX = ".partial"
 
 
 def float64():
-    """A context in which JAX computes in float64 (``jax.enable_x64(True)``; on JAX < 0.8 its
-    earlier name ``jax.experimental.enable_x64()``), leaving the caller's setting as it was."""
+    """A context in which JAX computes in float64 (``jax.enable_x64(True)``, or its earlier
+    name ``jax.experimental.enable_x64()``), leaving the caller's setting as it was."""
     import jax
 
     if hasattr(jax, "enable_x64"):

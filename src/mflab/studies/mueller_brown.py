@@ -296,7 +296,7 @@ class MuellerBrownStudy(Study):
         if partial is not None:
             st = ctx.load_checkpoint(like=template).state
             state, traj, tsteps = st["opt"], [np.asarray(st["traj"])], [np.asarray(st["tsteps"])]
-            diverged = np.asarray(st["diverged"])
+            diverged = np.array(st["diverged"])  # writable copy
             k, elapsed = partial["k"], partial["elapsed"]
         else:
             state, k, elapsed = opt.init(x0), 0, 0.0
