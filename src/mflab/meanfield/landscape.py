@@ -75,21 +75,24 @@ class FiniteData:
         return int(self.x.shape[0])
 
 
-def chunked_mean(fn, x, y, chunk: int = EVAL_CHUNK):
-    """(1/n) Σ_l fn(x_l, y_l) summed chunk by chunk (``fn`` maps a chunk to per-example values;
-    padding is masked)."""
+def _chunks(x, y, chunk: int = EVAL_CHUNK):
+    """x (n, d), y (n,) cut into zero-padded chunks: (x (C, c, d), y (C, c), mask (C, c))."""
     n = x.shape[0]
     c = min(chunk, n)
     pad = (-n) % c
-    xp = jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, c, x.shape[1])
-    yp = jnp.pad(y, (0, pad)).reshape(-1, c)
-    mask = (jnp.arange(n + pad) < n).reshape(-1, c)
+    return (jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, c, x.shape[1]),
+            jnp.pad(y, (0, pad)).reshape(-1, c), (jnp.arange(n + pad) < n).reshape(-1, c))
+
+
+def chunked_mean(fn, x, y, chunk: int = EVAL_CHUNK):
+    """(1/n) Σ_l fn(x_l, y_l) summed chunk by chunk (``fn`` maps a chunk to per-example values;
+    padding is masked)."""
 
     def one(args):
         xb, yb, mb = args
         return jnp.sum(jnp.where(mb, fn(xb, yb), 0.0))
 
-    return jnp.sum(jax.lax.map(one, (xp, yp, mask))) / n
+    return jnp.sum(jax.lax.map(one, _chunks(x, y, chunk))) / x.shape[0]
 
 
 def data_risk(units: UnitType, theta, x, y):
@@ -110,11 +113,6 @@ def data_accuracy(units: UnitType, theta, x, y):
 def data_grad(units: UnitType, theta, x, y):
     """∇_θ of the full-data risk (1/n) Σ_l (y_l − ŷ(x_l; θ))², summed chunk by chunk."""
     n = x.shape[0]
-    c = min(EVAL_CHUNK, n)
-    pad = (-n) % c
-    xp = jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, c, x.shape[1])
-    yp = jnp.pad(y, (0, pad)).reshape(-1, c)
-    mask = (jnp.arange(n + pad) < n).reshape(-1, c)
 
     def chunk_grad(args):
         xb, yb, mb = args
@@ -125,7 +123,7 @@ def data_grad(units: UnitType, theta, x, y):
         coef = (-2.0 / (theta.shape[0] * n)) * err
         return units.join(jnp.sum(dex * coef, axis=-1), (dz * coef) @ xb)
 
-    return jnp.sum(jax.lax.map(chunk_grad, (xp, yp, mask)), axis=0)
+    return jnp.sum(jax.lax.map(chunk_grad, _chunks(x, y)), axis=0)
 
 
 def _fixed_sample(data, n_eval: int, seed: int):

@@ -42,21 +42,10 @@ from mflab.validation import check_choice, check_int, check_interval, check_posi
 _DESCENTS = ("gd", "nesterov", "restart")
 
 
-class GibbsInitState(NamedTuple):
-    """State of B11 (leading agent axis on ``x``, ``u``, ``trace``): a
-    :class:`~mflab.optimizers.momentum.MomentumState`.
-
-    x: the Langevin ensemble in phase 1, the descent iterate (w of B2/B3) in phase 2;
-    grad_evals, count: per agent (``count`` selects the phase); u: where the next gradient
-    is taken (= x in phase 1); trace, alpha: the momentum rule's buffer and restart counter.
-    """
-
-    x: jax.Array
-    grad_evals: jax.Array
-    count: jax.Array
-    u: jax.Array
-    trace: jax.Array
-    alpha: jax.Array
+#: State of B11: a :class:`~mflab.optimizers.momentum.MomentumState` — x is the Langevin
+#: ensemble in phase 1 and the descent iterate (w of B2/B3) in phase 2; ``count`` selects the
+#: phase; u (= x in phase 1), trace and alpha are the momentum rule's.
+GibbsInitState = MomentumState
 
 
 class GibbsInitInfo(NamedTuple):
@@ -151,7 +140,7 @@ def gibbs_init_descent(
                     f"affine_invariant=True needs more agents than parameters + 1 "
                     f"(J > d + 1 = {d + 1}); got J={J}. Use more agents or affine_invariant=False."
                 )
-        return GibbsInitState(*momentum_init(x0, J))
+        return momentum_init(x0, J)
 
     def langevin(key, state, g, landscape):
         eta1 = at_step(langevin_schedule, state.count, leaf_dtype(state.x))
@@ -168,9 +157,9 @@ def gibbs_init_descent(
         if descent == "gd":
             x = retract(landscape, tree_axpy(-eta_k, g, state.x))
             return state._replace(x=x, u=x)
-        new, _ = momentum_update(MomentumState(*state), g, eta_k, 0.0, gamma=momentum,
+        new, _ = momentum_update(state, g, eta_k, 0.0, gamma=momentum,
                                  restart=descent == "restart", landscape=landscape, cost=0)
-        return GibbsInitState(*new)._replace(count=state.count)
+        return new._replace(count=state.count)
 
     def step(key, state, landscape):
         kg, kn = jax.random.split(key)
