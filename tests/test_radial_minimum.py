@@ -3,16 +3,15 @@ the KKT conditions, an independent quadrature of ū, and plane geometry at d →
 
 import math
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from mflab.meanfield import RELU, IsotropicGaussians, sigma_a2, unit_a
-from mflab.meanfield.dd import radial_ubar
 from mflab.meanfield.radial_minimum import (
     hull_distance_risk,
     radial_minimum,
     radial_psi,
+    radial_psi_slope0,
     radial_risk,
     radial_terms,
     saturated_value,
@@ -86,8 +85,8 @@ def test_saturated_unit_is_the_limit_of_large_radii():
     r2 = np.array([0.0, 0.7, 2.0])
     _, U = radial_terms(A2, DATA, np.concatenate([r2, [math.inf]]))
     errs = []
-    for big in (1e2, 1e3):
-        u = np.asarray(radial_ubar(A2, DATA, jnp.asarray([big]), jnp.asarray(r2)))[0]
+    for big in (1e2, 1e3):  # radial_ubar itself (the series), not the r = inf branch
+        u = radial_terms(A2, DATA, np.concatenate([r2, [big]]))[1][-1, :3]
         errs.append(np.max(np.abs(u - U[-1, :3])))
     assert 0.08 < errs[1] / errs[0] < 0.12, errs  # O(1/r): 10× larger r, 10× smaller error
     with pytest.raises(ValueError, match="bounded"):
@@ -105,3 +104,11 @@ def test_d_infinity_minimum_is_the_hull_distance(rmax):
     hull = hull_distance_risk(mp, mm)
     assert abs(m.risk - hull) < 1e-12, (m.risk, hull)
     assert (hull == 0.0) == (rmax > 1)
+
+
+def test_slope_at_the_cone_point_is_the_one_sided_difference_quotient():
+    # ψ'(0+) for ρ = δ_0 (the collapsed A2 network) and for a two-atom law, against
+    # (ψ(h) − ψ(0))/h with h = 1e-7 (truncation O(h ψ'') < 1e-5)
+    for radii, w in (([0.0], [1.0]), ([0.5, 2.0], [0.3, 0.7])):
+        fd = np.diff(radial_psi(A2, DATA, [0.0, 1e-7], radii, w))[0] / 1e-7
+        assert abs(radial_psi_slope0(A2, DATA, radii, w) - fd) < 1e-5

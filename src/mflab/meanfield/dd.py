@@ -217,6 +217,11 @@ def _integrate(system, xi, scheme, n_sub, x0, t0, dt, n_rec):
     return out
 
 
+@partial(jax.jit, static_argnums=0)
+def _observe(system, x):
+    return system.risk(x), system.mean_norm(x)
+
+
 @dataclass
 class DDResult:
     """DD solution at record times: times (R,), risk (R,), mean_norm (R,), particles (R, M, ...),
@@ -328,8 +333,9 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
     x0 = jnp.asarray(x0)
     xs, risk, norm = _integrate(system, xi, scheme, n_sub, x0, 0.0, dt, n_records - 1)
     times = np.linspace(0.0, t_max, n_records)
-    res = DDResult(times, np.concatenate([[float(system.risk(x0))], np.asarray(risk)]),
-                   np.concatenate([[float(system.mean_norm(x0))], np.asarray(norm)]),
+    risk0, norm0 = _observe(system, x0)
+    res = DDResult(times, np.concatenate([[float(risk0)], np.asarray(risk)]),
+                   np.concatenate([[float(norm0)], np.asarray(norm)]),
                    np.concatenate([np.asarray(x0)[None], np.asarray(xs)]))
     if not np.all(np.isfinite(res.risk)):
         from mflab.driver import DivergenceError

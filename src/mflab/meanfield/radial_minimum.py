@@ -192,6 +192,28 @@ def radial_psi(units: UnitType, data, r, radii, weights, *, d: float | None = No
     return v + U @ np.asarray(weights, float)
 
 
+def radial_psi_slope0(units: UnitType, data, radii, weights, *, d: float | None = None,
+                      method: str = "series") -> float:
+    """ψ'(0+; ρ), the one-sided slope of ψ(r; ρ) at the cone point r = 0 (finite radii).
+
+    A unit at r = 0 moves with the one-sided velocity −2ξ ψ'(0+): for ψ'(0+) > 0 every unit
+    near 0 falls into it at speed ≈ 2ψ'(0+) and stays (the Filippov solution).
+    """
+    r = jnp.asarray(np.asarray(radii, float))
+    p = jnp.asarray(np.asarray(weights, float))
+    return float(_slope0(units, data, r, p, d, method))
+
+
+@partial(jax.jit, static_argnums=(0, 1, 4, 5))
+def _slope0(units, data, r, p, d, method):
+    def psi(x):  # x ≥ 0; jax.grad at 0 gives the right derivative (see RadialDD)
+        x = jnp.reshape(x, (1,))
+        return (radial_v(units, data, x) + radial_ubar(units, data, x, r, method=method, d=d)
+                @ p)[0]
+
+    return jax.grad(psi)(jnp.zeros((), r.dtype))
+
+
 def radial_risk(units: UnitType, data, radii, weights, *, d: float | None = None,
                 method: str = "series") -> float:
     """R(ρ) = R# + 2 Σ p_i v(r_i) + Σ p_i p_j ū_d(r_i, r_j) for ρ = Σ p_i δ_{r_i}."""

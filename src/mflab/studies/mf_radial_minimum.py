@@ -43,8 +43,8 @@ class MfRadialMinimumConfig(StudyConfig):
                                       doc="DD starts w ~ N(0, κ²/d I)")
     uniform_max: float = param(8.0, ge=0, doc="one more start: radii uniform on [0, this] "
                                               "(0: none)")
-    refine_kappas: tuple[float, ...] = param((0.1, 0.4), gt=0,
-                                             doc="starts whose DD error is estimated")
+    refine_kappas: tuple[float, ...] | None = param(
+        (0.1, 0.4), gt=0, doc="starts whose DD error is estimated (none: no estimate)")
     dd_M: int = param(200, ge=2, doc="DD particles (radii)")
     dd_dt: float = param(0.001, gt=0, doc="largest DD time step (Heun)")
     t_max: float = param(10.0, gt=0, doc="DD end time")
@@ -59,7 +59,7 @@ class MfRadialMinimumConfig(StudyConfig):
     def check(self) -> None:
         if len(set(self.kappas)) != len(self.kappas):
             raise ConfigError(f"kappas must not repeat; got {self.kappas}.")
-        if not set(self.refine_kappas) <= set(self.kappas):
+        if not set(self.refine_kappas or ()) <= set(self.kappas):
             raise ConfigError(f"refine_kappas must be among kappas {self.kappas}; "
                               f"got {self.refine_kappas}.")
         if self.dr >= self.r_max:
@@ -106,7 +106,12 @@ class MfRadialMinimumStudy(Study):
     def run(self, config: MfRadialMinimumConfig, ctx: RunContext) -> None:
         from mflab.meanfield import IsotropicGaussians, sigma_a2, unit_a
         from mflab.meanfield.dd import RadialDD, radial_quantiles
-        from mflab.meanfield.radial_minimum import radial_minimum, radial_psi
+        from mflab.meanfield.radial_minimum import (
+            radial_minimum,
+            radial_psi,
+            radial_psi_slope0,
+            radial_terms,
+        )
         from mflab.studies.meanfield_common import solve_dd_staged
 
         c = config
@@ -118,10 +123,12 @@ class MfRadialMinimumStudy(Study):
             for tag, d in (("d", None), ("dinf", math.inf))[: 2 if c.d_infinite else 1]:
                 t0 = time.perf_counter()
                 m = radial_minimum(units, data, grid, d=d)
+                v, U = radial_terms(units, data, grid, d=d)
                 ctx.record_timing(f"qp {tag}", time.perf_counter() - t0)
                 ctx.save_arrays(f"minimum_{tag}", radii=m.radii, weights=m.weights, psi=m.psi,
                                 risk=np.float64(m.risk), lam=np.float64(m.lam),
-                                gap=np.float64(m.gap))
+                                gap=np.float64(m.gap),
+                                risk_atom=data.r_sharp + 2 * v + np.diag(U))  # R(δ_r)
             ctx.save_checkpoint(progress=1)
         system = RadialDD(units, data)
         for i, (label, _) in enumerate(starts(c.to_dict())):
@@ -136,7 +143,7 @@ class MfRadialMinimumStudy(Study):
 
                 def init(M, kappa=kappa):
                     return radial_quantiles(M, c.d, kappa)
-                refine = kappa in c.refine_kappas
+                refine = kappa in (c.refine_kappas or ())
             t0 = time.perf_counter()
             res = solve_dd_staged(system, init(c.dd_M), t_max=c.t_max, dt_max=c.dd_dt,
                                   n_records=c.dd_records, refine=init if refine else None)
@@ -145,6 +152,7 @@ class MfRadialMinimumStudy(Study):
             w = np.full(rT.size, 1.0 / rT.size)
             psi = radial_psi(units, data, grid, rT, w)
             psi_T = radial_psi(units, data, rT, rT, w)  # ψ at the particles themselves
+            slope0 = [radial_psi_slope0(units, data, x, w) for x in (res.particles[0], rT)]
             ctx.save_arrays(f"dd_{label}", times=res.times, risk=res.risk,
                             mean_norm=res.mean_norm, particles=res.particles[[0, -1]],
                             err_risk=np.float64(res.err_risk), err_dt=np.float64(res.err_dt),
@@ -152,6 +160,7 @@ class MfRadialMinimumStudy(Study):
                             order_M=np.float64(res.order_M),
                             err_mean_norm=np.float64(res.err_mean_norm),
                             grid=grid, psi=psi, psi_particles=psi_T,
+                            psi_slope0=np.asarray(slope0),
                             lam=np.float64(w @ psi_T))
             ctx.log_metrics([{"optimizer": "dd", "step": j, "metric": "risk", "value": float(v),
                               "case": label, "time": float(t)}
@@ -178,23 +187,29 @@ class MfRadialMinimumStudy(Study):
                  "(the saturated unit: averaged over directions it outputs the constant "
                  "(σ(−∞) + σ(∞))/2 = 2.5). Certificate: no law on the grid has a risk below "
                  "R(ρ*) − gap, gap = 2(λ − min ψ).", "",
-                 "| d | min risk R(ρ*) | certificate gap | λ | law ρ* (radius: mass) |",
-                 "|---|---|---|---|---|"]
+                 "| d | min risk R(ρ*) | certificate gap | λ | law ρ* (radius: mass) "
+                 "| best single atom min R(δ_r) |",
+                 "|---|---|---|---|---|---|"]
         for tag in ("d", "dinf") if cfg["d_infinite"] else ("d",):
             a = read_arrays(run_dir, f"minimum_{tag}")
             m = RadialMinimum(a["radii"], a["weights"], float(a["risk"]), a["psi"],
                               float(a["lam"]), float(a["gap"]), 0.0)
             dname = cfg["d"] if tag == "d" else "∞"
+            j = int(np.argmin(a["risk_atom"]))
             lines.append(f"| {dname} | {m.risk:.4g} | {m.gap:.1e} | {m.lam:.4g} | "
-                         f"{_fmt_atoms(m.atoms())} |")
+                         f"{_fmt_atoms(m.atoms())} | {a['risk_atom'][j]:.4g} at r = "
+                         f"{a['radii'][j]:.3g} |")
         best = float(read_arrays(run_dir, "minimum_d")["risk"])
         lines += ["", f"DD end points at t = {cfg['t_max']:g} (d = {cfg['d']}, M = "
                   f"{cfg['dd_M']}, Heun, dt ≤ {cfg['dd_dt']}), against R(ρ*) = {best:.4g}. "
                   "min ψ − λ < 0: moving mass to that radius lowers R (not the global "
                   "minimum); ψ − λ on the support: stationarity.", "",
+                  "2ψ'(0+) is the speed at which units near r = 0 fall into it (> 0) or "
+                  "leave it (< 0), at t = 0 and at t_max.", "",
                   "| start | final risk | DD error est. (dt part, order; M part, order) "
                   "| law at t_max (radius: mass) | max abs(ψ − λ) on the support "
-                  "| min ψ − λ (at r) |", "|---|---|---|---|---|---|"]
+                  "| min ψ − λ (at r) | 2ψ'(0+) at t = 0 / t_max |",
+                  "|---|---|---|---|---|---|---|"]
         for label, desc in starts(cfg):
             a = read_arrays(run_dir, f"dd_{label}")
             j = int(np.argmin(a["psi"]))
@@ -206,7 +221,8 @@ class MfRadialMinimumStudy(Study):
             lines.append(f"| {desc} | {a['risk'][-1]:.4g} | {err} "
                          f"| {_fmt_atoms(atoms_of_particles(a['particles'][-1]))} "
                          f"| {np.max(np.abs(a['psi_particles'] - a['lam'])):.1e} "
-                         f"| {a['psi'][j] - a['lam']:.3g} ({rmin}) |")
+                         f"| {a['psi'][j] - a['lam']:.3g} ({rmin}) "
+                         f"| {2 * a['psi_slope0'][0]:.3g} / {2 * a['psi_slope0'][1]:.3g} |")
         lines += ["", "Figure: `figures/radial_minimum.png` (ψ − λ at the minimiser and at "
                   "each DD end point; DD risk vs t against the global minimum)."]
         return "\n".join(lines) + "\n"
