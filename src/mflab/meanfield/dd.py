@@ -292,9 +292,12 @@ def estimate_error(res: DDResult, solve, init, M: int, order: float) -> DDResult
     """
     if M % 2 or M < 2:
         raise ValueError(f"the error estimate halves M; M must be even and >= 2; got {M}.")
-    x0 = init(M)
+    x0, x_few, x_many = init(M), init(M // 2), init(2 * M)
+    if (len(x_few), len(x_many)) != (M // 2, 2 * M):
+        raise ValueError(f"init(M) must return M particles; got {len(x_few)} for M = {M // 2} "
+                         f"and {len(x_many)} for M = {2 * M}.")
     half, quarter = solve(x0, 2), solve(x0, 4)
-    few, many = solve(init(M // 2), 1), solve(init(2 * M), 1)
+    few, many = solve(x_few, 1), solve(x_many, 1)
     errs = {}
     for key in ("risk", "mean_norm"):
         p, e_dt, _ = richardson(getattr(res, key), getattr(half, key), getattr(quarter, key),
