@@ -109,6 +109,6 @@ def test_d_infinity_minimum_is_the_hull_distance(rmax):
 def test_slope_at_the_cone_point_is_the_one_sided_difference_quotient():
     # ψ'(0+) for ρ = δ_0 (the collapsed A2 network) and for a two-atom law, against
     # (ψ(h) − ψ(0))/h with h = 1e-7 (truncation O(h ψ'') < 1e-5)
-    for radii, w in (([0.0], [1.0]), ([0.5, 2.0], [0.3, 0.7])):
+    for radii, w in (([0.0, 0.0], [0.5, 0.5]), ([0.5, 2.0], [0.3, 0.7])):  # one shape
         fd = np.diff(radial_psi(A2, DATA, [0.0, 1e-7], radii, w))[0] / 1e-7
         assert abs(radial_psi_slope0(A2, DATA, radii, w) - fd) < 1e-5
