@@ -236,7 +236,8 @@ class MfNonmonotoneStudy(_IsotropicStudy):
         return (f"Stationary points: κ = {good:g} reaches the low-risk one (DD risk "
                 f"{finals[good]:.3g}, SGD {sgd[good]:.3g}); κ = {bad:g} stalls at the high-risk "
                 f"one (DD {finals[bad]:.3g}, SGD {sgd[bad]:.3g}). SPEC errata 7: the report "
-                f"calls κ = 0.4 the bad start; here the run decides.")
+                f"calls κ = 0.4 the bad start; here the run decides. Whether the low-risk "
+                f"point is the global minimum over radial laws: `mflab run mf-radial-minimum`.")
 
 
 MF_ISOTROPIC = MfIsotropicStudy()
