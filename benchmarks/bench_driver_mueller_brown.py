@@ -31,6 +31,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+jax.config.update("jax_enable_x64", True)  # a script may opt in: float64 and float32 both run
+
 import mflab  # noqa: E402
 from mflab.landscapes import Landscape, mueller_brown  # noqa: E402
 from mflab.landscapes import mueller_brown_potential as mb  # noqa: E402

@@ -27,7 +27,7 @@ def _listing(d: Path) -> list[str]:
         (["run", "mueller-brown", "--set", "n_agents=0"], "n_agents must be >= 1; got 0"),
         (["run", "mueller-brown", "--set", "optimizers=B1,B99"], "'B99' is not allowed"),
         (["run", "mueller-brown", "--preset", "huge"], "unknown preset 'huge'"),
-        (["run", "mueller-brown", "--seed", "-1"], "must be an integer >= 0"),
+        (["run", "mueller-brown", "--seed", "-1"], "must be an integer in [0, 2147483647]"),
         (["run"], "the following arguments are required: STUDY"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["resume", "nowhere"], "no interrupted run at nowhere"),

@@ -7,6 +7,7 @@ CODE = r"""
 import mflab, mflab.devices
 mflab.devices.use_host_devices(2)
 import jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_enable_x64", True)  # the tolerances below are float64 roundoff
 from mflab.landscapes import mueller_brown
 from mflab.optimizers import interacting_sgld, sgd
 assert jax.device_count() == 2

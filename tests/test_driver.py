@@ -56,7 +56,8 @@ def test_divergence_names_step_agent_and_quantity():
     # GD on ½ x² with η = 3 multiplies x by −2 each step: overflows in float32.
     L = quadratic(np.eye(1))
     x0 = jnp.array([[0.0], [1.0]], jnp.float32)
-    with pytest.raises(mflab.DivergenceError, match=r"step \d+ for agent 1"):
+    msg = r"observable .value. became non-finite by step \d+ for agent \(replica\) 1"
+    with pytest.raises(mflab.DivergenceError, match=msg):
         mflab.run(sgd(3.0), L, x0, 400, jax.random.key(0), record_every=10, progress=False)
 
 
@@ -77,5 +78,19 @@ def test_second_run_does_not_recompile():
     mflab.run(opt, L, x0, 100, jax.random.key(0), record_every=10, progress=False)
     mflab.run(opt, L, x0 + 1, 100, jax.random.key(0), record_every=10, progress=False)
     # both runs went through one cached, once-compiled chunk function
-    chunk = mflab.driver.make_chunk(opt, L, 10, 1, False)
+    chunk = mflab.driver.make_chunk(opt, L, (("value", L.value),), None)
     assert chunk._cache_size() == 1
+
+
+def test_continue_on_divergence_reports_each_agents_first_bad_step():
+    # GD on ½ x² with η = 3 multiplies x by −2 per step: agent 1 (x = 1, float32) overflows
+    # after ~128 steps; agent 0 (x = 0) stays at 0 and is never reported
+    L = quadratic(np.eye(1))
+    x0 = jnp.array([[0.0], [1.0]], jnp.float32)
+    tr = mflab.run(sgd(3.0), L, x0, 400, jax.random.key(0), record_every=10,
+                   on_divergence="continue")
+    assert tr.diverged[0] == -1
+    first = tr.diverged[1]
+    assert 0 < first <= 400 and first % 10 == 0
+    v = tr.values[:, 1]
+    assert np.all(np.isfinite(v[tr.steps < first])) and not np.isfinite(v[tr.steps == first][0])

@@ -1,6 +1,7 @@
-"""The SPEC A4 network and its mean-field SGD: the jitted epoch against a plain loop of the
-SPEC update, the gradient identity behind "no 1/N", exchangeability of the units, the
-initial law, and a real quick training run against the majority-class baseline."""
+"""The SPEC A4 problem on the one engine: B1 on the sigmoid network's landscape over a finite
+data set equals a plain loop of the SPEC update over the same epoch batches; exchangeability of
+the units; the initial law; records, validation and divergence; a real quick training run
+against the majority-class baseline."""
 
 from __future__ import annotations
 
@@ -12,22 +13,21 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import mflab  # noqa: F401  (enables x64)
+import mflab
 from mflab.driver import DivergenceError
+from mflab.landscapes.sampling import EpochSampler
+from mflab.meanfield import UNIT_SIGMOID, FiniteData, init_particles, network_landscape
 from mflab.mnist import (
     ENV_DATA_DIR,
     MNIST_FILES,
     MnistData,
-    MnistParams,
-    epoch_batches,
-    init_params,
     load_mnist,
+    mnist_sets,
     one_vs_rest,
-    predict,
-    sgd_step,
-    train_epoch,
     train_mnist,
 )
+from mflab.optimizers import sgd
+from mflab.schedules import meanfield_learning_rate, xi_power
 
 _DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared/data/mnist"
 
@@ -52,11 +52,11 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _plain_epoch(c, w, x, y, idx, eps, xi, k0):
+def _plain_sgd(c, w, x, y, batches, eps, xi):
     """SPEC Part A, unit by unit: θ_i ← θ_i + 2 s_k (1/m) Σ_b (y_b − ŷ_b) ∇_θ σ*(x_b; θ_i)."""
     N = len(c)
-    for j, batch in enumerate(idx):
-        s = eps * xi((k0 + j) * eps)
+    for k, batch in enumerate(batches):
+        s = eps * xi(k * eps)
         yhat = [sum(c[i] * _sigmoid(w[i] @ x[b]) for i in range(N)) / N for b in batch]
         new_c, new_w = c.copy(), w.copy()
         for i in range(N):
@@ -70,67 +70,59 @@ def _plain_epoch(c, w, x, y, idx, eps, xi, k0):
     return c, w
 
 
-def test_jitted_epochs_match_plain_loop_of_spec_update():
-    key = jax.random.key(0)
-    x, y = _synthetic(key, 100, 12)
-    params = init_params(jax.random.key(1), 5, 12, kappa=2.0, dtype=jnp.float64)
-
-    def xi(t):  # a decaying schedule ξ(t) = (1 + t)^(-1/4), SPEC Part A
-        return (1.0 + t) ** -0.25
-
-    c, w = np.asarray(params.c), np.asarray(params.w)
-    eps, m = 0.7, 20
-    for e in range(2):  # two epochs: the schedule's step index k0 carries over
-        k = jax.random.fold_in(key, e)
-        params, _ = train_epoch(params, k, x, y, eps, 5 * e, batch_size=m, xi=xi)
-        idx = np.asarray(epoch_batches(k, 100, m))
-        c, w = _plain_epoch(c, w, np.asarray(x), np.asarray(y), idx, eps, xi, 5 * e)
+def test_b1_on_the_data_landscape_is_the_spec_update_over_epoch_batches():
+    x, y = _synthetic(jax.random.key(0), 100, 12)
+    N, eps, m = 5, 0.7, 20
+    xi = xi_power(0.25, 1.0)  # a decaying schedule: the step index carries over epochs
+    theta = init_particles(jax.random.key(1), UNIT_SIGMOID, N, 12, 2.0, c_init="uniform")
+    L = network_landscape(UNIT_SIGMOID, FiniteData(x, y), N, batch_size=m, seed=3)
+    tr = mflab.run(sgd(meanfield_learning_rate(N, eps, xi)), L, theta[None], 10,
+                   jax.random.key(2), record_every=5, observables={})
+    sampler = EpochSampler(100, m, seed=3)
+    batches = [np.asarray(sampler.indices(k, 0)) for k in range(10)]  # two epochs of 5
+    assert sorted(np.concatenate(batches[:5]).tolist()) == list(range(100))  # an epoch
+    c, w = _plain_sgd(np.asarray(theta[:, 0]), np.asarray(theta[:, 1:]), np.asarray(x),
+                      np.asarray(y), batches, eps, xi)
     # float64, 10 steps of O(1) arithmetic: differences are summation-order roundoff
-    # (~1e-15 relative), far below 1e-10.
-    np.testing.assert_allclose(params.c, c, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(params.w, w, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(tr.state.x[0, :, 0], c, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(tr.state.x[0, :, 1:], w, rtol=1e-10, atol=1e-12)
 
 
-def test_step_is_N_times_the_risk_gradient():
-    """Mean-field scaling: θ_i ← θ_i − s N ∇_{θ_i} R̂_B(θ), R̂_B the batch mean of (y − ŷ)²."""
-    x, y = _synthetic(jax.random.key(2), 32, 10)
-    for N in (3, 50):
-        p = init_params(jax.random.key(N), N, 10, kappa=3.0, dtype=jnp.float64)
-        s = 0.3
-        grad = jax.grad(lambda q: jnp.mean((y - predict(q, x)) ** 2))(p)
-        new, risk = sgd_step(p, x, y, s)
-        np.testing.assert_allclose(risk, jnp.mean((y - predict(p, x)) ** 2), rtol=1e-13)
-        for a, b, g in zip(new, p, grad, strict=True):
-            # float64 roundoff only
-            np.testing.assert_allclose(a, b - s * N * g, rtol=1e-11, atol=1e-13)
+def test_full_data_gradient_is_the_autodiff_gradient():
+    x, y = _synthetic(jax.random.key(3), 2500, 6)  # > one evaluation chunk, with padding
+    theta = init_particles(jax.random.key(4), UNIT_SIGMOID, 7, 6, 2.0, c_init="normal")
+    L = network_landscape(UNIT_SIGMOID, FiniteData(x, y), 7, batch_size=10)
+    expected = jax.grad(lambda th: jnp.mean((y - jnp.mean(UNIT_SIGMOID(th, x), 0)) ** 2))(theta)
+    np.testing.assert_allclose(L.grad(theta), expected, rtol=1e-11, atol=1e-14)
 
 
 def test_units_are_exchangeable():
     """Permuting the units at initialisation permutes the trained units (same data order)."""
     x, y = _synthetic(jax.random.key(3), 200, 8)
-    p = init_params(jax.random.key(4), 9, 8, dtype=jnp.float64)
+    p = init_particles(jax.random.key(4), UNIT_SIGMOID, 9, 8, c_init="uniform")
     perm = np.asarray(jax.random.permutation(jax.random.key(5), 9))
-    k = jax.random.key(6)
-    a, _ = train_epoch(p, k, x, y, 0.5, 0, batch_size=25)
-    b, _ = train_epoch(MnistParams(p.c[perm], p.w[perm]), k, x, y, 0.5, 0, batch_size=25)
+    L = network_landscape(UNIT_SIGMOID, FiniteData(x, y), 9, batch_size=25)
+    opt = sgd(meanfield_learning_rate(9, 0.5))
+    a = mflab.run(opt, L, p[None], 8, jax.random.key(6), record_every=8, observables={})
+    b = mflab.run(opt, L, p[perm][None], 8, jax.random.key(6), record_every=8, observables={})
     # Only the order of the sum over units in ŷ changes: float64 roundoff.
-    np.testing.assert_allclose(b.c, a.c[perm], rtol=1e-11, atol=1e-13)
-    np.testing.assert_allclose(b.w, a.w[perm], rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(b.state.x[0], a.state.x[0][perm], rtol=1e-11, atol=1e-13)
 
 
 @pytest.mark.parametrize("c_init, c_var", [("uniform", 1 / 3), ("normal", 1.0)])
 def test_initial_law(c_init, c_var):
     """w ~ N(0, κ²/d I): E|w|² = κ²; c ~ U[−1, 1] (variance 1/3) or N(0, 1)."""
     N, d, kappa = 4000, 784, 1.5
-    p = init_params(jax.random.key(7), N, d, kappa=kappa, c_init=c_init)
-    assert p.c.dtype == jnp.float32 and p.w.shape == (N, d)
-    r2 = np.sum(np.asarray(p.w, np.float64) ** 2, axis=1)
+    p = init_particles(jax.random.key(7), UNIT_SIGMOID, N, d, kappa, c_init=c_init,
+                       dtype=jnp.float32)
+    assert p.dtype == jnp.float32 and p.shape == (N, d + 1)
+    r2 = np.sum(np.asarray(p[:, 1:], np.float64) ** 2, axis=1)
     # |w|²/κ² ~ χ²_d / d: mean 1, sd sqrt(2/d) per unit; the mean of N has sd sqrt(2/(dN)) ≈ 8e-4.
     assert abs(r2.mean() / kappa**2 - 1) < 5e-3
     # sample variance of c: relative sd about sqrt(2/N) ≈ 0.02 (≈ 0.016 for the uniform); 5 sd.
-    assert abs(np.var(np.asarray(p.c)) / c_var - 1) < 0.1
+    assert abs(np.var(np.asarray(p[:, 0])) / c_var - 1) < 0.1
     if c_init == "uniform":
-        assert np.abs(np.asarray(p.c)).max() <= 1
+        assert np.abs(np.asarray(p[:, 0])).max() <= 1
 
 
 def _fake_data(key, n_train=300, n_test=100):
@@ -143,39 +135,27 @@ def _fake_data(key, n_train=300, n_test=100):
 
 
 def test_records_time_and_validation():
-    data = _fake_data(jax.random.key(8))
-    r = train_mnist(
-        jax.random.key(9),
-        6,
-        epochs=3,
-        batch_size=50,
-        step_size=0.2,
-        record_epochs=[0, 3],
-        data=data,
-        progress=False,
-    )
-    assert r.c.shape == (2, 6) and r.w_norm.shape == (2, 6)
-    assert r.test_accuracy.shape == (4,) and r.train_risk.shape == (3,)
+    train, test = mnist_sets(_fake_data(jax.random.key(8)))
+    tr, times = train_mnist(jax.random.key(9), 6, train, test, epochs=3, batch_size=50,
+                            step_size=0.2, n_seeds=2)
+    assert tr.records["c"].shape == (4, 2, 6) and tr.records["w_norm"].shape == (4, 2, 6)
+    assert tr.records["test_accuracy"].shape == (4, 2)
     # t = ε k: 300 // 50 = 6 steps per epoch
-    np.testing.assert_allclose(r.time, 0.2 * 6 * np.arange(4))
-    np.testing.assert_allclose(r.w_norm[-1], np.linalg.norm(r.params.w, axis=1), rtol=1e-6)
-    with pytest.raises(ValueError, match="record_epochs"):
-        train_mnist(jax.random.key(0), 6, epochs=2, record_epochs=[3], data=data, progress=False)
+    np.testing.assert_allclose(times, 0.2 * 6 * np.arange(4))
+    np.testing.assert_allclose(tr.records["w_norm"][-1],
+                               np.linalg.norm(np.asarray(tr.state.x)[:, :, 1:], axis=2),
+                               rtol=1e-6)
+    assert np.array_equal(tr.samples, 50 * 6 * np.arange(4))
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1 and <= 300"):
+        train_mnist(jax.random.key(0), 6, train, test, batch_size=500)
     with pytest.raises(ValueError, match="digit"):
-        train_mnist(jax.random.key(0), 6, epochs=1, digit=10, data=data, progress=False)
+        mnist_sets(_fake_data(jax.random.key(8)), digit=10)
 
 
 def test_divergence_is_reported():
-    with pytest.raises(DivergenceError, match="epoch 1"):
-        train_mnist(
-            jax.random.key(0),
-            6,
-            epochs=2,
-            batch_size=50,
-            step_size=1e3,
-            data=_fake_data(jax.random.key(1)),
-            progress=False,
-        )
+    train, test = mnist_sets(_fake_data(jax.random.key(1)))
+    with pytest.raises(DivergenceError, match="became non-finite by step"):
+        train_mnist(jax.random.key(0), 6, train, test, epochs=2, batch_size=50, step_size=1e3)
 
 
 def test_one_vs_rest_task(mnist):
@@ -191,9 +171,10 @@ def test_one_vs_rest_task(mnist):
 
 def test_quick_training_beats_majority_baseline(mnist):
     """N = 20, one epoch on 12000 images (120 steps of m = 100) at the default step size."""
-    r = train_mnist(jax.random.key(0), 20, epochs=1, n_train=12000, data=mnist, progress=False)
+    train, test = mnist_sets(mnist, n_train=12000)
+    tr, _ = train_mnist(jax.random.key(0), 20, train, test, epochs=1)
     baseline = 1 - np.mean(mnist.test_labels == 0)  # always "not a 0": 0.902
     # "Clear margin": at most half the baseline's error (a linear 0-vs-rest classifier
     # gets ~1% error, so this leaves room for a short run and any seed).
-    assert r.test_accuracy[-1] >= 1 - (1 - baseline) / 2
-    assert r.test_risk[-1] < 0.5 * r.test_risk[0]
+    assert tr.records["test_accuracy"][-1, 0] >= 1 - (1 - baseline) / 2
+    assert tr.records["test_risk"][-1, 0] < 0.5 * tr.records["test_risk"][0, 0]

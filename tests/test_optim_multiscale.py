@@ -96,7 +96,7 @@ def test_b9_averaged_drift_is_minus_hj_gradient(x):
     x0 = jnp.full((A, 1), x)
     y0 = jnp.asarray(_sample_rho(jax.random.key(3), x, A))[:, None]
     opt = fast_slow(dt=dt, eps=eps, beta=BETA, gamma=GAMMA)
-    state = FastSlowState(x0, jnp.zeros((), jnp.int32), y0)
+    state = FastSlowState(x0, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), y0)
     tr = mflab.run(
         opt, double_well(), x0, n, jax.random.key(4), state=state, progress=False, chunk_steps=n
     )

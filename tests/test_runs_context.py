@@ -3,91 +3,24 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import ClassVar
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 
 import mflab  # noqa: F401  (x64)
-from mflab.runs import RunError, StudyConfig, param, prepare, replot, resume, start
-from mflab.runs.io import read_arrays, read_metrics
+from mflab.runs import RunError, prepare, replot, resume, start
+from mflab.runs.io import read_metrics
 from mflab.runs.lifecycle import partial_for
-from mflab.studies import base, registry
-
-
-class Crash(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class ToyConfig(StudyConfig):
-    n_steps: int = param(6, ge=1)
-    crash_at: int = param(-1, ge=-1)  # step at which run() raises (simulated crash), -1: never
-
-    PRESETS: ClassVar[dict] = {"paper": {}, "quick": {"n_steps": 6}}
-
-
-class Toy(base.Study):
-    """A random walk x_{k+1} = x_k + ξ_k, ξ_k from fold_in(key, k), checkpointed each step."""
-
-    name = "toy"
-    description = "toy random walk"
-    Config = ToyConfig
-    crash_at = -1  # class switch used by the tests (not part of the config)
-
-    def run(self, config, ctx):
-        like = {"x": jnp.zeros(3), "key": jax.random.key(0)}
-        ck = ctx.load_checkpoint(like=like)
-        k, state = (ck.progress, ck.state) if ck else (0, {"x": jnp.zeros(3),
-                                                         "key": jax.random.key(ctx.seed)})
-        while k < config.n_steps:
-            if k == Toy.crash_at:
-                raise Crash(f"simulated crash at step {k}")
-            xi = jax.random.normal(jax.random.fold_in(state["key"], k), (3,))
-            state = {"x": state["x"] + xi, "key": state["key"]}
-            k += 1
-            ctx.log_metrics({"optimizer": "walk", "step": k, "metric": "x0",
-                             "value": float(state["x"][0])})
-            ctx.save_checkpoint(k, state=state)
-        ctx.save_arrays("final", x=np.asarray(state["x"]))
-
-    def plot(self, run_dir):
-        import matplotlib.pyplot as plt
-
-        m = read_metrics(run_dir)
-        fig, ax = plt.subplots()
-        ax.plot(m.step, m.value)
-        path = Path(run_dir) / "figures" / "walk.png"
-        fig.savefig(path)
-        plt.close(fig)
-        return [path]
-
-    def summarize(self, run_dir):
-        return f"# toy\n\nfinal x = {read_arrays(run_dir, 'final')['x'].tolist()}\n"
-
-
-TOY = Toy()
+from mflab.studies import registry
+from toy_study import Crash, Toy, register
+from toy_study import walk as _walk
 
 
 @pytest.fixture(autouse=True)
 def _register_toy(monkeypatch):
-    monkeypatch.setitem(registry.STUDIES, "toy",
-                        registry.Entry(f"{__name__}:TOY", Toy.description))
-    monkeypatch.setattr(Toy, "crash_at", -1)
-
-
-def _walk(seed: int, n: int) -> np.ndarray:
-    """The same walk by a plain loop (reference for resumed runs)."""
-    key, x, out = jax.random.key(seed), jnp.zeros(3), []
-    for k in range(n):
-        x = x + jax.random.normal(jax.random.fold_in(key, k), (3,))
-        out.append(float(x[0]))
-    return np.array(out)
+    register(monkeypatch)
 
 
 def test_complete_run_layout(tmp_path):
@@ -101,7 +34,8 @@ def test_complete_run_layout(tmp_path):
     assert meta["status"] == "complete" and meta["seed"] == 3
     assert meta["versions"]["jax"] == jax.__version__
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["config"] == {"n_steps": 6, "crash_at": -1} and cfg["study"] == "toy"
+    assert cfg["config"] == {"n_steps": 6, "crash_at": -1, "n_bytes": 0, "step_seconds": 0.0}
+    assert cfg["study"] == "toy"
     m = read_metrics(out)
     assert list(m.columns[:6]) == ["study", "optimizer", "seed", "step", "metric", "value"]
     np.testing.assert_array_equal(m.value, _walk(3, 6))
@@ -178,13 +112,13 @@ def test_reproduce_writes_an_index_and_reports_failures(tmp_path):
     Toy.crash_at = 1
     index, failed = reproduce(out=tmp_path / "rep2", studies=["toy"], progress=False)
     assert failed == ["toy"] and "| toy | failed |" in index.read_text()
-    with pytest.raises(RunError, match="already exists"):
-        reproduce(out=tmp_path / "rep", studies=["toy"])
+    with pytest.raises(RunError, match="holds another request"):
+        reproduce(out=tmp_path / "rep", studies=["toy"], seed=3)
 
 
 def test_registry_descriptions_match_the_studies():
     for name in registry.names():
-        if name == "toy":
+        if name.startswith("toy"):
             continue
         study = registry.get(name)
         assert study.name == name and study.description == registry.describe(name)

@@ -142,7 +142,7 @@ def test_dd_divergence_is_reported():
 
 
 def test_record_grid_stays_within_n_steps():
-    from mflab.meanfield import record_grid
+    from mflab.driver import record_grid
 
     steps = record_grid(112, 21, 32)
     assert steps.max() <= 112 and steps[0] == 0

@@ -1,14 +1,19 @@
-"""Command line: ``mflab list | run | plot | resume | reproduce``.
+"""Command line: ``mflab list | run | plot | resume | reproduce | sweep``.
 
-Bad input (unknown study, unknown config key, wrong type, out-of-range value, an
-existing output directory) exits with status 2 after one line on stderr, before
-anything is written. A run that fails while computing exits 1 and leaves its hidden
-partial directory, which ``mflab resume`` continues.
+Bad input exits with status 2 after one line on stderr, before anything is written:
+an unknown study, config key or preset, a wrong type or out-of-range value, a bad
+seed, an output path that exists or cannot be created, a bad ``--dask`` address or an
+unreachable scheduler, a config whose memory estimate exceeds the machine (or
+``--max-memory``), bad data files, a damaged run directory (the file named), a
+directory a live run is writing (the run named). A run that fails while computing
+exits 1 and leaves its hidden partial directory, which ``mflab resume`` continues; a
+run in which a method diverged exits 1 naming the method and the step.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -23,13 +28,69 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _seed(text: str) -> int:
+    from mflab.runs.config import INDEX_MAX
+
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
+        value = -1
+    if not 0 <= value <= INDEX_MAX:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, {INDEX_MAX}]; got {text!r}")
     return value
+
+
+def _seeds(text: str) -> list[int]:
+    """``0,1,5`` or ``0-7``: distinct integers in [0, 2**31 − 1], at most MAX_SEEDS."""
+    from mflab.runs.config import INDEX_MAX
+    from mflab.runs.sweep import MAX_SEEDS
+
+    bad = argparse.ArgumentTypeError(
+        f"seeds must look like 0,1,5 or 0-7: at most {MAX_SEEDS} distinct integers in "
+        f"[0, {INDEX_MAX}]; got {text!r}")
+    try:
+        if re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", text):
+            lo, hi = (int(t) for t in text.split("-"))
+            if not lo <= hi <= INDEX_MAX or hi - lo >= MAX_SEEDS:
+                raise bad
+            return list(range(lo, hi + 1))
+        seeds = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise bad from None
+    if not seeds or len(set(seeds)) != len(seeds) or len(seeds) > MAX_SEEDS or not all(
+            0 <= s <= INDEX_MAX for s in seeds):
+        raise bad
+    return seeds
+
+
+def _size(text: str) -> int:
+    from mflab.runs.preflight import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _address(text: str) -> str:
+    from mflab.runs.executor import check_address
+
+    try:
+        return check_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _glue_negative_values(argv: list[str]) -> list[str]:
+    """``--seeds -1,2`` → ``--seeds=-1,2`` so that mflab, not argparse, judges the value."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in ("--seed", "--seeds") and i + 1 < len(argv) and argv[i + 1][:1] == "-":
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,24 +112,31 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", type=Path, default=None,
                    help="run directory to create (default runs/TIMESTAMP-STUDY); never overwritten")
     q.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _max_memory(q)
 
     q = sub.add_parser("plot", help="redraw figures and summary.md from a run directory")
     q.add_argument("run_dir", metavar="RUN_DIR", type=Path)
 
-    q = sub.add_parser("resume", help="continue an interrupted run")
+    q = sub.add_parser("resume", help="continue an interrupted run, sweep or reproduction")
     q.add_argument("run_dir", metavar="RUN_DIR", type=Path,
-                   help="the run's final name or its hidden .NAME.partial directory")
+                   help="the run's final name or its hidden .NAME.partial directory, or a "
+                        "sweep / reproduce directory")
     q.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    q.add_argument("--dask", metavar="ADDRESS", default=None, type=_address,
+                   help="for a sweep or reproduction: run the members on Dask workers")
+    _max_memory(q)
 
     q = sub.add_parser("reproduce", help="run every study and write a Markdown index")
     q.add_argument("--preset", default="quick",
                    help="config preset for every study (default quick)")
     q.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
     q.add_argument("--out", type=Path, default=None,
-                   help="directory to create (default runs/TIMESTAMP-reproduce)")
+                   help="directory to create (default runs/TIMESTAMP-reproduce); the same "
+                        "command with an existing one continues it")
     q.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    q.add_argument("--dask", metavar="ADDRESS", default=None,
+    q.add_argument("--dask", metavar="ADDRESS", default=None, type=_address,
                    help="run the studies on Dask workers: local, local:N or a scheduler address")
+    _max_memory(q)
 
     q = sub.add_parser("sweep", help="run one study over many seeds (optionally on Dask)")
     q.add_argument("study", metavar="STUDY", help="a study name from `mflab list`")
@@ -78,21 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable)")
     q.add_argument("--out", type=Path, default=None,
-                   help="directory to create (default runs/TIMESTAMP-sweep-STUDY)")
-    q.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="directory to create (default runs/TIMESTAMP-sweep-STUDY); the same "
+                        "command with an existing one continues it")
+    q.add_argument("--dask", metavar="ADDRESS", default=None, type=_address,
                    help="Dask workers: local, local:N or a scheduler address (default: serial)")
+    _max_memory(q)
     return p
 
 
-def _seeds(text: str) -> list[int]:
-    try:
-        if "-" in text:
-            lo, hi = (int(t) for t in text.split("-", 1))
-            return list(range(lo, hi + 1))
-        return [int(t) for t in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"seeds must look like 0,1,5 or 0-7; got {text!r}") from None
+def _max_memory(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--max-memory", metavar="SIZE", type=_size, default=None,
+                   help="refuse a run whose estimated memory exceeds SIZE (e.g. 8G, 512M; "
+                        "default: this machine's memory)")
 
 
 def _list(verbose: bool) -> int:
@@ -113,14 +178,28 @@ def _list(verbose: bool) -> int:
     return 0
 
 
+def _missing_extras() -> list[str]:
+    """Distributions of the ``studies`` extra that cannot be imported."""
+    import importlib.util
+
+    return [m for m in ("matplotlib", "pandas", "pyarrow") if importlib.util.find_spec(m) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mflab`` command; returns the exit status."""
+    argv = _glue_negative_values(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     import jax
 
     jax.config.update("jax_enable_x64", True)  # the command line computes in float64
     if args.command == "list":
         return _list(args.verbose)
+    missing = _missing_extras()
+    if missing:
+        print(f"mflab {args.command}: the command line needs the studies extra "
+              f"({', '.join(missing)} not installed): pip install 'mflab[studies]'",
+              file=sys.stderr)
+        return 1
 
     from mflab.runs import ConfigError, RunError
     from mflab.studies.registry import UnknownStudyError
@@ -129,15 +208,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from mflab.runs.lifecycle import prepare
 
-            study, ctx = prepare(args.study, preset=args.preset, overrides=args.overrides,
-                                 seed=args.seed, out=args.out, progress=not args.no_progress)
-            return _execute(study, ctx)
+            return _execute(*prepare(args.study, preset=args.preset, overrides=args.overrides,
+                                     seed=args.seed, out=args.out, max_memory=args.max_memory,
+                                     progress=not args.no_progress))
         if args.command == "resume":
-            from mflab.runs.lifecycle import resume
+            from mflab.runs.batch import batch_request, is_batch
+            from mflab.runs.lifecycle import prepare_resume
 
-            final = resume(args.run_dir, progress=not args.no_progress)
-            print(f"run complete: {final}")
-            return 0
+            if is_batch(args.run_dir):
+                return _batch(batch_request(args.run_dir), args.run_dir, args)
+            return _execute(*prepare_resume(args.run_dir, progress=not args.no_progress,
+                                            max_memory=args.max_memory))
         if args.command == "plot":
             from mflab.runs.lifecycle import replot
 
@@ -145,40 +226,53 @@ def main(argv: list[str] | None = None) -> int:
                 print(fig)
             return 0
         if args.command == "reproduce":
-            from mflab.runs.executor import make_executor
-            from mflab.runs.reproduce import reproduce
+            from mflab.runs.lifecycle import default_out
+            from mflab.runs.reproduce import reproduce_request
 
-            executor = make_executor(args.dask)
-            try:
-                index, failed = reproduce(preset=args.preset, out=args.out, seed=args.seed,
-                                          progress=not args.no_progress, executor=executor)
-            finally:
-                executor.close()
-            if failed:
-                print(f"failed studies: {', '.join(failed)}", file=sys.stderr)
-            print(f"summary: {index}")
-            return 1 if failed else 0
+            request = reproduce_request(preset=args.preset, seed=args.seed)
+            return _batch(request, args.out or default_out("reproduce"), args)
         if args.command == "sweep":
-            from mflab.runs.executor import make_executor
-            from mflab.runs.sweep import sweep
+            from mflab.runs.lifecycle import default_out
+            from mflab.runs.sweep import sweep_request
 
-            executor = make_executor(args.dask)
-            try:
-                out, failed = sweep(args.study, args.seeds, preset=args.preset,
-                                    overrides=args.overrides, out=args.out, executor=executor)
-            finally:
-                executor.close()
-            if failed:
-                print(f"failed seeds: {', '.join(map(str, failed))}", file=sys.stderr)
-            print(f"sweep: {out / 'sweep.md'}")
-            return 1 if failed else 0
+            request = sweep_request(args.study, args.seeds, preset=args.preset,
+                                    overrides=args.overrides)
+            return _batch(request, args.out or default_out(f"sweep-{args.study}"), args)
     except (ConfigError, RunError, UnknownStudyError) as e:
-        print(f"mflab {args.command}: error: {e}", file=sys.stderr)
+        print(f"mflab {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
+
+
+def _batch(request: dict, out: Path, args) -> int:
+    """Validate a sweep / reproduction (nothing written), connect the executor, run it."""
+    from mflab.runs.batch import check_batch, execute_batch
+    from mflab.runs.executor import make_executor
+
+    members = check_batch(request, Path(out), max_memory=args.max_memory,
+                          progress=not getattr(args, "no_progress", True))
+    executor = make_executor(args.dask)
+    try:
+        index, failed = execute_batch(request, Path(out), members, executor=executor)
+    except KeyboardInterrupt:
+        print(f"interrupted; continue with `mflab resume {out}`", file=sys.stderr)
+        return 130
+    finally:
+        executor.close()
+    if failed:
+        what = "seeds" if request["kind"] == "sweep" else "studies"
+        print(f"failed {what}: {', '.join(map(str, failed))} (details in {index}; "
+              f"`mflab resume {out}` retries them)", file=sys.stderr)
+    print(f"{'sweep' if request['kind'] == 'sweep' else 'summary'}: {index}")
+    return 1 if failed else 0
+
+
 def _execute(study, ctx) -> int:
+    from mflab.errors import RunDiverged
     from mflab.runs.lifecycle import execute
 
     try:
@@ -186,6 +280,9 @@ def _execute(study, ctx) -> int:
     except KeyboardInterrupt:
         print(f"interrupted; continue with `mflab resume {ctx.final_dir}`", file=sys.stderr)
         return 130
+    except RunDiverged as e:
+        print(f"mflab: error: {_one_line(e)}", file=sys.stderr)
+        return 1
     except Exception:
         import traceback
 

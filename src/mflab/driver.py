@@ -1,85 +1,234 @@
-"""Run an optimiser on a landscape in jitted ``lax.scan`` chunks.
+"""Run an optimiser on a landscape: the one training loop of mflab.
 
-The hot loop is ``jit(scan(scan(step)))``: an inner scan of ``record_every`` steps
-and an outer scan over the records of one chunk; Python only runs between chunks
-(progress bar, divergence check). The key of step k is ``fold_in(key, k)``, so a
-trajectory does not depend on how it is cut into chunks (resuming is exact).
+The hot loop is jitted: a chunk of records is one ``jit``-ed ``lax.scan`` over the
+records, each advancing the optimiser to the next record step with a ``fori_loop`` over
+steps (or over blocks of steps, when the landscape offers an exact blocked kernel for this
+optimiser — a *fast path*, equal to the step-by-step form), then evaluating the
+observables. Python runs only between chunks: progress bar, wall clock, divergence check.
+Step k uses the key ``fold_in(key, k)``, so a trajectory does not depend on how it is cut
+into chunks, and resuming from a saved state (``state=``, ``start_step=``) is exact.
+
+Observables are functions of one agent's parameters (any pytree) returning arrays; they are
+evaluated for every agent (``vmap``; wrap one in :func:`sequential` to ``lax.map`` it, e.g.
+when it branches with ``lax.cond``) and recorded with a leading record axis. One result
+type: :class:`Trace`.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from mflab.optimizers.base import Optimizer, check_int, ensemble_value, num_agents
+from mflab.errors import DivergenceError
+from mflab.optimizers.base import Optimizer
+from mflab.validation import check_choice, check_ensemble, check_int, check_key
+
+__all__ = ["run", "Trace", "FastPath", "sequential", "record_grid", "DivergenceError"]
 
 
-class DivergenceError(FloatingPointError):
-    """A run produced NaN or inf; the message names the step, the agent and the quantity."""
+class FastPath(NamedTuple):
+    """A kernel advancing several steps of one optimiser at once (offered by a landscape).
+
+    ``make(B)`` returns ``advance(state, key, k0, n_blocks) -> state``, performing the
+    n_blocks·B steps k0, k0 + 1, … with the keys ``fold_in(key, k)`` exactly as that many
+    calls of ``optimizer.step`` would (to rounding). ``preferred_block`` is the fastest B.
+    (The kernel runs its own loop over blocks, so it may keep a cheaper working form of the
+    state between blocks.)
+    """
+
+    preferred_block: int
+    make: Callable[[int], Callable[[Any, jax.Array, jax.Array], Any]]
+
+
+class sequential:  # noqa: N801 - reads as a function wrapper
+    """Mark an observable to be evaluated agent by agent (``lax.map``) instead of ``vmap``.
+
+    Use it for observables that branch with ``lax.cond`` on data (``vmap`` would evaluate
+    both branches), such as :func:`mflab.meanfield.exact_risk`.
+    """
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, x):
+        return self.fn(x)
 
 
 @dataclass
 class Trace:
-    """What :func:`run` records.
+    """What :func:`run` records (R records, A agents).
 
     Attributes:
-      steps: ``(R,)`` step index of each record (0 is the start).
-      values: ``(R, A)`` Φ(x) of every agent at each record.
-      positions: ``(R, A, d)`` iterates at each record (flat ``(A, d)`` parameters
-        only, when ``record_positions``), else ``None``.
-      grad_evals: ``(R,)`` gradient evaluations per agent up to each record.
-      wall_time: seconds for the whole run, compilation included.
+      steps: ``(R,)`` global step index of each record (the first is the start).
+      grad_evals: ``(R,)`` oracle calls per agent up to each record.
+      samples: ``(R,)`` samples drawn per agent (grad_evals × the landscape's
+        ``batch_size``), or ``None`` when the landscape has no batch size.
+      wall: ``(R,)`` seconds since the call started, at each record (compilation
+        included; measured per chunk, interpolated in steps within a chunk).
+      records: observable name → ``(R, A, ...)`` array (or pytree of such arrays).
       state: the optimiser state after the last step.
+      diverged: ``(A,)`` the first recorded step at which each agent was non-finite
+        (−1: never); only with ``on_divergence="continue"``, else ``None``.
     """
 
     steps: np.ndarray
-    values: np.ndarray
-    positions: np.ndarray | None
     grad_evals: np.ndarray
-    wall_time: float
+    samples: np.ndarray | None
+    wall: np.ndarray
+    records: dict[str, Any]
     state: Any
+    diverged: np.ndarray | None = field(default=None)
+
+    @property
+    def values(self) -> np.ndarray:
+        """``records["value"]``: Φ of every agent at each record, ``(R, A)``."""
+        if "value" not in self.records:
+            raise KeyError("this run did not record 'value' (pass it in observables).")
+        return self.records["value"]
+
+    @property
+    def positions(self) -> Any:
+        """``records["x"]`` (with ``record_positions=True``): the iterates, ``(R, A, ...)``."""
+        if "x" not in self.records:
+            raise KeyError("this run did not record positions (record_positions=True).")
+        return self.records["x"]
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds for the whole call (compilation included)."""
+        return float(self.wall[-1])
 
 
-def _is_flat(x) -> bool:
-    return isinstance(x, jax.Array | np.ndarray) and x.ndim == 2
+def _identity(x):
+    return x
 
 
-@functools.lru_cache(maxsize=64)
-def make_chunk(optimizer: Optimizer, landscape, record_every: int, n_records: int, positions: bool):
-    """The jitted function advancing ``n_records * record_every`` steps from step ``k0``.
+def _evaluate(observables: tuple, x) -> dict[str, Any]:
+    out = {}
+    for name, fn in observables:
+        if isinstance(fn, sequential):
+            out[name] = jax.lax.map(fn, x)
+        else:
+            out[name] = jax.vmap(fn)(x)
+    out["_finite_x"] = jax.vmap(
+        lambda xa: jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf))
+                                      for leaf in jax.tree_util.tree_leaves(xa)])))(x)
+    return out
 
-    Cached on its arguments (optimisers and landscapes hash by identity), so calling
-    :func:`run` again with the same objects and shapes does not recompile.
+
+@functools.lru_cache(maxsize=128)
+def make_chunk(optimizer: Optimizer, landscape, observables: tuple, block: int | None):
+    """The jitted function advancing the optimiser through a chunk of record steps.
+
+    ``chunk(state, key, k, targets)`` goes from step ``k`` to each of ``targets`` in turn
+    (absolute step indices, non-decreasing) and records the observables there. Cached on
+    its arguments (optimisers, landscapes and observable functions hash by identity), so
+    repeated runs do not recompile. ``block``: use the landscape's fast path with blocks of
+    that many steps (every gap is then a multiple of it), or ``None`` for plain steps.
     """
+    if block is None:
+        def one_step(k, carry):
+            state, key = carry
+            state, _ = optimizer.step(jax.random.fold_in(key, k), state, landscape)
+            return state, key
 
-    def one_step(carry, k):
-        state, key = carry
-        state, _ = optimizer.step(jax.random.fold_in(key, k), state, landscape)
-        return (state, key), None
+        def advance(state, key, k, target):
+            return jax.lax.fori_loop(k, target, one_step, (state, key))[0]
+    else:
+        block_advance = landscape.fast_path(optimizer).make(block)
 
-    def one_record(carry, k_start):
-        ks = k_start + jnp.arange(record_every)
-        carry, _ = jax.lax.scan(one_step, carry, ks)
-        state = carry[0]
-        rec = {"values": ensemble_value(landscape, state.x), "grad_evals": state.grad_evals}
-        if positions:
-            rec["positions"] = state.x
-        return carry, rec
+        def advance(state, key, k, target):
+            return block_advance(state, key, k, (target - k) // block)
+
+    def one_record(carry, target):
+        state, key, k = carry
+        state = advance(state, key, k, target)
+        rec = {**_evaluate(observables, state.x), "_grad_evals": state.grad_evals}
+        return (state, key, target), rec
 
     @jax.jit
-    def chunk(state, key, k0):
-        starts = k0 + record_every * jnp.arange(n_records)
-        (state, _), recs = jax.lax.scan(one_record, (state, key), starts)
+    def chunk(state, key, k, targets):
+        (state, _, _), recs = jax.lax.scan(one_record, (state, key, k), targets)
         return state, recs
 
     return chunk
+
+
+def record_grid(n_steps: int, n_records: int, multiple: int = 1, log: bool = False) -> np.ndarray:
+    """About ``n_records`` record steps in [0, n_steps], rounded to multiples of ``multiple``
+    (deduplicated), evenly or log-spaced (``log``: 0, then geometric from ``multiple``)."""
+    n_steps = check_int("n_steps", n_steps)
+    n_records = check_int("n_records", n_records, minimum=2)
+    multiple = check_int("multiple", multiple)
+    if log:
+        pts = np.concatenate([[0], np.geomspace(multiple, n_steps, n_records - 1)])
+    else:
+        pts = np.linspace(0, n_steps, n_records)
+    steps = np.round(pts / multiple) * multiple
+    return np.unique(np.minimum(steps, (n_steps // multiple) * multiple).astype(np.int64))
+
+
+def _record_grid(n_steps: int, record_every, record_steps) -> np.ndarray:
+    """Run-relative record steps: 0, the requested ones, and n_steps (sorted, unique)."""
+    if record_steps is not None:
+        if record_every is not None:
+            raise ValueError("give record_every or record_steps, not both.")
+        rs = np.asarray(record_steps)
+        if rs.ndim != 1 or not np.issubdtype(rs.dtype, np.integer) and not np.all(
+                np.mod(rs, 1) == 0):
+            raise ValueError(f"record_steps must be a 1-D list of integers; got {record_steps!r}.")
+        rs = rs.astype(np.int64)
+        if rs.size and (rs.min() < 0 or rs.max() > n_steps):
+            raise ValueError(f"record_steps must lie in [0, n_steps={n_steps}]; got "
+                             f"{rs.min()}..{rs.max()}.")
+        return np.unique(np.concatenate([[0], rs, [n_steps]]))
+    every = check_int("record_every", 1 if record_every is None else record_every)
+    if n_steps % every:
+        raise ValueError(f"n_steps ({n_steps}) must be a multiple of record_every ({every}).")
+    return np.arange(0, n_steps + 1, every, dtype=np.int64)
+
+
+def _choose_block(fast: FastPath, gaps: np.ndarray) -> int:
+    """The largest block ≤ the preferred one dividing every gap between records."""
+    g = int(np.gcd.reduce(gaps[gaps > 0])) if np.any(gaps > 0) else fast.preferred_block
+    return max(b for b in range(1, fast.preferred_block + 1) if g % b == 0)
+
+
+def _check_model(landscape, x0) -> None:
+    """Evaluate the landscape's value on one agent's shapes, to refuse misfit x0 up front."""
+    one = jax.tree_util.tree_map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape[1:], leaf.dtype),
+                                 x0)
+    shapes = [leaf.shape for leaf in jax.tree_util.tree_leaves(one)]
+    dim = getattr(landscape, "dim", None)
+    if dim is not None and shapes != [(dim,)]:
+        got = [leaf.shape for leaf in jax.tree_util.tree_leaves(x0)]
+        raise ValueError(f"x0 does not fit the landscape {landscape.name!r}: it takes flat "
+                         f"parameters of dimension {dim}, so x0 needs shape (A, {dim}) — a "
+                         f"leading agent axis, then one agent's parameters; got {got}.")
+    try:
+        jax.eval_shape(landscape.value, one)
+        g = jax.eval_shape(landscape.grad, one)
+        if jax.tree_util.tree_structure(g) != jax.tree_util.tree_structure(one) or [
+                leaf.shape for leaf in jax.tree_util.tree_leaves(g)] != shapes:
+            raise ValueError(f"its gradient has shapes "
+                             f"{[leaf.shape for leaf in jax.tree_util.tree_leaves(g)]}")
+    except Exception as e:  # noqa: BLE001 - re-raised with the shapes that matter
+        raise ValueError(
+            f"x0 does not fit the landscape {landscape.name!r}: one agent's parameters have "
+            f"shapes {shapes} and evaluating the objective on them failed "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). x0 needs a leading "
+            "agent axis followed by one agent's parameters."
+        ) from None
 
 
 def run(
@@ -89,49 +238,66 @@ def run(
     n_steps: int,
     key: jax.Array,
     *,
-    record_every: int = 1,
-    chunk_steps: int | None = None,
+    record_every: int | None = None,
+    record_steps=None,
+    observables: Mapping[str, Callable] | None = None,
     record_positions: bool = False,
-    progress: bool = True,
+    chunk_steps: int | None = None,
+    progress: bool = False,
     state=None,
     start_step: int = 0,
     devices: int | None = None,
+    fast: bool = True,
+    on_divergence: str = "raise",
 ) -> Trace:
-    """Run ``optimizer`` on ``landscape`` from ensemble ``x0`` for ``n_steps`` steps.
+    """Run ``optimizer`` on ``landscape`` from the ensemble ``x0`` for ``n_steps`` steps.
 
     Args:
-      optimizer: an :class:`~mflab.optimizers.base.Optimizer`.
+      optimizer: an :class:`~mflab.optimizers.base.Optimizer` (from :mod:`mflab.optimizers`).
       landscape: a :class:`~mflab.landscapes.Landscape`.
-      x0: initial ensemble (leading agent axis on every leaf).
-      n_steps: number of steps, a multiple of ``record_every``.
+      x0: initial ensemble: a pytree of floating arrays with a leading agent axis.
+      n_steps: number of steps.
       key: PRNG key; step k uses ``fold_in(key, start_step + k)``.
-      record_every: record Φ (and positions) every this many steps.
-      chunk_steps: steps per jitted call (rounded to a multiple of ``record_every``);
-        default: about 20 chunks per run.
-      record_positions: also record iterates (flat ``(A, d)`` parameters only).
-      progress: show a tqdm bar (one tick per chunk).
+      record_every: record every this many steps (default 1; ``n_steps`` must be a
+        multiple). Or give ``record_steps``: run-relative steps (any increasing integers in
+        [0, n_steps], e.g. log-spaced); 0 and ``n_steps`` are always recorded.
+      observables: name → function of one agent's parameters (default
+        ``{"value": landscape.value}``). Wrap with :func:`sequential` to map agents one by
+        one. Define them once: they key the compilation cache.
+      record_positions: also record the iterates as ``records["x"]``.
+      chunk_steps: steps per jitted call (about; default ~20 chunks per run).
+      progress: show a tqdm bar (default off in library calls; the CLI turns it on).
       state: resume from this optimiser state instead of ``init(x0)``.
       start_step: global index of the first step (for resuming).
       devices: split the agent axis over this many devices (CPU cores after
         :func:`mflab.devices.use_host_devices`); ``None`` keeps ``x0`` where it is.
+      fast: use the landscape's exact blocked kernel for this optimiser when it offers one
+        (same trajectory to rounding; ``False`` forces plain steps).
+      on_divergence: ``"raise"`` (default) raises :class:`DivergenceError` at the first
+        non-finite record; ``"continue"`` runs on and reports ``Trace.diverged``.
 
     Raises:
-      DivergenceError: Φ or the iterate became NaN/inf; names the step and agent.
+      DivergenceError: an observable or the iterate became NaN/inf; names the step, the
+        agent and the quantity.
     """
+    if not isinstance(optimizer, Optimizer):
+        hint = (" It looks like an optax transformation: use it in an optax loop, or the "
+                "mflab optimiser of the same name.") if hasattr(optimizer, "update") else ""
+        raise TypeError(f"optimizer must be an mflab Optimizer (a factory of "
+                        f"mflab.optimizers, e.g. sgd(eta=0.1)); got "
+                        f"{type(optimizer).__name__}.{hint}")
     n_steps = check_int("n_steps", n_steps, minimum=0)
-    record_every = check_int("record_every", record_every)
-    if n_steps % record_every:
-        raise ValueError(
-            f"n_steps ({n_steps}) must be a multiple of record_every ({record_every})."
-        )
-    A = num_agents(x0)
-    if record_positions and not _is_flat(x0):
-        raise ValueError("record_positions needs flat (A, d) parameters.")
-    n_rec = n_steps // record_every
-    if chunk_steps is None:
-        per_chunk = max(1, -(-n_rec // 20))
-    else:
-        per_chunk = max(1, check_int("chunk_steps", chunk_steps) // record_every)
+    start_step = check_int("start_step", start_step, minimum=0)
+    key = check_key("key", key)
+    check_choice("on_divergence", on_divergence, ("raise", "continue"))
+    A = check_ensemble("x0", x0)
+    _check_model(landscape, x0)
+    grid = _record_grid(n_steps, record_every, record_steps)
+    obs = dict({"value": landscape.value} if observables is None else observables)
+    if record_positions:
+        obs["x"] = _identity
+    obs_key = tuple(obs.items())
+
     t0 = time.perf_counter()
     if devices is not None:
         from mflab.devices import shard_agents
@@ -139,50 +305,84 @@ def run(
         x0 = shard_agents(x0, devices)
         state = None if state is None else shard_agents(state, devices)
     state = optimizer.init(x0) if state is None else state
-    values = [np.asarray(ensemble_value(landscape, state.x))[None]]
-    grad_evals = [np.asarray(state.grad_evals)[None]]
-    pos = [np.asarray(state.x)[None]] if record_positions else None
-    _check_finite(values[0], 0, "objective value")
-    done = 0
+
+    fp = landscape.fast_path(optimizer) if (fast and landscape.fast_path) else None
+    block = _choose_block(fp, np.diff(grid)) if fp is not None else None
+
+    n_rec = grid.size - 1
+    if chunk_steps is None:
+        per_chunk = max(1, math.ceil(n_rec / 20))
+    else:
+        mean_gap = max(1.0, n_steps / max(n_rec, 1))
+        per_chunk = max(1, int(check_int("chunk_steps", chunk_steps) // mean_gap))
+    per_chunk = min(per_chunk + 1, grid.size)  # + 1: the first chunk also records the start
+    chunk = make_chunk(optimizer, landscape, obs_key, block)
+
+    # chunks cover the record grid, the first starting with a zero-length advance to the
+    # start (its record); one compiled function serves every chunk
+    n_pts = grid.size
+    parts, walls = [], []
+    diverged = np.full(A, -1, np.int64) if on_divergence == "continue" else None
+    done, k = 0, int(grid[0]) + start_step
     with tqdm(total=n_steps, disable=not progress, desc=optimizer.name, unit="step") as bar:
-        while done < n_rec:
-            m = min(per_chunk, n_rec - done)
-            chunk = make_chunk(optimizer, landscape, record_every, m, record_positions)
-            k0 = start_step + done * record_every
-            state, recs = chunk(state, key, k0)
-            v = np.asarray(recs["values"])
-            first_step = start_step + (done + 1) * record_every
-            _check_finite(v, first_step, "objective value", record_every)
-            values.append(v)
-            grad_evals.append(np.asarray(recs["grad_evals"]))
-            if record_positions:
-                p = np.asarray(recs["positions"])
-                _check_finite(p.reshape(m, A, -1).max(axis=-1), first_step, "iterate", record_every)
-                pos.append(p)
-            done += m
-            bar.update(m * record_every)
+        while done < n_pts:
+            m = min(per_chunk, n_pts - done)
+            targets = grid[done: done + m] + start_step
+            padded = np.concatenate([targets, np.full(per_chunk - m, targets[-1])])
+            t_chunk = time.perf_counter()
+            state, recs = chunk(state, key, jnp.asarray(k, jnp.int32),
+                                jnp.asarray(padded, jnp.int32))
+            recs = jax.tree_util.tree_map(lambda a, m=m: np.asarray(a)[:m], jax.device_get(recs))
+            t_end = time.perf_counter()
+            frac = (targets - k) / max(targets[-1] - k, 1)
+            walls.append((t_chunk - t0) + frac * (t_end - t_chunk))
+            parts.append(recs)
+            _check(recs, targets, obs, diverged)
+            bar.update(int(targets[-1] - k))
+            done, k = done + m, int(targets[-1])
     jax.block_until_ready(state)
+
+    merged = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
+    grad_evals = merged.pop("_grad_evals")
+    merged.pop("_finite_x")
+    bs = getattr(landscape, "batch_size", None)
     return Trace(
-        steps=start_step + record_every * np.arange(n_rec + 1),
-        values=np.concatenate(values),
-        positions=np.concatenate(pos) if record_positions else None,
-        grad_evals=np.concatenate(grad_evals),
-        wall_time=time.perf_counter() - t0,
+        steps=grid + start_step,
+        grad_evals=grad_evals,
+        samples=None if bs is None else grad_evals.astype(np.int64) * bs,
+        wall=np.concatenate(walls),
+        records=merged,
         state=state,
+        diverged=diverged,
     )
 
 
-def _check_finite(arr: np.ndarray, first_step: int, quantity: str, every: int = 1) -> None:
-    """Raise DivergenceError naming the first record, step and agent where ``arr`` is not finite."""
-    bad = ~np.isfinite(arr)
+def _check(recs: dict, steps: np.ndarray, obs: Mapping, diverged: np.ndarray | None) -> None:
+    """Find non-finite records: raise DivergenceError naming the first (step, agent, quantity),
+    or, with ``diverged`` given, note each agent's first non-finite step."""
+    bad = ~np.asarray(recs["_finite_x"], bool)  # (R, A)
+    names = {}
+    for name in obs:
+        for leaf in jax.tree_util.tree_leaves(recs[name]):
+            leaf = np.asarray(leaf)
+            if not np.issubdtype(leaf.dtype, np.inexact):
+                continue
+            nf = ~np.isfinite(leaf.reshape(leaf.shape[0], leaf.shape[1], -1)).all(axis=2)
+            for r, a in zip(*np.nonzero(nf & ~bad), strict=True):
+                names.setdefault((int(r), int(a)), name)
+            bad |= nf
     if not bad.any():
         return
-    if arr.ndim == 1:
-        arr, bad = arr[None], bad[None]
-    r, agent = np.argwhere(bad)[0]
-    step = first_step + every * int(r)
+    if diverged is not None:
+        first = np.where(bad.any(axis=0), steps[np.argmax(bad, axis=0)], -1)
+        new = (diverged < 0) & (first >= 0)
+        diverged[new] = first[new]
+        return
+    r, a = (int(v) for v in np.argwhere(bad)[0])
+    quantity = "the iterate" if (r, a) not in names else f"the observable {names[(r, a)]!r}"
     raise DivergenceError(
-        f"{quantity} became {arr[r, agent]} at step {step} for agent {agent} "
-        f"(recorded every {every} steps; first non-finite record). "
-        "Lower the step size or check the objective."
+        f"{quantity} became non-finite by step {int(steps[r])} for agent (replica) {a}: "
+        "NaN or inf at this record, finite at the previous one. Lower the step size or "
+        "check the objective.",
+        step=int(steps[r]), agent=a, quantity=names.get((r, a), "x"),
     )

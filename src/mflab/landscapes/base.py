@@ -38,6 +38,17 @@ def _exact_oracle(grad: Callable[[Params], Params]) -> Callable[[Key, Params], P
     return sample_grad
 
 
+def _stream_oracle(draw, batch_grad) -> Callable[[Key, Params], Params]:
+    """One stochastic gradient from a key alone: the batch at a random position of the
+    stream of agent 0 (a uniformly random batch)."""
+
+    def sample_grad(key: Key, x: Params) -> Params:
+        call = jax.random.randint(key, (), 0, 2**30)
+        return batch_grad(x, draw(key, call, 0))
+
+    return sample_grad
+
+
 @dataclass(frozen=True, eq=False)
 class Landscape:
     """An objective Φ: parameters → R, with gradient oracles and ground truth.
@@ -48,17 +59,31 @@ class Landscape:
       grad: ``x -> ∇Φ(x)`` for one agent, same structure as ``x``. Defaults to
         ``jax.grad(value)``.
       sample_grad: ``(key, x) -> g̃(x)``, an unbiased stochastic gradient (a
-        mini-batch gradient for data-driven losses). Defaults to the exact ``grad``.
+        mini-batch gradient for data-driven losses). Defaults to the exact ``grad``, or,
+        when ``draw`` and ``batch_grad`` are given, to ``batch_grad`` on a random batch.
       dim: dimension of ``x`` when it is a flat vector, else ``None``.
       stationary_points: known stationary points (minima first, global first).
       bounds: ``((x_lo, x_hi), (y_lo, y_hi), ...)`` box used for starts and plots.
       exact: whether ``sample_grad`` returns the exact gradient (default: true exactly
-        when no ``sample_grad`` is given). Optimisers call ``grad`` directly, drawing
+        when no stochastic oracle is given). Optimisers call ``grad`` directly, drawing
         no keys, when it is true.
       hessian: optional ``x -> ∇²Φ(x)`` (flat ``x`` only).
       retract: optional ``x -> x`` mapping a point back onto the constraint manifold
         (e.g. renormalising kernel centres to a sphere); optimisers apply it to every
         point they move. ``None`` (default): unconstrained parameters.
+      draw: optional data stream ``(key, call, agent) -> batch``: the data of oracle call
+        number ``call`` (0, 1, … per agent) of agent ``agent``. Optimisers that count
+        their calls (all of mflab's) get their stochastic gradients as
+        ``batch_grad(x, draw(key, call, agent))``, so a landscape over a finite data set
+        can walk epochs without replacement (:class:`~mflab.landscapes.sampling.EpochSampler`)
+        and one with fresh samples can ignore ``call``.
+      batch_grad: ``(x, batch) -> gradient of the batch loss`` (with ``draw``).
+      batch_size: examples per oracle call (m), so that costs can be compared in samples
+        drawn; ``None`` when not meaningful.
+      fast_path: optional ``optimizer -> FastPath | None``: a kernel advancing several
+        steps of ``optimizer`` at once, equal to its step-by-step form (the driver uses it
+        when offered; see :class:`mflab.driver.FastPath`). It must return equal objects
+        for the same optimiser (they key the compilation cache).
       info: free-form facts about Φ (JSON-able where possible).
     """
 
@@ -72,15 +97,25 @@ class Landscape:
     exact: bool | None = None
     hessian: Callable[[Params], jax.Array] | None = None
     retract: Callable[[Params], Params] | None = None
+    draw: Callable[[Key, jax.Array, jax.Array], Any] | None = None
+    batch_grad: Callable[[Params, Any], Params] | None = None
+    batch_size: int | None = None
+    fast_path: Callable[[Any], Any] | None = None
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if (self.draw is None) != (self.batch_grad is None):
+            raise ValueError("a Landscape needs both draw and batch_grad, or neither.")
         if self.grad is None:
             object.__setattr__(self, "grad", jax.grad(self.value))
         if self.exact is None:
-            object.__setattr__(self, "exact", self.sample_grad is None)
+            object.__setattr__(self, "exact", self.sample_grad is None and self.draw is None)
         if self.sample_grad is None:
-            object.__setattr__(self, "sample_grad", _exact_oracle(self.grad))
+            if self.draw is not None:
+                object.__setattr__(self, "sample_grad", _stream_oracle(self.draw,
+                                                                       self.batch_grad))
+            else:
+                object.__setattr__(self, "sample_grad", _exact_oracle(self.grad))
         if self.hessian is None and self.dim is not None:
             object.__setattr__(self, "hessian", jax.hessian(self.value))
 

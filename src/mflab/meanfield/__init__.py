@@ -1,5 +1,5 @@
-"""The mean-field side of mflab (SPEC Part A): data models, unit types, exact risk, online SGD,
-and the distributional-dynamics particle solver.
+"""The mean-field side of mflab (SPEC Part A): data models, unit types, exact risk, the network
+as a landscape (online SGD is B1 on it, SPEC A5), and the distributional-dynamics solver.
 
 Shape convention: particles (hidden units) are ``(N, D)`` arrays, one row per unit,
 ``[extra..., w...]`` (type a: w; type b: a, b, w; type c: c, w); many seeds add a
@@ -38,6 +38,17 @@ from mflab.meanfield.dd_aniso import (
     aniso_ubar,
     aniso_v,
 )
+from mflab.meanfield.landscape import (
+    FiniteData,
+    data_accuracy,
+    data_risk,
+    histogram_density,
+    mean_norm,
+    network_landscape,
+    network_observables,
+    reduced_coordinates,
+)
+from mflab.meanfield.network import batch_grad, batch_risk, init_particles, predict
 from mflab.meanfield.risk import (
     exact_risk,
     hermite_coeffs,
@@ -45,24 +56,6 @@ from mflab.meanfield.risk import (
     pair_expectation,
     potential_V,
     risk_terms,
-)
-from mflab.meanfield.sgd import (
-    ConstantSchedule,
-    PowerSchedule,
-    SGDTrace,
-    advance,
-    block_exact,
-    block_plain,
-    check_schedule,
-    constant_schedule,
-    draw_block,
-    histogram_density,
-    init_particles,
-    power_schedule,
-    record_grid,
-    reduced_coordinates,
-    run_sgd,
-    step_plain,
 )
 
 __all__ = [
@@ -74,8 +67,7 @@ __all__ = [
     "AnisotropicDD", "aniso_quantiles", "aniso_ubar", "aniso_v",
     "exact_risk", "hermite_coeffs", "interaction_U", "pair_expectation", "potential_V",
     "risk_terms",
-    "ConstantSchedule", "PowerSchedule", "SGDTrace", "advance", "block_exact", "block_plain",
-    "check_schedule", "constant_schedule",
-    "draw_block", "histogram_density", "init_particles", "power_schedule", "record_grid",
-    "reduced_coordinates", "run_sgd", "step_plain",
+    "FiniteData", "network_landscape", "network_observables", "mean_norm",
+    "reduced_coordinates", "histogram_density", "data_risk", "data_accuracy",
+    "init_particles", "predict", "batch_risk", "batch_grad",
 ]

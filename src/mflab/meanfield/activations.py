@@ -29,7 +29,7 @@ from jax.scipy.special import ndtr
 
 
 def _phi(z):
-    return jnp.exp(-0.5 * z * z) * (1.0 / np.sqrt(2.0 * np.pi))
+    return jnp.exp(-0.5 * z * z) * float(1.0 / np.sqrt(2.0 * np.pi))  # weak-typed: keeps dtype
 
 
 def relu_gaussian_mean(m, tau):

@@ -43,7 +43,7 @@ import scipy.stats as st
 
 from mflab.meanfield.activations import UnitType
 from mflab.meanfield.risk import hermite_coeffs, interaction_U, pair_expectation, potential_V
-from mflab.meanfield.sgd import constant_schedule
+from mflab.schedules import xi_constant
 
 DD_SERIES_TERMS = 160
 
@@ -328,7 +328,7 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
         raise ValueError(f"scheme must be one of {sorted(INTEGRATORS)}; got {scheme!r}.")
     if not (dt > 0 and t_max > 0):
         raise ValueError(f"dt and t_max must be > 0; got dt={dt!r}, t_max={t_max!r}.")
-    xi = constant_schedule() if xi is None else xi
+    xi = xi_constant() if xi is None else xi
     seg = t_max / (n_records - 1)
     n_sub = int(round(seg / dt))
     if n_sub < 1 or abs(n_sub * dt - seg) > 1e-9 * seg:

@@ -38,7 +38,7 @@ QUAD_NODES = 8
 
 
 def _phi(z):
-    return jnp.exp(-0.5 * z * z) * (1.0 / np.sqrt(2.0 * np.pi))
+    return jnp.exp(-0.5 * z * z) * float(1.0 / np.sqrt(2.0 * np.pi))  # weak-typed: keeps dtype
 
 
 def _safe_div(num, den, fallback):

@@ -14,31 +14,31 @@
 | B10 | :func:`mf_hom_sgld`    | multiscale        |
 | B11 | :func:`gibbs_init_descent` | gibbs_init    |
 
-B1–B5 also come as optax ``GradientTransformation``s (``as_optax_*``).
+B2, B3, B4 (and the momentum phases of B8 and B11) share one rule,
+:mod:`~mflab.optimizers.momentum`. Step sizes are numbers or schedules
+(:mod:`mflab.schedules`). B1–B5 also come as optax ``GradientTransformation``s
+(``as_optax_*``, built on the same rule; :func:`scale_by_momentum` is the bare direction).
 """
 
 from mflab.optimizers.base import EmptyInfo, Optimizer
 from mflab.optimizers.gibbs_init import GibbsInitState, gibbs_init_descent
 from mflab.optimizers.hamilton_jacobi import HJState, hj_smoothing, hj_value_and_grad
 from mflab.optimizers.langevin import SGLDState, interacting_sgld, sgld
-from mflab.optimizers.mass import MaSSState, mass, mass_parameters, mass_three_variable
+from mflab.optimizers.mass import MaSS3State, mass, mass_parameters, mass_three_variable
+from mflab.optimizers.momentum import MomentumState, RestartInfo, momentum_direction
 from mflab.optimizers.multiscale import FastSlowState, MFHomState, fast_slow, mf_hom_sgld
-from mflab.optimizers.nesterov import (
-    NesterovState,
-    RestartInfo,
-    RestartNesterovState,
-    nesterov,
-    restart_nesterov,
-)
+from mflab.optimizers.nesterov import nesterov, restart_nesterov
 from mflab.optimizers.optax_adapters import (
     as_optax_mass,
     as_optax_nesterov,
     as_optax_restart_nesterov,
     as_optax_sgd,
     as_optax_sgld,
+    scale_by_momentum,
 )
 from mflab.optimizers.sgd import SGDState, sgd
 from mflab.optimizers.smoothing import SmoothingState, gaussian_smoothing
+from mflab.optimizers.tunable import TunedState, init_with, tunable
 
 __all__ = [
     "Optimizer",
@@ -46,12 +46,12 @@ __all__ = [
     "sgd",
     "SGDState",
     "nesterov",
-    "NesterovState",
     "restart_nesterov",
-    "RestartNesterovState",
+    "MomentumState",
     "RestartInfo",
+    "momentum_direction",
     "mass",
-    "MaSSState",
+    "MaSS3State",
     "mass_parameters",
     "mass_three_variable",
     "sgld",
@@ -73,4 +73,8 @@ __all__ = [
     "as_optax_restart_nesterov",
     "as_optax_mass",
     "as_optax_sgld",
+    "scale_by_momentum",
+    "tunable",
+    "init_with",
+    "TunedState",
 ]

@@ -6,23 +6,28 @@ pure functions (the optax/blackjax style):
 * ``init(x0) -> state`` where ``x0`` is the ensemble's parameters: every leaf has a
   leading **agent axis** of size A.
 * ``step(key, state, landscape) -> (state, info)``: one step for every agent.
-  Gradients come from ``landscape.sample_grad(key, x)`` (one agent), ``vmap``-ed
-  over the agents with independent keys.
+  Gradients come from :func:`ensemble_grad` (the landscape's oracle, ``vmap``-ed over
+  the agents with independent keys).
 
 Every state is a NamedTuple whose first fields are ``x`` (the current iterate, the
-point a user reads off) and ``grad_evals`` (gradient evaluations per agent so far,
-an int scalar), so the driver can record any optimiser the same way and compare
-them at equal gradient cost. ``grads_per_step`` is the gradient evaluations each
-step costs one agent.
+point a user reads off), ``grad_evals`` (gradient evaluations — oracle calls — per agent
+so far, an int32 scalar) and ``count`` (steps taken, int32: the k of a schedule η_k), so
+the driver can record any optimiser the same way and compare them at equal cost.
+``grads_per_step`` is the oracle calls each step costs one agent. Step sizes are
+``ScalarOrSchedule`` (:mod:`mflab.schedules`). ``hyperparams`` records the factory's
+arguments (for run records and for fast paths that recognise an update rule).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from mflab.validation import check_ensemble
 
 Params = Any
 State = Any
@@ -30,12 +35,23 @@ Info = Any
 
 
 class Optimizer(NamedTuple):
-    """A pair of pure functions plus the per-step gradient cost (per agent)."""
+    """A pair of pure functions plus the per-step gradient cost (per agent).
+
+    Optimisers compare and hash by identity (like the functions they hold), so they can
+    key compilation caches.
+    """
 
     init: Callable[[Params], State]
     step: Callable[[jax.Array, State, Any], tuple[State, Info]]
     grads_per_step: int
     name: str
+    hyperparams: Mapping[str, Any] = MappingProxyType({})
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other) -> bool:
+        return self is other
 
 
 class EmptyInfo(NamedTuple):
@@ -46,31 +62,46 @@ class EmptyInfo(NamedTuple):
 
 
 def num_agents(x: Params) -> int:
-    """Size of the leading agent axis of an ensemble pytree."""
-    leaves = jax.tree_util.tree_leaves(x)
-    if not leaves or jnp.ndim(leaves[0]) == 0:
-        raise ValueError(
-            "parameters need a leading agent axis on every leaf (shape (A, ...)); "
-            "for one agent use x[None]."
-        )
-    A = leaves[0].shape[0]
-    for leaf in leaves:
-        if jnp.ndim(leaf) == 0 or leaf.shape[0] != A:
-            shapes = [jnp.shape(leaf) for leaf in leaves]
-            raise ValueError(f"every leaf needs the same leading agent axis; got shapes {shapes}.")
-    return A
+    """Size of the leading agent axis of an ensemble pytree (checked: floating leaves)."""
+    return check_ensemble("parameters", x)
 
 
-def ensemble_grad(landscape, key: jax.Array, x: Params) -> Params:
+def zero_counts() -> tuple[jax.Array, jax.Array]:
+    """(grad_evals, count) of a fresh state: int32 zeros."""
+    z = jnp.zeros((), jnp.int32)
+    return z, z
+
+
+def ensemble_grad(landscape, key: jax.Array, x: Params, calls=0) -> Params:
     """g̃(x_i) for every agent i, with independent keys (``vmap`` of the one-agent oracle).
 
-    For an exact oracle no keys are drawn (splitting A keys per step costs more than
-    the Müller–Brown gradient itself).
+    Agent i draws with ``fold_in(key, i)`` (:func:`agent_keys`), so its stream does not
+    depend on the size of the ensemble. ``calls`` is the index of this oracle call in each
+    agent's sequence (an optimiser passes its ``state.grad_evals`` plus the calls already
+    made this step): a landscape with a data stream (``landscape.draw``) uses it to walk
+    its epochs. For an exact oracle no keys are drawn (A keys per step cost more than the
+    Müller–Brown gradient itself).
     """
     if landscape.exact:
         return jax.vmap(landscape.grad)(x)
-    keys = jax.random.split(key, num_agents(x))
+    A = jax.tree_util.tree_leaves(x)[0].shape[0]
+    keys = agent_keys(key, A)
+    if landscape.draw is not None:
+        return jax.vmap(lambda k, a, xa: landscape.batch_grad(xa, landscape.draw(k, calls, a)))(
+            keys, jnp.arange(A), x)
     return jax.vmap(landscape.sample_grad)(keys, x)
+
+
+def agent_keys(key: jax.Array, n_agents: int) -> jax.Array:
+    """The oracle keys of one step: ``fold_in(key, i)`` for agents i = 0..A−1."""
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n_agents))
+
+
+def retract(landscape, x: Params) -> Params:
+    """``landscape.retract`` applied to every agent (identity for unconstrained landscapes)."""
+    if landscape.retract is None:
+        return x
+    return jax.vmap(landscape.retract)(x)
 
 
 def ensemble_value(landscape, x: Params) -> jax.Array:
@@ -130,38 +161,3 @@ def _bcast(alpha, leaf):
     return alpha.reshape(alpha.shape + (1,) * (leaf.ndim - alpha.ndim)).astype(
         jnp.result_type(leaf)
     )
-
-
-# ------------------------------------------------------------------------ validation
-
-
-def check_positive(name: str, value, *, allow_zero: bool = False) -> float:
-    """Refuse a non-positive (or negative, with ``allow_zero``) hyper-parameter."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number; got {value!r}.") from None
-    ok = v >= 0 if allow_zero else v > 0
-    if not ok or v != v:
-        allowed = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {allowed}; got {value!r}.")
-    return v
-
-
-def check_int(name: str, value, *, minimum: int = 1) -> int:
-    """Refuse a non-integer or too-small count."""
-    if isinstance(value, bool) or int(value) != value:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    if int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
-def check_interval(name: str, value, lo: float, hi: float, *, closed_hi: bool = False) -> float:
-    """Refuse a value outside [lo, hi) (or [lo, hi] with ``closed_hi``)."""
-    v = float(value)
-    ok = lo <= v <= hi if closed_hi else lo <= v < hi
-    if not ok:
-        bracket = "]" if closed_hi else ")"
-        raise ValueError(f"{name} must lie in [{lo}, {hi}{bracket}; got {value!r}.")
-    return v

@@ -20,7 +20,6 @@ product law π^{⊗J} invariant for every finite J > d + 1 (Garbuno-Inigo, Nüsk
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax
@@ -29,33 +28,35 @@ from jax.flatten_util import ravel_pytree
 
 from mflab.optimizers.base import (
     Optimizer,
-    check_int,
-    check_interval,
-    check_positive,
     ensemble_grad,
-    normal_like,
     num_agents,
+    retract,
     tree_axpy,
-    tree_sub,
 )
-from mflab.optimizers.hamilton_jacobi import restart_momentum_step
+from mflab.optimizers.langevin import langevin_update
+from mflab.optimizers.momentum import MomentumState, momentum_init, momentum_update
+from mflab.optimizers.sgd import leaf_dtype
+from mflab.schedules import ScalarOrSchedule, as_schedule, at_step
+from mflab.validation import check_choice, check_int, check_interval, check_positive
 
 _DESCENTS = ("gd", "nesterov", "restart")
 
 
 class GibbsInitState(NamedTuple):
-    """State of B11 (leading agent axis on ``x`` and ``u``).
+    """State of B11 (leading agent axis on ``x``, ``u``, ``trace``): a
+    :class:`~mflab.optimizers.momentum.MomentumState`.
 
     x: the Langevin ensemble in phase 1, the descent iterate (w of B2/B3) in phase 2;
-    grad_evals: per agent; u: where the next gradient is taken (= x in phase 1);
-    alpha: B3 counter ``(A,)`` int32; k: steps taken (selects the phase).
+    grad_evals, count: per agent (``count`` selects the phase); u: where the next gradient
+    is taken (= x in phase 1); trace, alpha: the momentum rule's buffer and restart counter.
     """
 
     x: jax.Array
     grad_evals: jax.Array
+    count: jax.Array
     u: jax.Array
+    trace: jax.Array
     alpha: jax.Array
-    k: jax.Array
 
 
 class GibbsInitInfo(NamedTuple):
@@ -90,15 +91,15 @@ def aldi_step(key, x, g, eta: float, beta: float):
     S = (Q * jnp.sqrt(jnp.clip(lam, 0.0))) @ Q.T
     xi = jax.random.normal(key, (J, d), dtype=jnp.float32).astype(X.dtype)
     drift = -G @ C + (d + 1) / (beta * J) * E
-    return unflat(X + eta * drift + math.sqrt(2.0 * eta / beta) * xi @ S)
+    return unflat(X + eta * drift + jnp.sqrt(2.0 * eta / beta) * xi @ S)
 
 
 def gibbs_init_descent(
     beta: float = 0.05,
-    langevin_eta: float = 1e-4,
+    langevin_eta: ScalarOrSchedule = 1e-4,
     langevin_steps: int = 20_000,
     descent: str = "gd",
-    eta: float = 1e-4,
+    eta: ScalarOrSchedule = 1e-4,
     momentum: float = 0.9,
     affine_invariant: bool = False,
 ) -> Optimizer:
@@ -119,13 +120,14 @@ def gibbs_init_descent(
         2·10⁴ Langevin steps reach it — then GD ends 80 % of agents in A (ALDI: 77 %),
         against 48.5 % for GD alone; at β = 0.1 (97 % Gibbs mass in A) the barriers out
         of B and C, ≈ 36 and ≈ 40, are not crossed in time and only 68 % end in A).
-      langevin_eta: Langevin step η₁ > 0 (default 1e-4, the C6 learning rate; plain
-        Langevin needs η₁ λ_max(∇²V) < 2, λ_max ≈ 4.1e3 on Müller–Brown; ALDI needs
-        η₁ λ_max(C∇²V) < 2, which near equilibrium is ≈ 1/β).
+      langevin_eta: Langevin step η₁ > 0 or a schedule of the step (default 1e-4, the C6
+        learning rate; plain Langevin needs η₁ λ_max(∇²V) < 2, λ_max ≈ 4.1e3 on
+        Müller–Brown; ALDI needs η₁ λ_max(C∇²V) < 2, which near equilibrium is ≈ 1/β).
       langevin_steps: K₁ ≥ 0, Langevin steps before descent (default 2·10⁴, physical
         time 2, enough at β = 0.05 on Müller–Brown, see ``beta``).
       descent: ``"gd"`` (default), ``"nesterov"`` or ``"restart"``.
-      eta: descent step η > 0 (default 1e-4, the C6 learning rate for GD-like methods).
+      eta: descent step η > 0 or a schedule of the descent step k − K₁ (default 1e-4, the
+        C6 learning rate for GD-like methods).
       momentum: μ ∈ [0, 1) for ``"nesterov"`` (default 0.9, as B2).
       affine_invariant: ALDI preconditioning (default False); needs J > d + 1 agents.
 
@@ -134,13 +136,11 @@ def gibbs_init_descent(
     SIAM J. Appl. Dyn. Syst. 19 (2020), eq. (2.3) (ALDI with the finite-J correction).
     """
     beta = check_positive("beta", beta)
-    langevin_eta = check_positive("langevin_eta", langevin_eta)
+    langevin_schedule = as_schedule("langevin_eta", langevin_eta)
     langevin_steps = check_int("langevin_steps", langevin_steps, minimum=0)
-    eta = check_positive("eta", eta)
+    schedule = as_schedule("eta", eta)
     momentum = check_interval("momentum", momentum, 0.0, 1.0)
-    if descent not in _DESCENTS:
-        raise ValueError(f"descent must be one of {_DESCENTS}; got {descent!r}.")
-    noise = math.sqrt(2.0 * langevin_eta / beta)
+    check_choice("descent", descent, _DESCENTS)
 
     def init(x0):
         J = num_agents(x0)
@@ -151,34 +151,40 @@ def gibbs_init_descent(
                     f"affine_invariant=True needs more agents than parameters + 1 "
                     f"(J > d + 1 = {d + 1}); got J={J}. Use more agents or affine_invariant=False."
                 )
-        z = jnp.zeros((), jnp.int32)
-        return GibbsInitState(x=x0, grad_evals=z, u=x0, alpha=jnp.ones((J,), jnp.int32), k=z)
+        return GibbsInitState(*momentum_init(x0, J))
 
-    def langevin(key, state, g):
+    def langevin(key, state, g, landscape):
+        eta1 = at_step(langevin_schedule, state.count, leaf_dtype(state.x))
         if affine_invariant:
-            x = aldi_step(key, state.x, g, langevin_eta, beta)
+            x = aldi_step(key, state.x, g, eta1, beta)
         else:
-            x = tree_axpy(noise, normal_like(key, g), tree_axpy(-langevin_eta, g, state.x))
-        return x, x, state.alpha
+            x = langevin_update(key, state.x, g, eta1, beta)
+        x = retract(landscape, x)
+        return state._replace(x=x, u=x)
 
-    def descend(key, state, g):
+    def descend(key, state, g, landscape):
         del key
+        eta_k = at_step(schedule, state.count - langevin_steps, leaf_dtype(state.x))
         if descent == "gd":
-            x = tree_axpy(-eta, g, state.x)
-            return x, x, state.alpha
-        if descent == "nesterov":
-            w = tree_axpy(-eta, g, state.u)
-            return w, tree_axpy(momentum, tree_sub(w, state.x), w), state.alpha
-        w, u, alpha, _ = restart_momentum_step(state.x, state.u, g, state.alpha, eta)
-        return w, u, alpha
+            x = retract(landscape, tree_axpy(-eta_k, g, state.x))
+            return state._replace(x=x, u=x)
+        new, _ = momentum_update(MomentumState(*state), g, eta_k, 0.0, gamma=momentum,
+                                 restart=descent == "restart", landscape=landscape, cost=0)
+        return GibbsInitState(*new)._replace(count=state.count)
 
     def step(key, state, landscape):
         kg, kn = jax.random.split(key)
-        g = ensemble_grad(landscape, kg, state.u)  # u = x in phase 1 and under "gd"
-        is_langevin = state.k < langevin_steps
-        x, u, alpha = jax.lax.cond(is_langevin, langevin, descend, kn, state, g)
-        new = GibbsInitState(x, state.grad_evals + 1, u, alpha, state.k + 1)
+        g = ensemble_grad(landscape, kg, state.u, state.grad_evals)  # u = x in phase 1
+        is_langevin = state.count < langevin_steps
+        new = jax.lax.cond(is_langevin, lambda *a: langevin(*a, landscape),
+                           lambda *a: descend(*a, landscape), kn, state, g)
+        new = new._replace(grad_evals=state.grad_evals + 1, count=state.count + 1)
         return new, GibbsInitInfo(is_langevin)
 
     name = "gibbs-init-" + ("aldi-" if affine_invariant else "") + descent
-    return Optimizer(init, step, grads_per_step=1, name=name)
+    return Optimizer(init, step, grads_per_step=1, name=name,
+                     hyperparams={"rule": "gibbs-init", "beta": beta,
+                                  "langevin_eta": langevin_schedule,
+                                  "langevin_steps": langevin_steps, "descent": descent,
+                                  "eta": schedule, "momentum": momentum,
+                                  "affine_invariant": affine_invariant})

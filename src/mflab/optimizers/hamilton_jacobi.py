@@ -18,7 +18,6 @@ On Φ = ½ k |x|² the smoothed loss is Φ^{β,γ} = ½ k/(1 + γk) |x|² + cons
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax
@@ -27,16 +26,19 @@ from jax.scipy.special import logsumexp
 
 from mflab.optimizers.base import (
     Optimizer,
-    check_int,
-    check_positive,
     ensemble_grad,
     normal_like,
     num_agents,
+    retract,
     tree_axpy,
     tree_scale,
     tree_sub,
 )
+from mflab.optimizers.momentum import MomentumState, momentum_init, momentum_update
+from mflab.optimizers.sgd import leaf_dtype
 from mflab.optimizers.smoothing import _check_flat, gauss_hermite_rule
+from mflab.schedules import ScalarOrSchedule, as_schedule, at_step
+from mflab.validation import check_choice, check_int, check_positive
 
 # ------------------------------------------------------------------ smoothed loss
 
@@ -79,7 +81,7 @@ def hj_value_and_grad(
     z, w = gauss_hermite_rule(nodes, d)
     z = jnp.asarray(z, x.dtype)
     logw = jnp.log(jnp.asarray(w, x.dtype))
-    s = math.sqrt(gamma / beta)
+    s = (gamma / beta) ** 0.5
 
     def one(xi):
         y = xi[None, :] + s * z
@@ -106,6 +108,7 @@ def local_langevin_mean(
     step: float,
     n_steps: int,
     burn_in: int,
+    calls0=0,
 ):
     """Langevin chain towards ρ_x(y) ∝ exp(−βΦ(y) − β|x − y|²/(2γ)), every agent at once::
 
@@ -125,17 +128,19 @@ def local_langevin_mean(
       step: τ > 0, the Langevin step.
       n_steps: number of steps (> burn_in).
       burn_in: steps discarded before averaging (≥ 0).
+      calls0: oracle-call index of the first inner step (the m-th step is call
+        ``calls0 + m``, so data-stream landscapes walk their epochs).
     """
-    noise = math.sqrt(2.0 * step / beta)
+    noise = (2.0 * step / beta) ** 0.5
     inv_gamma = 1.0 / gamma
 
     def body(carry, inp):
         y, acc = carry
         m, k = inp
         kg, kn = jax.random.split(k)
-        g = ensemble_grad(landscape, kg, y)
+        g = ensemble_grad(landscape, kg, y, calls0 + m)
         drift = tree_axpy(inv_gamma, tree_sub(y, x), g)
-        y = tree_axpy(noise, normal_like(kn, y), tree_axpy(-step, drift, y))
+        y = retract(landscape, tree_axpy(noise, normal_like(kn, y), tree_axpy(-step, drift, y)))
         keep = (m >= burn_in).astype(jnp.result_type(jax.tree_util.tree_leaves(y)[0]))
         acc = tree_axpy(keep, y, acc)
         return (y, acc), None
@@ -146,44 +151,25 @@ def local_langevin_mean(
     return y, tree_scale(1.0 / (n_steps - burn_in), acc)
 
 
-# ----------------------------------------------------- gradient-restart momentum (B3)
-
-
-def restart_momentum_step(w, u, g, alpha, eta: float):
-    """One B3 step (gradient-restart Nesterov, O'Donoghue & Candès 2015), per agent::
-
-        w⁺ = u − η g;  α ← 1 if gᵀ(w⁺ − w) > 0;  γ_m = (α − 1)/(α + 2);
-        u⁺ = (1 + γ_m) w⁺ − γ_m w;  α ← α + 1
-
-    (α starts at 1, so the first step and the step of a restart carry no momentum.)
-    The restart rule is :func:`mflab.optimizers.nesterov.restart_gamma` (one convention
-    for B3, B8 and B11). Returns (w⁺, u⁺, α⁺, restarted).
-    """
-    from mflab.optimizers.nesterov import restart_gamma
-
-    w_new = tree_axpy(-eta, g, u)
-    dtype = jnp.result_type(jax.tree_util.tree_leaves(w)[0])
-    gamma, alpha_next, restarted = restart_gamma(alpha, g, w, w_new, dtype)
-    u_new = tree_axpy(gamma, tree_sub(w_new, w), w_new)  # (1 + γ) w⁺ − γ w
-    return w_new, u_new, alpha_next, restarted
-
-
 # ------------------------------------------------------------------------ optimiser
 
 
 class HJState(NamedTuple):
-    """State of B8 (leading agent axis on ``x``, ``u``, ``y``).
+    """State of B8 (leading agent axis on ``x``, ``u``, ``trace``, ``y``).
 
-    x: the descent iterate (w of B3 when ``restart``); grad_evals: per agent;
-    u: the point where ∇Φ^{β,γ} is estimated (= x without restart);
-    y: the inner chain's last iterate (warm start); alpha: B3 counter, ``(A,)`` int32.
+    x: the descent iterate (w of B3 when ``restart``); grad_evals, count: per agent;
+    u: the point where ∇Φ^{β,γ} is estimated (= x without restart); trace, alpha: the
+    momentum rule's buffer and restart counter (:mod:`~mflab.optimizers.momentum`);
+    y: the inner chain's last iterate (warm start).
     """
 
     x: jax.Array
     grad_evals: jax.Array
+    count: jax.Array
     u: jax.Array
-    y: jax.Array
+    trace: jax.Array
     alpha: jax.Array
+    y: jax.Array
 
 
 class HJInfo(NamedTuple):
@@ -193,7 +179,7 @@ class HJInfo(NamedTuple):
 
 
 def hj_smoothing(
-    eta: float = 1e-3,
+    eta: ScalarOrSchedule = 1e-3,
     beta: float = 0.1,
     gamma: float = 0.1,
     inner_steps: int = 100,
@@ -208,7 +194,7 @@ def hj_smoothing(
 
         g = (p − ⟨y⟩_p)/γ = ∇Φ^{β,γ}(p),  p = x (plain) or the look-ahead u (restart)
         plain:    x ← x − η g
-        restart:  the B3 step of :func:`restart_momentum_step` with this g
+        restart:  the B3 step of :mod:`~mflab.optimizers.momentum` with this g
 
     ⟨y⟩_p from ``mode="langevin"``: L = ``inner_steps`` steps of
     :func:`local_langevin_mean` (step τ = ``inner_eta``) warm-started from the previous
@@ -222,7 +208,8 @@ def hj_smoothing(
     λ = 0 are the same scheme, η = Δ, τ = δ/ε).
 
     Args:
-      eta: outer step η > 0 (default 1e-3; ∇²Φ^{β,γ} ≤ 1/γ, so η < 2γ is stable).
+      eta: outer step η > 0 or a schedule of the outer steps (default 1e-3;
+        ∇²Φ^{β,γ} ≤ 1/γ, so η < 2γ is stable).
       beta: inverse temperature β > 0 (default 0.1).
       gamma: smoothing time γ > 0 (default 0.1).
       inner_steps: L ≥ 1, inner Langevin steps per outer step (default 100).
@@ -237,11 +224,10 @@ def hj_smoothing(
     Reference: report §3.1.3, eq. (28); Chaudhari et al., Res. Math. Sci. 5 (2018)
     (Entropy-SGD, Alg. 1; local entropy eqs. (5)–(8)); O'Donoghue & Candès 2015 (restart).
     """
-    eta = check_positive("eta", eta)
+    schedule = as_schedule("eta", eta)
     beta = check_positive("beta", beta)
     gamma = check_positive("gamma", gamma)
-    if mode not in ("langevin", "quadrature"):
-        raise ValueError(f"mode must be 'langevin' or 'quadrature'; got {mode!r}.")
+    check_choice("mode", mode, ("langevin", "quadrature"))
     if mode == "langevin":
         inner_steps = check_int("inner_steps", inner_steps)
         inner_eta = check_positive("inner_eta", inner_eta)
@@ -260,25 +246,29 @@ def hj_smoothing(
         A = num_agents(x0)
         if mode == "quadrature":
             _check_flat(x0, dim)
-        return HJState(
-            x=x0, grad_evals=jnp.zeros((), jnp.int32), u=x0, y=x0, alpha=jnp.ones((A,), jnp.int32)
-        )
+        return HJState(*momentum_init(x0, A), y=x0)
 
     def step(key, state, landscape):
         p = state.u if restart else state.x
         if mode == "langevin":
-            y, y_mean = local_langevin_mean(
-                key, landscape, p, state.y, beta, gamma, inner_eta, inner_steps, burn_in
-            )
+            y, y_mean = local_langevin_mean(key, landscape, p, state.y, beta, gamma, inner_eta,
+                                            inner_steps, burn_in, calls0=state.grad_evals)
             g = tree_scale(1.0 / gamma, tree_sub(p, y_mean))
         else:
             y = state.y
             _, g = hj_value_and_grad(landscape, p, beta, gamma, nodes)
+        eta_k = at_step(schedule, state.count, leaf_dtype(state.x))
         if restart:
-            x, u, alpha, _ = restart_momentum_step(state.x, state.u, g, state.alpha, eta)
-        else:
-            x = tree_axpy(-eta, g, state.x)
-            u, alpha = x, state.alpha
-        return HJState(x, state.grad_evals + cost, u, y, alpha), HJInfo(g)
+            m, _ = momentum_update(MomentumState(*state[:6]), g, eta_k, 0.0, gamma=None,
+                                   restart=True, landscape=landscape, cost=cost)
+            return HJState(*m, y=y), HJInfo(g)
+        x = retract(landscape, tree_axpy(-eta_k, g, state.x))
+        new = state._replace(x=x, u=x, grad_evals=state.grad_evals + cost,
+                             count=state.count + 1, y=y)
+        return new, HJInfo(g)
 
-    return Optimizer(init, step, grads_per_step=cost, name="hj-smoothing")
+    return Optimizer(init, step, grads_per_step=cost, name="hj-smoothing",
+                     hyperparams={"rule": "hj-smoothing", "eta": schedule, "beta": beta,
+                                  "gamma": gamma, "inner_steps": inner_steps,
+                                  "inner_eta": inner_eta, "burn_in": burn_in,
+                                  "restart": restart, "mode": mode})

@@ -16,31 +16,63 @@ import jax.numpy as jnp
 from mflab.optimizers.base import (
     EmptyInfo,
     Optimizer,
-    check_positive,
     ensemble_grad,
     normal_like,
     num_agents,
+    retract,
     tree_add,
     tree_agent_mean,
     tree_axpy,
     tree_scale,
     tree_sub,
+    zero_counts,
 )
+from mflab.optimizers.sgd import leaf_dtype
+from mflab.schedules import ScalarOrSchedule, as_schedule, at_step
+from mflab.validation import check_positive
 
 
 class SGLDState(NamedTuple):
-    """State of B5/B6: the iterate ``x`` (leading agent axis) and the gradient count."""
+    """State of B5/B6: the iterate ``x`` (leading agent axis), oracle calls and steps."""
 
     x: jax.Array
     grad_evals: jax.Array
+    count: jax.Array
 
 
-def _langevin_noise(key, x, eta, beta):
-    """sqrt(2η/β) ξ with ξ ~ N(0, I), structure and dtype of ``x``."""
-    return tree_scale(jnp.sqrt(2.0 * eta / beta), normal_like(key, x))
+def langevin_update(key, x, g, eta, beta, lam=0.0):
+    """One Euler–Maruyama step of (interacting) overdamped Langevin dynamics, every agent::
+
+        x_i ← x_i − η [g_i + λ (x_i − x̄)] + sqrt(2η/β) ξ_i,   ξ ~ N(0, I)
+
+    (λ = 0: B5; λ > 0: B6). ``eta`` is this step's scalar; noise is drawn in float32.
+    """
+    no_pull = isinstance(lam, int | float) and lam == 0.0  # λ = 0 (B5): skip the mean
+    drift = g if no_pull else tree_axpy(lam, tree_sub(x, tree_agent_mean(x)), g)
+    noise = tree_scale(jnp.sqrt(2.0 * eta / beta), normal_like(key, x))
+    return tree_add(tree_axpy(-eta, drift, x), noise)
 
 
-def sgld(eta: float = 1e-4, beta: float = 1.0) -> Optimizer:
+def _langevin(name: str, eta, beta: float, lam: float) -> Optimizer:
+    schedule = as_schedule("eta", eta)
+
+    def init(x0):
+        num_agents(x0)
+        return SGLDState(x0, *zero_counts())
+
+    def step(key, state, landscape):
+        key_grad, key_noise = jax.random.split(key)
+        g = ensemble_grad(landscape, key_grad, state.x, state.grad_evals)
+        eta_k = at_step(schedule, state.count, leaf_dtype(state.x))
+        x = retract(landscape, langevin_update(key_noise, state.x, g, eta_k, beta, lam))
+        return SGLDState(x, state.grad_evals + 1, state.count + 1), EmptyInfo()
+
+    return Optimizer(init, step, grads_per_step=1, name=name,
+                     hyperparams={"rule": "langevin", "eta": schedule, "beta": beta,
+                                  "lam": lam})
+
+
+def sgld(eta: ScalarOrSchedule = 1e-4, beta: float = 1.0) -> Optimizer:
     """B5, stochastic gradient Langevin dynamics (report eq. 19, SPEC errata 1)::
 
         x ← x − η g̃(x) + sqrt(2η/β) ξ,    ξ ~ N(0, I) fresh per agent and step
@@ -51,29 +83,18 @@ def sgld(eta: float = 1e-4, beta: float = 1.0) -> Optimizer:
     (β H (I − ηH/2))⁻¹ = (βH)⁻¹ + O(η) (exact for the discrete scheme).
 
     Args:
-      eta: step size η > 0 (default 1e-4: the SPEC C6 learning rate for GD-like methods).
+      eta: step size η > 0 or a schedule (default 1e-4: the SPEC C6 learning rate for
+        GD-like methods).
       beta: inverse temperature β > 0 (default 1: unit temperature; the seed documents
         give no value, so studies set β per landscape relative to its barrier heights).
 
     Reference: Welling & Teh, ICML 2011; report eq. (19) with SPEC errata 1.
     """
-    eta = check_positive("eta", eta)
-    beta = check_positive("beta", beta)
-
-    def init(x0):
-        num_agents(x0)
-        return SGLDState(x=x0, grad_evals=jnp.zeros((), jnp.int32))
-
-    def step(key, state, landscape):
-        key_grad, key_noise = jax.random.split(key)
-        g = ensemble_grad(landscape, key_grad, state.x)
-        x = tree_add(tree_axpy(-eta, g, state.x), _langevin_noise(key_noise, state.x, eta, beta))
-        return SGLDState(x, state.grad_evals + 1), EmptyInfo()
-
-    return Optimizer(init, step, grads_per_step=1, name="sgld")
+    return _langevin("sgld", eta, check_positive("beta", beta), 0.0)
 
 
-def interacting_sgld(eta: float = 1e-4, beta: float = 1.0, lam: float = 1.0) -> Optimizer:
+def interacting_sgld(eta: ScalarOrSchedule = 1e-4, beta: float = 1.0,
+                     lam: float = 1.0) -> Optimizer:
     """B6, interacting SGLD with Curie–Weiss interaction (report eqs. 23–24)::
 
         x_i ← x_i − η [g̃(x_i) + λ (x_i − x̄)] + sqrt(2η/β) ξ_i,    x̄ = (1/A) Σ_j x_j
@@ -87,7 +108,8 @@ def interacting_sgld(eta: float = 1e-4, beta: float = 1.0, lam: float = 1.0) -> 
     ``tests/test_optim_langevin.py`` for the closed forms. λ = 0 is B5.
 
     Args:
-      eta: step size η > 0 (default 1e-4: the SPEC C6 learning rate for GD-like methods).
+      eta: step size η > 0 or a schedule (default 1e-4: the SPEC C6 learning rate for
+        GD-like methods).
       beta: inverse temperature β > 0 (default 1, as :func:`sgld`).
       lam: interaction strength λ ≥ 0 (default 1: the report's MF-Hom-SGLD
         requirement "λ ∼ 1", §3.1.4).
@@ -95,20 +117,5 @@ def interacting_sgld(eta: float = 1e-4, beta: float = 1.0, lam: float = 1.0) -> 
     Reference: Kantas, Parpas & Pavliotis 2019, arXiv:1905.04121 (weakly interacting
     agents with Curie–Weiss interaction); report eqs. (23)–(24) with SPEC errata 1.
     """
-    eta = check_positive("eta", eta)
-    beta = check_positive("beta", beta)
-    lam = check_positive("lam", lam, allow_zero=True)
-
-    def init(x0):
-        num_agents(x0)
-        return SGLDState(x=x0, grad_evals=jnp.zeros((), jnp.int32))
-
-    def step(key, state, landscape):
-        key_grad, key_noise = jax.random.split(key)
-        x = state.x
-        g = ensemble_grad(landscape, key_grad, x)
-        drift = tree_axpy(lam, tree_sub(x, tree_agent_mean(x)), g)
-        x = tree_add(tree_axpy(-eta, drift, x), _langevin_noise(key_noise, x, eta, beta))
-        return SGLDState(x, state.grad_evals + 1), EmptyInfo()
-
-    return Optimizer(init, step, grads_per_step=1, name="interacting-sgld")
+    return _langevin("interacting-sgld", eta, check_positive("beta", beta),
+                     check_positive("lam", lam, allow_zero=True))

@@ -13,45 +13,35 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from mflab.optimizers.base import (
     EmptyInfo,
     Optimizer,
-    check_interval,
-    check_positive,
     ensemble_grad,
     num_agents,
     tree_add,
     tree_axpy,
     tree_scale,
-    tree_sub,
+    zero_counts,
 )
-from mflab.optimizers.nesterov import RestartInfo, restart_gamma
-
-
-class MaSSState(NamedTuple):
-    """State of B4: ``x`` = w (iterate), ``u`` = look-ahead point, ``alpha`` = restart
-    counter per agent ``(A,)`` (unused, kept at 1, when γ is fixed)."""
-
-    x: jax.Array
-    grad_evals: jax.Array
-    u: jax.Array
-    alpha: jax.Array
+from mflab.optimizers.nesterov import momentum_optimizer
+from mflab.schedules import ScalarOrSchedule, as_schedule
+from mflab.validation import check_interval, check_positive
 
 
 class MaSS3State(NamedTuple):
-    """State of the three-variable form: ``x`` = w, then u and the auxiliary v."""
+    """State of the three-variable form: ``x`` = w, the counters, then u and the auxiliary v."""
 
     x: jax.Array
     grad_evals: jax.Array
+    count: jax.Array
     u: jax.Array
     v: jax.Array
 
 
 def mass(
-    eta1: float = 1e-4,
-    eta2: float = 1e-5,
+    eta1: ScalarOrSchedule = 1e-4,
+    eta2: ScalarOrSchedule = 1e-5,
     gamma: float | None = None,
     restart: bool = False,
 ) -> Optimizer:
@@ -61,19 +51,21 @@ def mass(
         u⁺ = (1 + γ) w⁺ − γ w + η2 g̃(u)
 
     with one stochastic gradient g̃(u) per step (the same sample in both lines),
-    u₀ = w₀ = x₀, ``state.x`` = w. With η2 = 0 this is exactly B2
-    (:func:`~mflab.optimizers.nesterov.nesterov`), and with ``restart=True`` and
-    η2 = 0 exactly B3 (:func:`~mflab.optimizers.nesterov.restart_nesterov`).
+    u₀ = w₀ = x₀, ``state.x`` = w (a :class:`~mflab.optimizers.momentum.MomentumState`).
+    With η2 = 0 this is exactly B2 (:func:`~mflab.optimizers.nesterov.nesterov`), and with
+    ``restart=True`` and η2 = 0 exactly B3
+    (:func:`~mflab.optimizers.nesterov.restart_nesterov`): all three are the one rule of
+    :mod:`mflab.optimizers.momentum` with r = η2/η1.
 
     ``restart=True`` replaces the fixed γ by the B3 gradient-restart schedule,
-    γ = (α − 1)/(α + 2), α ← α + 1, α ← 1 when g̃(u)ᵀ(w⁺ − w) > 0, per agent (same
-    convention as :func:`~mflab.optimizers.nesterov.restart_nesterov`; report eq. 35).
+    γ = (α − 1)/(α + 2), α ← α + 1, α ← 1 when g̃(u)ᵀ(w⁺ − w) > 0, per agent (report eq. 35).
 
     Args:
-      eta1: step size η1 > 0 (default 1e-4: the SPEC C6 learning rate for GD-like methods).
-      eta2: compensation step η2 ≥ 0 (default 1e-5 = 0.1·η1). In Liu & Belkin's
-        parametrisation (see :func:`mass_parameters`) η2 = η1 (1 − 1/κ̃)/(1 + α) with
-        α = (1 − γ)/(1 + γ) and κ̃ ≥ 1 the statistical condition number of the
+      eta1: step size η1 > 0 or a schedule (default 1e-4: the SPEC C6 learning rate for
+        GD-like methods).
+      eta2: compensation step η2 ≥ 0 or a schedule (default 1e-5 = 0.1·η1). In Liu &
+        Belkin's parametrisation (see :func:`mass_parameters`) η2 = η1 (1 − 1/κ̃)/(1 + α)
+        with α = (1 − γ)/(1 + γ) and κ̃ ≥ 1 the statistical condition number of the
         mini-batch gradient; their theory gives η2 → 0 in the full-batch limit
         (κ̃ → 1), where MaSS is Nesterov. The default 0.1·η1 at γ = 0.9 corresponds
         to κ̃ ≈ 1.12: a small compensation, close to the full-gradient regime that
@@ -85,8 +77,8 @@ def mass(
     Reference: Liu & Belkin, "Accelerating SGD with momentum for over-parameterized
     learning", ICLR 2020, arXiv:1810.13395, eq. (3) and Algorithm 1; report eqs. (34)–(35).
     """
-    eta1 = check_positive("eta1", eta1)
-    eta2 = check_positive("eta2", eta2, allow_zero=True)
+    eta1 = as_schedule("eta1", eta1)
+    eta2 = as_schedule("eta2", eta2, allow_zero=True)
     if restart and gamma is not None:
         raise ValueError(
             f"mass: give either a fixed gamma or restart=True, not both; got gamma={gamma!r} "
@@ -94,28 +86,9 @@ def mass(
         )
     if not restart:
         gamma = check_interval("gamma", 0.9 if gamma is None else gamma, 0.0, 1.0)
-
-    def init(x0):
-        A = num_agents(x0)
-        return MaSSState(
-            x=x0, grad_evals=jnp.zeros((), jnp.int32), u=x0, alpha=jnp.ones((A,), jnp.int32)
-        )
-
-    def step(key, state, landscape):
-        g = ensemble_grad(landscape, key, state.u)
-        w, u = state.x, state.u
-        w_new = tree_axpy(-eta1, g, u)
-        if restart:
-            dtype = jnp.result_type(jax.tree_util.tree_leaves(w)[0])
-            gam, alpha, restarted = restart_gamma(state.alpha, g, w, w_new, dtype)
-            info = RestartInfo(restarted, gam)
-        else:
-            gam, alpha, info = gamma, state.alpha, EmptyInfo()
-        u_new = tree_axpy(eta2, g, tree_sub(tree_scale(1.0 + gam, w_new), tree_scale(gam, w)))
-        return MaSSState(w_new, state.grad_evals + 1, u_new, alpha), info
-
     name = "mass-restart" if restart else "mass"
-    return Optimizer(init, step, grads_per_step=1, name=name)
+    return momentum_optimizer(name, eta1, eta2, gamma=gamma, restart=restart,
+                              hyperparams={"method": "mass"})
 
 
 def mass_parameters(eta: float, alpha: float, kappa_tilde: float) -> tuple[float, float, float]:
@@ -168,15 +141,16 @@ def mass_three_variable(eta: float, alpha: float, kappa_tilde: float) -> Optimiz
 
     def init(x0):
         num_agents(x0)
-        return MaSS3State(x=x0, grad_evals=jnp.zeros((), jnp.int32), u=x0, v=x0)
+        return MaSS3State(x0, *zero_counts(), u=x0, v=x0)
 
     def step(key, state, landscape):
-        g = ensemble_grad(landscape, key, state.u)
+        g = ensemble_grad(landscape, key, state.u, state.grad_evals)
         w_new = tree_axpy(-eta, g, state.u)
         v_new = tree_add(
             tree_scale(1.0 - alpha, state.v), tree_scale(alpha, state.u), tree_scale(-delta, g)
         )
         u_new = tree_scale(1.0 / (1.0 + alpha), tree_axpy(alpha, v_new, w_new))
-        return MaSS3State(w_new, state.grad_evals + 1, u_new, v_new), EmptyInfo()
+        new = MaSS3State(w_new, state.grad_evals + 1, state.count + 1, u_new, v_new)
+        return new, EmptyInfo()
 
     return Optimizer(init, step, grads_per_step=1, name="mass-3var")

@@ -22,7 +22,6 @@ session that wrote this module (1000 agents uniform on the C6 start box, seed 0)
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax
@@ -31,32 +30,35 @@ import jax.numpy as jnp
 from mflab.optimizers.base import (
     EmptyInfo,
     Optimizer,
-    check_int,
-    check_positive,
     ensemble_grad,
     normal_like,
     num_agents,
-    tree_add,
+    retract,
     tree_agent_mean,
     tree_axpy,
     tree_scale,
     tree_sub,
+    zero_counts,
 )
 from mflab.optimizers.hamilton_jacobi import local_langevin_mean
+from mflab.optimizers.sgd import leaf_dtype
+from mflab.schedules import ScalarOrSchedule, as_schedule, at_step
+from mflab.validation import check_int, check_positive
 
 # ----------------------------------------------------------------------------- B9
 
 
 class FastSlowState(NamedTuple):
-    """State of B9: slow ``x`` (= X), gradient evaluations per agent, fast ``y`` (= Y)."""
+    """State of B9: slow ``x`` (= X), oracle calls and steps per agent, fast ``y`` (= Y)."""
 
     x: jax.Array
     grad_evals: jax.Array
+    count: jax.Array
     y: jax.Array
 
 
 def fast_slow(
-    dt: float = 1e-6, eps: float = 0.01, beta: float = 0.1, gamma: float = 0.1
+    dt: ScalarOrSchedule = 1e-6, eps: float = 0.01, beta: float = 0.1, gamma: float = 0.1
 ) -> Optimizer:
     """B9, Euler–Maruyama on the fast–slow system (report eq. 29, noise as erratum 1)::
 
@@ -67,8 +69,8 @@ def fast_slow(
     gradient per agent and step.
 
     Args:
-      dt: time step Δt > 0 (default 1e-6, so that Δt/ε = 1e-4, the stable Langevin step on
-        Müller–Brown, see the module notes).
+      dt: time step Δt > 0 or a schedule (default 1e-6, so that Δt/ε = 1e-4, the stable
+        Langevin step on Müller–Brown, see the module notes).
       eps: scale separation ε > 0 (default 0.01).
       beta: inverse temperature β > 0 (default 0.1, module notes).
       gamma: coupling γ > 0 (default 0.1, module notes).
@@ -76,37 +78,43 @@ def fast_slow(
     Reference: report eq. (29); Kantas, Parpas & Pavliotis 2019, arXiv:1905.04121, eq. (2.6);
     Chaudhari et al. 2018, eq. (9).
     """
-    dt = check_positive("dt", dt)
+    schedule = as_schedule("dt", dt)
     eps = check_positive("eps", eps)
     beta = check_positive("beta", beta)
     gamma = check_positive("gamma", gamma)
-    tau = dt / eps
-    noise = math.sqrt(2.0 * dt / (beta * eps))
 
     def init(x0):
         num_agents(x0)
-        return FastSlowState(x=x0, grad_evals=jnp.zeros((), jnp.int32), y=x0)
+        return FastSlowState(x0, *zero_counts(), y=x0)
 
     def step(key, state, landscape):
         kg, kn = jax.random.split(key)
         x, y = state.x, state.y
-        g = ensemble_grad(landscape, kg, y)
+        dt_k = at_step(schedule, state.count, leaf_dtype(x))
+        g = ensemble_grad(landscape, kg, y, state.grad_evals)
         pull = tree_scale(1.0 / gamma, tree_sub(x, y))  # (X − Y)/γ
-        x_new = tree_axpy(-dt, pull, x)
-        y_new = tree_axpy(noise, normal_like(kn, y), tree_axpy(-tau, tree_sub(g, pull), y))
-        return FastSlowState(x_new, state.grad_evals + 1, y_new), EmptyInfo()
+        x_new = retract(landscape, tree_axpy(-dt_k, pull, x))
+        noise = jnp.sqrt(2.0 * dt_k / (beta * eps))
+        y_new = tree_axpy(noise, normal_like(kn, y), tree_axpy(-dt_k / eps, tree_sub(g, pull), y))
+        new = FastSlowState(x_new, state.grad_evals + 1, state.count + 1,
+                            retract(landscape, y_new))
+        return new, EmptyInfo()
 
-    return Optimizer(init, step, grads_per_step=1, name="fast-slow")
+    return Optimizer(init, step, grads_per_step=1, name="fast-slow",
+                     hyperparams={"rule": "fast-slow", "dt": schedule, "eps": eps,
+                                  "beta": beta, "gamma": gamma})
 
 
 # ---------------------------------------------------------------------------- B10
 
 
 class MFHomState(NamedTuple):
-    """State of B10: ``x`` (= X_n), gradient evaluations per agent, ``y`` (last inner Y)."""
+    """State of B10: ``x`` (= X_n), oracle calls and outer steps per agent, ``y`` (last inner
+    Y)."""
 
     x: jax.Array
     grad_evals: jax.Array
+    count: jax.Array
     y: jax.Array
 
 
@@ -117,7 +125,7 @@ class MFHomInfo(NamedTuple):
 
 
 def mf_hom_sgld(
-    Delta: float = 1e-3,
+    Delta: ScalarOrSchedule = 1e-3,
     delta: float = 1e-6,
     eps: float = 0.01,
     beta: float = 0.1,
@@ -143,8 +151,9 @@ def mf_hom_sgld(
     ``grads_per_step = M``.
 
     Args:
-      Delta: outer step Δ > 0 (default 1e-3; ∇²Φ^{β,γ} ≤ 1/γ, so Δ < 2γ is stable; 3000 outer
-        steps reach A from the whole start box, module notes).
+      Delta: outer step Δ > 0 or a schedule of the outer steps (default 1e-3;
+        ∇²Φ^{β,γ} ≤ 1/γ, so Δ < 2γ is stable; 3000 outer steps reach A from the whole
+        start box, module notes).
       delta: inner step δ > 0 (default 1e-6, so δ/ε = 1e-4, module notes).
       eps: scale separation ε > 0 (default 0.01); only δ/ε and β enter the inner loop.
       beta: inverse temperature β > 0 (default 0.1, module notes).
@@ -158,7 +167,7 @@ def mf_hom_sgld(
     Reference: report §3.1.4 (Algorithm MF-Hom-SGLD) with SPEC erratum 6; Kantas, Parpas &
     Pavliotis 2019, arXiv:1905.04121, Alg. 1; E, Liu & Vanden-Eijnden, CPAM 2005 (HMM).
     """
-    Delta = check_positive("Delta", Delta)
+    schedule = as_schedule("Delta", Delta)
     delta = check_positive("delta", delta)
     eps = check_positive("eps", eps)
     beta = check_positive("beta", beta)
@@ -175,16 +184,20 @@ def mf_hom_sgld(
 
     def init(x0):
         num_agents(x0)
-        return MFHomState(x=x0, grad_evals=jnp.zeros((), jnp.int32), y=x0)
+        return MFHomState(x0, *zero_counts(), y=x0)
 
     def step(key, state, landscape):
         x = state.x
-        y, y_bar = local_langevin_mean(key, landscape, x, state.y, beta, gamma, tau, M, burn_in)
-        x_bar = tree_agent_mean(x)
-        force = tree_add(
-            tree_scale(1.0 / gamma, tree_sub(x, y_bar)), tree_scale(lam, tree_sub(x, x_bar))
-        )
-        x_new = tree_axpy(-Delta, force, x)
-        return MFHomState(x_new, state.grad_evals + M, y), MFHomInfo(y_bar)
+        y, y_bar = local_langevin_mean(key, landscape, x, state.y, beta, gamma, tau, M, burn_in,
+                                       calls0=state.grad_evals)
+        force = tree_scale(1.0 / gamma, tree_sub(x, y_bar))
+        if not (isinstance(lam, int | float) and lam == 0.0):  # λ = 0: no Curie–Weiss pull
+            force = tree_axpy(lam, tree_sub(x, tree_agent_mean(x)), force)
+        delta_k = at_step(schedule, state.count, leaf_dtype(x))
+        x_new = retract(landscape, tree_axpy(-delta_k, force, x))
+        return MFHomState(x_new, state.grad_evals + M, state.count + 1, y), MFHomInfo(y_bar)
 
-    return Optimizer(init, step, grads_per_step=M, name="mf-hom-sgld")
+    return Optimizer(init, step, grads_per_step=M, name="mf-hom-sgld",
+                     hyperparams={"rule": "mf-hom-sgld", "Delta": schedule, "delta": delta,
+                                  "eps": eps, "beta": beta, "gamma": gamma, "lam": lam, "M": M,
+                                  "burn_in": burn_in})

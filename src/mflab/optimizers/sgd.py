@@ -5,42 +5,57 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from mflab.optimizers.base import (
     EmptyInfo,
     Optimizer,
-    check_positive,
     ensemble_grad,
     num_agents,
+    retract,
     tree_axpy,
+    zero_counts,
 )
+from mflab.schedules import ScalarOrSchedule, as_schedule, at_step
 
 
 class SGDState(NamedTuple):
-    x: jax.Array  # iterate, leading agent axis
-    grad_evals: jax.Array  # per agent
+    """State of B1: the iterate ``x`` (leading agent axis), oracle calls and steps."""
+
+    x: jax.Array
+    grad_evals: jax.Array
+    count: jax.Array
 
 
-def sgd(eta: float = 1e-4) -> Optimizer:
-    """B1, SGD / GD:  x ← x − η g̃(x).
+def leaf_dtype(x):
+    """The dtype of the first leaf of a pytree (schedules are cast to it)."""
+    return jax.tree_util.tree_leaves(x)[0].dtype
+
+
+def sgd(eta: ScalarOrSchedule = 1e-4) -> Optimizer:
+    """B1, SGD / GD:  x ← x − η_k g̃(x).
 
     With an exact oracle this is gradient descent; on a quadratic with Hessian H it
-    contracts each eigen-direction by |1 − η λ_i| per step.
+    contracts each eigen-direction by |1 − η λ_i| per step. On the risk R_N of a network
+    of N units with η_k = N ε ξ(kε) (:func:`mflab.schedules.meanfield_learning_rate`) it is
+    the online SGD of SPEC Part A, step for step (SPEC A5).
 
     Args:
-      eta: step size η > 0 (default 1e-4: the SPEC C6 learning rate for GD-like methods).
+      eta: step size η > 0 or a schedule k ↦ η_k (default 1e-4: the SPEC C6 learning rate
+        for GD-like methods).
 
     Reference: SPEC Part B, B1.
     """
-    eta = check_positive("eta", eta)
+    schedule = as_schedule("eta", eta)
 
     def init(x0):
         num_agents(x0)
-        return SGDState(x=x0, grad_evals=jnp.zeros((), jnp.int32))
+        return SGDState(x0, *zero_counts())
 
     def step(key, state, landscape):
-        g = ensemble_grad(landscape, key, state.x)
-        return SGDState(tree_axpy(-eta, g, state.x), state.grad_evals + 1), EmptyInfo()
+        g = ensemble_grad(landscape, key, state.x, state.grad_evals)
+        eta_k = at_step(schedule, state.count, leaf_dtype(state.x))
+        x = retract(landscape, tree_axpy(-eta_k, g, state.x))
+        return SGDState(x, state.grad_evals + 1, state.count + 1), EmptyInfo()
 
-    return Optimizer(init, step, grads_per_step=1, name="sgd")
+    return Optimizer(init, step, grads_per_step=1, name="sgd",
+                     hyperparams={"rule": "sgd", "eta": schedule})

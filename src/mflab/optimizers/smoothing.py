@@ -14,7 +14,6 @@ rule integrates polynomials of degree ≤ 2n − 1 exactly, so on a quadratic (o
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax
@@ -24,13 +23,16 @@ import numpy as np
 from mflab.optimizers.base import (
     EmptyInfo,
     Optimizer,
-    check_int,
-    check_positive,
     ensemble_grad,
     normal_like,
     num_agents,
+    retract,
     tree_axpy,
+    zero_counts,
 )
+from mflab.optimizers.sgd import leaf_dtype
+from mflab.schedules import ScalarOrSchedule, as_schedule, at_step
+from mflab.validation import check_int, check_positive
 
 #: Largest tensor grid accepted (n^d nodes per agent and step).
 MAX_GRID = 1_000_000
@@ -63,14 +65,15 @@ def gauss_hermite_rule(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class SmoothingState(NamedTuple):
-    """State of B7: the iterate ``x`` (leading agent axis) and gradient evaluations per agent."""
+    """State of B7: the iterate ``x`` (leading agent axis), oracle calls and steps per agent."""
 
     x: jax.Array
     grad_evals: jax.Array
+    count: jax.Array
 
 
 def gaussian_smoothing(
-    eta: float = 1e-4,
+    eta: ScalarOrSchedule = 1e-4,
     h: float = 0.03,
     K: int = 16,
     quadrature_nodes: int | None = None,
@@ -86,7 +89,8 @@ def gaussian_smoothing(
     exact for polynomial Φ of degree ≤ 2n.
 
     Args:
-      eta: step size η > 0 (default 1e-4: the SPEC C6 learning rate for GD-like methods).
+      eta: step size η > 0 or a schedule (default 1e-4: the SPEC C6 learning rate for
+        GD-like methods).
       h: variance h > 0 of the Gaussian kernel G_h (default 0.03, chosen on Müller–Brown,
         SPEC C6, by a grid computation of G_h ∗ V over h ∈ {1e-3, 3e-3, 1e-2, 3e-2}: the
         three minima survive up to h = 0.01; at h = 0.03 the shallow minimum C is gone
@@ -99,10 +103,10 @@ def gaussian_smoothing(
 
     Reference: report §3.1.1, eqs. (20)–(22); SPEC Part B, B7.
     """
-    eta = check_positive("eta", eta)
+    schedule = as_schedule("eta", eta)
     h = check_positive("h", h)
     K = check_int("K", K)
-    sqrt_h = math.sqrt(h)
+    sqrt_h = h ** 0.5
     if quadrature_nodes is None:
         cost = K
     else:
@@ -114,17 +118,19 @@ def gaussian_smoothing(
         num_agents(x0)
         if quadrature_nodes is not None:
             _check_flat(x0, dim)
-        return SmoothingState(x=x0, grad_evals=jnp.zeros((), jnp.int32))
+        return SmoothingState(x0, *zero_counts())
 
-    def mc_grad(key, x, landscape):
-        def one(k):
+    def mc_grad(key, x, landscape, calls):
+        def one(k, j):
             kz, kg = jax.random.split(k)
-            return ensemble_grad(landscape, kg, tree_axpy(sqrt_h, normal_like(kz, x), x))
+            return ensemble_grad(landscape, kg, tree_axpy(sqrt_h, normal_like(kz, x), x),
+                                 calls + j)
 
-        gs = jax.vmap(one)(jax.random.split(key, K))
+        gs = jax.vmap(one)(jax.random.split(key, K), jnp.arange(K))
         return jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), gs)
 
-    def quad_grad(key, x, landscape):
+    def quad_grad(key, x, landscape, calls):
+        del calls
         A, d = x.shape
         z = jnp.asarray(nodes, x.dtype)
         w = jnp.asarray(weights, x.dtype)
@@ -137,13 +143,15 @@ def gaussian_smoothing(
         return jnp.einsum("q,aqd->ad", w, g)
 
     def step(key, state, landscape):
-        if quadrature_nodes is None:
-            g = mc_grad(key, state.x, landscape)
-        else:
-            g = quad_grad(key, state.x, landscape)
-        return SmoothingState(tree_axpy(-eta, g, state.x), state.grad_evals + cost), EmptyInfo()
+        estimate = mc_grad if quadrature_nodes is None else quad_grad
+        g = estimate(key, state.x, landscape, state.grad_evals)
+        eta_k = at_step(schedule, state.count, leaf_dtype(state.x))
+        x = retract(landscape, tree_axpy(-eta_k, g, state.x))
+        return SmoothingState(x, state.grad_evals + cost, state.count + 1), EmptyInfo()
 
-    return Optimizer(init, step, grads_per_step=cost, name="gaussian-smoothing")
+    return Optimizer(init, step, grads_per_step=cost, name="gaussian-smoothing",
+                     hyperparams={"rule": "gaussian-smoothing", "eta": schedule, "h": h, "K": K,
+                                  "quadrature_nodes": quadrature_nodes})
 
 
 def _check_flat(x0, dim: int) -> None:

@@ -37,10 +37,14 @@ def plot_histograms(run_dir: Path, arrays, cfg, quantity: str) -> Path:
 
 
 def plot_w1(run_dir: Path, w1, acc) -> Path:
-    """W1 to the largest width vs N (log-log, one line per epoch), and test accuracy vs N."""
+    """W1 to the largest width vs N (log-log, one line per epoch), and test accuracy vs N.
+
+    The largest width comes from ``acc`` (every width has a row there; in ``w1`` it has
+    rows only with two seeds or more). An axis is log-scaled only if it holds positive data.
+    """
     with paper_style():
         fig, axes = panel_grid(3, ncols=3, size=(2.7, 2.3))
-        n_max = w1.N.max()
+        n_max = acc.N.max()
         for ax, q in zip(axes[:2], ("c", "w_norm"), strict=True):
             for i, epoch in enumerate(sorted(w1.epoch.unique())):
                 if epoch == 0:
@@ -56,15 +60,23 @@ def plot_w1(run_dir: Path, w1, acc) -> Path:
             if len(Ns):
                 ref = w1[(w1.quantity == q) & (w1.N == Ns[0])].w1.mean()
                 ax.plot(Ns, ref * (Ns / Ns[0]) ** -0.5, "k--", lw=0.7, label=r"$N^{-1/2}$")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
+            _log_axes(ax)
             ax.set_xlabel("width N")
             ax.set_ylabel(f"W1 to N = {n_max} ({_LABELS[q]})")
             ax.legend(loc="best")
         g = acc.groupby("N").test_accuracy
         axes[2].errorbar(g.mean().index, g.mean().values, yerr=g.std(ddof=0).values,
                          marker="o", ms=3, capsize=2)
-        axes[2].set_xscale("log")
+        _log_axes(axes[2], y=False)
         axes[2].set_xlabel("width N")
         axes[2].set_ylabel("test accuracy")
         return savefig(fig, figures_dir(run_dir) / "w1.png")
+
+
+def _log_axes(ax, *, y: bool = True) -> None:
+    """Log-scale x (and y) where the plotted data are positive; else keep them linear."""
+    lim = ax.dataLim
+    if np.isfinite([lim.x0, lim.x1]).all() and lim.x0 > 0:
+        ax.set_xscale("log")
+    if y and np.isfinite([lim.y0, lim.y1]).all() and lim.y0 > 0:
+        ax.set_yscale("log")

@@ -1,11 +1,13 @@
 """Figures of study C6 (Müller–Brown), drawn from a run directory's files alone.
 
 * ``trajectories.png`` — one panel per optimiser: contours of V, the known stationary
-  points, and the saved sample trajectories (start ○, end ●).
+  points, and the saved sample trajectories (start ○, end ●), seed 0.
 * ``final_values.png`` — one panel per optimiser: histogram of the final V over all
-  agents, with the three minima's values marked.
-* ``basins.png`` — stacked bars: fraction of runs ending in basins A, B, C, elsewhere.
-* ``convergence.png`` — median V over agents against gradient evaluations per agent.
+  agents (seed 0), with the three minima's values marked.
+* ``basins.png`` — stacked bars: median fraction of runs ending in basins A, B, C,
+  elsewhere, diverged, with the range over seeds of the fraction in A.
+* ``convergence.png`` — median V over agents against gradient evaluations per agent
+  (median over seeds).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 
 from mflab.plotting.style import panel_grid, paper_style, savefig
 
-BASIN_COLORS = {"A": "#1b9e77", "B": "#d95f02", "C": "#7570b3", "elsewhere": "#999999"}
+BASIN_COLORS = {"A": "#1b9e77", "B": "#d95f02", "C": "#7570b3", "elsewhere": "#999999",
+                "diverged": "#e7298a"}
 
 
 def _potential_grid(box, n: int = 300):
@@ -39,7 +42,7 @@ def _ids(run_dir: Path) -> list[str]:
 
 def plot_all(run_dir: Path, labels: dict[str, str]) -> list[Path]:
     """Draw every C6 figure into ``run_dir/figures``; returns the paths."""
-    from mflab.runs.io import figures_dir, read_config, read_metrics, read_table
+    from mflab.runs.io import figures_dir, read_arrays, read_config, read_metrics, read_table
 
     cfg = read_config(run_dir)
     ids = _ids(run_dir)
@@ -48,8 +51,8 @@ def plot_all(run_dir: Path, labels: dict[str, str]) -> list[Path]:
         return []
     finals = {}
     for i in ids:
-        with np.load(Path(run_dir) / "arrays" / f"final_{i}.npz") as z:
-            finals[i] = {k: z[k] for k in ("traj", "value", "stationary")}
+        z = read_arrays(run_dir, f"final_{i}_s0")
+        finals[i] = {k: z[k] for k in ("traj", "value", "stationary")}
     names = {i: f"{i} {labels.get(i, i)}" for i in ids}
     with paper_style():
         paths = [
@@ -127,6 +130,11 @@ def _basins(path, table, names):
         frac = table[f"basin {b}"].to_numpy()
         ax.bar(x, frac, bottom=bottom, color=color, width=0.7, label=b)
         bottom += frac
+    a = table["basin A"].to_numpy()
+    lo, hi = table["basin A min"].to_numpy(), table["basin A max"].to_numpy()
+    ax.errorbar(x, a, yerr=[a - lo, hi - a],
+                fmt="none", ecolor="k", elinewidth=0.8, capsize=2,
+                label=f"A: range over {int(table['seeds'].max())} seeds")
     ax.set_xticks(x, [names[i] for i in table["id"]], rotation=35, ha="right")
     ax.set_ylabel("fraction of runs")
     ax.set_ylim(0, 1)
@@ -138,8 +146,8 @@ def _basins(path, table, names):
 def _convergence(path, metrics, names):
     fig, ax = _single(figsize=(4.8, 3.0))
     for j, i in enumerate(names):
-        m = metrics[metrics.optimizer == i]
-        med = m[m.metric == "median_value"].sort_values("step")
+        m = metrics[(metrics.optimizer == i) & (metrics.metric == "median_value")]
+        med = m.groupby("step").agg(value=("value", "median"), grad_evals=("grad_evals", "first"))
         g = np.maximum(med["grad_evals"].to_numpy(), 1)
         ax.plot(g, med["value"], color=f"C{j % 10}", ls="-" if j < 10 else "--", label=names[i])
     for p in _stationary():
@@ -149,7 +157,7 @@ def _convergence(path, metrics, names):
                         xytext=(2, 0), textcoords="offset points", fontsize=7, va="center")
     ax.set_xscale("log")
     ax.set_xlabel("gradient evaluations per agent (start plotted at 1)")
-    ax.set_ylabel("median $V$ over agents")
+    ax.set_ylabel("median $V$ over agents (median over seeds)")
     ax.set_ylim(-155, 20)
     ax.legend(bbox_to_anchor=(1.06, 1.0), loc="upper left")
     ax.set_title("Müller–Brown: value vs gradient cost")

@@ -2,10 +2,13 @@
 
 See :mod:`mflab.runs.config` (configs), :mod:`mflab.runs.context` (what a study
 writes), :mod:`mflab.runs.lifecycle` (start/resume/re-plot), :mod:`mflab.runs.io`
-(readers for plots and summaries), :mod:`mflab.runs.reproduce` and
-:mod:`mflab.runs.executor` (the seam for distributed sweeps).
+(readers for plots and summaries), :mod:`mflab.runs.lock` (one writer per directory),
+:mod:`mflab.runs.preflight` (size and path checks before anything is written),
+:mod:`mflab.runs.batch` (resumable sweeps and reproductions: :mod:`mflab.runs.sweep`,
+:mod:`mflab.runs.reproduce`) and :mod:`mflab.runs.executor` (serial or Dask).
 """
 
+from mflab.errors import RunDiverged, RunError
 from mflab.runs.config import (
     ConfigError,
     StudyConfig,
@@ -14,8 +17,8 @@ from mflab.runs.config import (
     param,
     parse_overrides,
 )
-from mflab.runs.context import Checkpoint, RunContext, RunError
-from mflab.runs.lifecycle import execute, prepare, replot, resume, start
+from mflab.runs.context import Checkpoint, RunContext
+from mflab.runs.lifecycle import execute, prepare, prepare_resume, replot, resume, start
 
 __all__ = [
     "ConfigError",
@@ -27,7 +30,9 @@ __all__ = [
     "Checkpoint",
     "RunContext",
     "RunError",
+    "RunDiverged",
     "prepare",
+    "prepare_resume",
     "execute",
     "start",
     "resume",

@@ -10,7 +10,14 @@ and what is allowed.
 
 Supported field types: ``int``, ``float``, ``bool``, ``str``, ``tuple[int, ...]``,
 ``tuple[float, ...]``, ``tuple[str, ...]`` and any of these ``| None``. On the command
-line a tuple is written comma-separated (``kappas=0.1,0.4``) and ``None`` as ``none``.
+line a tuple is written comma-separated (``kappas=0.1,0.4``; an empty item is refused)
+and ``None`` as ``none``. Every integer lies in ``[-INDEX_MAX - 1, INDEX_MAX]``
+(:data:`INDEX_MAX` = 2**31 − 1, what JAX indexes with int32), so ``n_agents=1e30`` is a
+one-line config error rather than an overflow deep inside JAX.
+
+Size: :meth:`StudyConfig.memory_bytes` estimates the memory a run of the config needs;
+the runner refuses a config whose estimate exceeds the machine's memory (or the user's
+``--max-memory``) before anything is allocated (:mod:`mflab.runs.preflight`).
 
 Presets: ``PRESETS = {"paper": {}, "quick": {...}}`` holds overrides of the field
 defaults; the defaults themselves are the paper-scale values (SPEC: "every parameter
@@ -26,9 +33,10 @@ import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from mflab.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A config was refused; the message is one line saying what was given and what is allowed."""
+#: Largest integer a config field may hold: JAX indexes arrays with int32.
+INDEX_MAX = 2**31 - 1
 
 
 def param(
@@ -73,6 +81,15 @@ class StudyConfig:
 
     def check(self) -> None:
         """Cross-field constraints (none by default)."""
+
+    def memory_bytes(self) -> int:
+        """Estimated peak memory (bytes) of a run of this config, from its sizes alone.
+
+        An order-of-magnitude upper estimate of the largest arrays a run holds at once
+        (with their temporaries), used to refuse a run that cannot fit before anything
+        is allocated. Studies override it; the default, 0, means "small" (never refused).
+        """
+        return 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
@@ -140,6 +157,10 @@ def _scalar(name: str, value: Any, tp, full_tp) -> Any:
         value = float(value)
         if not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number; got {value}.")
+    if tp is int and not -INDEX_MAX - 1 <= value <= INDEX_MAX:
+        shown = value if abs(value) < 10**15 else f"{value:.3g}"
+        bound = f"<= {INDEX_MAX}" if value > 0 else f">= {-INDEX_MAX - 1}"
+        raise ConfigError(f"{name} must be {bound} (JAX indexes with int32); got {shown}.")
     return value
 
 
@@ -172,9 +193,10 @@ def parse_value(name: str, text: str, tp) -> Any:
         return None
     if typing.get_origin(inner) is tuple:
         elem = typing.get_args(inner)[0]
-        parts = [p.strip() for p in text.split(",") if p.strip() != ""]
-        if not parts:
-            raise ConfigError(f"{name} must be a {type_name(tp)}; got {text!r}.")
+        parts = [p.strip() for p in text.split(",")]
+        if "" in parts:
+            raise ConfigError(f"{name} must be a {type_name(tp)} without empty items; "
+                              f"got {text!r}.")
         return tuple(_parse_scalar(name, p, elem, tp) for p in parts)
     return _parse_scalar(name, text, inner, tp)
 

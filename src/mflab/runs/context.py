@@ -12,6 +12,8 @@ directory under the final name. A study writes only through its :class:`RunConte
 * ``save_checkpoint(progress, state, extra)`` / ``load_checkpoint(like)`` — resume points.
 * ``record_timing(label, seconds)``, ``warn(message)``, ``note(key, value)`` — provenance
   kept in ``meta.json``.
+* ``diverged(method, message, step=...)`` — every agent of one method diverged: the run
+  goes on with the other methods, then ends with status ``"diverged"`` (a failure).
 
 Resume contract: everything logged *before* a checkpoint survives a kill; metrics logged
 after the last checkpoint are discarded on resume (the study redoes that work), so a
@@ -23,18 +25,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mflab.errors import RunError, describe_divergence
+
 REQUIRED_METRIC_COLUMNS = ("study", "optimizer", "seed", "step", "metric", "value")
 _CKPT_JSON = "checkpoint.json"
 
-
-class RunError(RuntimeError):
-    """A run cannot start, resume or be read; the message is one line for the user."""
 
 
 @dataclass
@@ -84,7 +86,7 @@ class RunContext:
     """
 
     def __init__(self, study: str, config, seed: int, partial_dir: Path, final_dir: Path,
-                 *, progress: bool = True, resumed: bool = False):
+                 *, progress: bool = True, resumed: bool = False, lock=None):
         self.study = study
         self.config = config
         self.seed = int(seed)
@@ -92,11 +94,13 @@ class RunContext:
         self.final_dir = Path(final_dir)
         self.progress = progress
         self.resumed = resumed
+        self.lock = lock  # the held mflab.runs.lock.RunLock of the directory, if any
         self._rows: list[Any] = []
         self._parts = 0
         self._timings: dict[str, float] = {}
         self._warnings: list[str] = []
         self._notes: dict[str, Any] = {}
+        self._divergences: list[dict[str, Any]] = []
         self.run_complete = False
         for sub in ("arrays", "tables", "figures", "metrics-parts", "checkpoint"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -203,10 +207,30 @@ class RunContext:
         """Keep a JSON-able fact about the run in ``meta.json`` under ``notes``."""
         self._notes[key] = value
 
+    def diverged(self, method: str, message: str, *, step: int | None = None) -> None:
+        """Record that ``method`` diverged — every agent of it, or its run was stopped, so
+        it has no result — at ``step`` if known (``message`` says more).
+
+        The study goes on with its other methods; when it ends, the runner finishes the
+        run directory with status ``"diverged"`` in ``meta.json`` (which lists every
+        such method, step and message) and raises :class:`RunDiverged`, so the command
+        exits non-zero naming the method and the step. The record survives a resume.
+        """
+        entry = {"method": method, "step": None if step is None else int(step),
+                 "message": " ".join(str(message).split())}
+        if entry not in self._divergences:
+            self._divergences.append(entry)
+        self.warn(describe_divergence(entry))
+
+    @property
+    def divergences(self) -> list[dict[str, Any]]:
+        """The divergences recorded so far (see :meth:`diverged`)."""
+        return list(self._divergences)
+
     def bookkeeping(self) -> dict[str, Any]:
-        """Timings, warnings and notes so far (what goes into ``meta.json``)."""
+        """Timings, warnings, notes and divergences so far (what goes into ``meta.json``)."""
         return {"timings": dict(self._timings), "warnings": list(self._warnings),
-                "notes": dict(self._notes)}
+                "notes": dict(self._notes), "divergences": list(self._divergences)}
 
     # ----------------------------------------------------------------- checkpoints
     def save_checkpoint(self, progress: int, state: Any = None,
@@ -224,7 +248,7 @@ class RunContext:
         ck_dir = self.dir / "checkpoint"
         npz_name = f"state-{int(progress):08d}.npz"
         save_npz(ck_dir / npz_name, {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(leaves)})
-        old = self._read_ckpt_json()
+        old = read_checkpoint_info(self.dir)
         write_json(ck_dir / _CKPT_JSON, {
             "progress": int(progress), "state_file": npz_name, "n_leaves": len(leaves),
             "has_state": state is not None, "extra": extra or {}, "metric_parts": self._parts,
@@ -239,13 +263,12 @@ class RunContext:
         it, the state is the list of leaves as NumPy arrays."""
         import jax
 
-        info = self._read_ckpt_json()
+        info = read_checkpoint_info(self.dir)
         if not info or info.get("state_file") is None:
             return None
         state = None
         if info["has_state"]:
-            with np.load(self.dir / "checkpoint" / info["state_file"]) as z:
-                leaves = [z[f"leaf_{i:05d}"] for i in range(info["n_leaves"])]
+            leaves = _read_leaves(self.dir / "checkpoint" / info["state_file"], info["n_leaves"])
             if like is not None:
                 ref, treedef = jax.tree_util.tree_flatten(like)
                 if len(ref) != len(leaves):
@@ -263,18 +286,14 @@ class RunContext:
         """Record that ``study.run`` finished (a resume then only redoes the final steps)."""
         self.run_complete = True
         self._flush_metrics()
-        info = self._read_ckpt_json() or {"progress": -1, "state_file": None, "n_leaves": 0,
+        info = read_checkpoint_info(self.dir) or {"progress": -1, "state_file": None, "n_leaves": 0,
                                           "has_state": False, "extra": {}}
         info.update(run_complete=True, metric_parts=self._parts, **self.bookkeeping())
         write_json(self.dir / "checkpoint" / _CKPT_JSON, info)
 
-    def _read_ckpt_json(self) -> dict[str, Any] | None:
-        path = self.dir / "checkpoint" / _CKPT_JSON
-        return json.loads(path.read_text()) if path.exists() else None
-
     def _restore_bookkeeping(self) -> None:
         """On resume: drop metric parts written after the last checkpoint, reload provenance."""
-        info = self._read_ckpt_json() or {}
+        info = read_checkpoint_info(self.dir) or {}
         self._parts = int(info.get("metric_parts", 0))
         for p in (self.dir / "metrics-parts").glob("part-*.parquet"):
             if int(p.stem.split("-")[1]) >= self._parts:
@@ -282,7 +301,51 @@ class RunContext:
         self._timings = dict(info.get("timings", {}))
         self._warnings = list(info.get("warnings", []))
         self._notes = dict(info.get("notes", {}))
+        self._divergences = list(info.get("divergences", []))
         self.run_complete = bool(info.get("run_complete", False))
+
+
+def read_checkpoint_info(run_dir: Path) -> dict[str, Any] | None:
+    """``checkpoint/checkpoint.json`` of a (partial) run, or None; a damaged file is a
+    one-line :class:`RunError` naming it."""
+    path = Path(run_dir) / "checkpoint" / _CKPT_JSON
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+        if not isinstance(info, dict):
+            raise ValueError(f"expected a JSON object, got {type(info).__name__}")
+    except (OSError, ValueError) as e:
+        raise RunError(f"{path} is damaged ({type(e).__name__}: {e}); the run cannot be "
+                       "resumed.") from None
+    return info
+
+
+def check_resumable(run_dir: Path) -> None:
+    """Refuse (one line naming the file) a partial directory whose checkpoint is
+    unreadable or whose checkpointed metric parts or state file are missing."""
+    run_dir = Path(run_dir)
+    info = read_checkpoint_info(run_dir) or {}
+    n_parts = int(info.get("metric_parts", 0))
+    for i in range(n_parts):
+        part = run_dir / "metrics-parts" / f"part-{i:05d}.parquet"
+        if not part.is_file():
+            raise RunError(f"{part} is missing (the checkpoint counts {n_parts} metric parts); "
+                           "the run cannot be resumed.")
+    if info.get("has_state") and info.get("state_file"):
+        state = run_dir / "checkpoint" / info["state_file"]
+        if not state.is_file():
+            raise RunError(f"{state} is missing; the run cannot be resumed.")
+
+
+def _read_leaves(path: Path, n: int) -> list[np.ndarray]:
+    """The ``n`` arrays of a checkpoint state file (a damaged file: one-line RunError)."""
+    try:
+        with np.load(path) as z:
+            return [z[f"leaf_{i:05d}"] for i in range(n)]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise RunError(f"{path} is damaged ({type(e).__name__}); the run cannot be "
+                       "resumed.") from None
 
 
 def _is_key(x) -> bool:

@@ -11,14 +11,45 @@ share no state; with several machines the output folder must be on a shared file
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from mflab.errors import RunError
+
+#: Seconds to wait for a scheduler before giving up (a wrong address fails fast).
+CONNECT_TIMEOUT_S = 5
+#: Most worker processes ``local:N`` starts.
+MAX_LOCAL_WORKERS = 1024
+_SCHEDULER = re.compile(r"(tcp|tls|ws|wss|ucx)://[^\s/:]+:\d{1,5}/?|[A-Za-z0-9.\-]+:\d{1,5}")
+
 
 class Executor(Protocol):
-    """Anything that maps a function over independent jobs and returns the results in order."""
+    """Anything that maps a function over independent jobs and returns the results in order.
+
+    A job the executor itself could not run (e.g. its Dask workers kept dying) comes back
+    as the exception instead of a result.
+    """
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]: ...
+
+
+def check_address(text: str) -> str:
+    """A ``--dask`` value: ``local``, ``local:N`` (1 <= N <= 1024) or a scheduler address
+    ``tcp://HOST:PORT`` (also ``tls://``, ``ws://``, ``wss://``, ``ucx://``, or
+    ``HOST:PORT``). Raises ``ValueError`` with what is allowed."""
+    if text == "local":
+        return text
+    if text.startswith("local:"):
+        n = text.split(":", 1)[1]
+        if not n.isdigit() or not 1 <= int(n) <= MAX_LOCAL_WORKERS:
+            raise ValueError(f"local:N needs an integer 1 <= N <= {MAX_LOCAL_WORKERS}; "
+                             f"got {text!r}")
+        return text
+    if not _SCHEDULER.fullmatch(text) or int(text.rsplit(":", 1)[1].strip("/")) > 65535:
+        raise ValueError(f"must be local, local:N or a scheduler address like "
+                         f"tcp://HOST:8786; got {text!r}")
+    return text
 
 
 class SerialExecutor:
@@ -37,34 +68,48 @@ class DaskExecutor:
     Args:
       address: ``"local"`` / ``"local:N"`` starts a ``LocalCluster`` of N single-threaded
         worker processes (default: one per core) listening on 127.0.0.1 only; anything
-        else is a scheduler address passed to ``dask.distributed.Client``.
+        else is a scheduler address passed to ``dask.distributed.Client``, which must
+        answer within :data:`CONNECT_TIMEOUT_S` seconds.
 
-    Use as a context manager, or call :meth:`close`.
+    A task whose worker dies is retried by Dask on another worker (up to Dask's
+    ``allowed-failures``); the jobs of :mod:`mflab.runs.batch` resume their own partial
+    run then. Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, address: str = "local"):
         try:
+            check_address(address)
+        except ValueError as e:
+            raise RunError(f"--dask {e}.") from None
+        try:
             from dask.distributed import Client, LocalCluster
-        except ImportError as e:  # pragma: no cover - dask is a declared extra
-            raise RuntimeError(
-                "Dask is not installed: pip install 'mflab[dask]' to run on a cluster."
-            ) from e
+        except ImportError:  # pragma: no cover - dask is a declared extra
+            raise RunError("Dask is not installed: pip install 'mflab[dask]' to run on a "
+                           "cluster.") from None
         self._cluster = None
         if address == "local" or address.startswith("local:"):
             import os
 
             n = int(address.split(":", 1)[1]) if ":" in address else (os.cpu_count() or 1)
-            if n < 1:
-                raise ValueError(f"local:N needs N >= 1; got {address!r}.")
             self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                          host="127.0.0.1", dashboard_address=None)
             self.client = Client(self._cluster)
         else:
-            self.client = Client(address)
+            try:
+                self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError) as e:
+                raise RunError(f"cannot reach the Dask scheduler at {address} within "
+                               f"{CONNECT_TIMEOUT_S} s ({type(e).__name__}).") from None
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         futures = self.client.map(fn, list(items), pure=False)
-        return self.client.gather(futures)
+        out = []
+        for f in futures:
+            try:
+                out.append(f.result())
+            except Exception as e:  # noqa: BLE001 - e.g. KilledWorker: report, go on
+                out.append(e)
+        return out
 
     def close(self) -> None:
         self.client.close()

@@ -6,8 +6,14 @@ renamed to ``NAME`` only when everything (metrics, figures, summary) is written.
 * a crash or a kill leaves only the hidden partial directory (resumable with
   ``mflab resume NAME``), never a directory under the final name;
 * an existing ``NAME`` (or a pending ``.NAME.partial``) is never overwritten;
-* every input (study name, preset, overrides, output directory) is validated before
-  anything is created.
+* one writer at a time: the writer holds ``.NAME.partial/.lock``
+  (:mod:`mflab.runs.lock`); a second one is refused naming the live run, and ``resume``
+  takes over the lock a crashed run left;
+* every input (study name, preset, overrides, seed, output directory, the config's
+  memory estimate, the study's data files via ``study.preflight``) is validated before
+  anything is created;
+* a run in which a method diverged ends with status ``"diverged"`` and
+  :class:`~mflab.runs.context.RunDiverged` (a failure), never as ``"complete"``.
 """
 
 from __future__ import annotations
@@ -18,12 +24,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mflab.errors import DamagedRunError, RunDiverged, RunError
 from mflab.runs import meta as _meta
-from mflab.runs.config import build_config, config_from_dict
-from mflab.runs.context import RunContext, RunError, write_json
-from mflab.runs.io import read_json
+from mflab.runs.config import INDEX_MAX, build_config, config_from_dict
+from mflab.runs.context import RunContext, check_resumable, write_json
+from mflab.runs.io import read_json, reading
+from mflab.runs.lock import acquire, describe, live_owner
+from mflab.runs.preflight import check_memory, check_new_dir
 
 PARTIAL_SUFFIX = ".partial"
+
+
+def float64():
+    """A context in which JAX computes in float64 (``jax.enable_x64(True)``, or its earlier
+    name ``jax.experimental.enable_x64()``), leaving the caller's setting as it was."""
+    import jax
+
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+
+    return enable_x64()
 
 
 def partial_for(final: Path) -> Path:
@@ -52,37 +73,59 @@ def default_out(study_name: str, base: Path | str = "runs") -> Path:
 
 
 def check_target(final: Path) -> None:
-    """Refuse a target that exists, or has a pending partial run beside it."""
+    """Refuse a target that exists, has a pending partial run (live or interrupted)
+    beside it, or cannot be created (:func:`~mflab.runs.preflight.check_new_dir`)."""
     final = Path(final)
     if final.name.startswith(".") or final.name in ("", ".", ".."):
         raise RunError(f"run directory name {final.name!r} must not start with '.'.")
+    check_new_dir(final, hidden_suffix=PARTIAL_SUFFIX)
     if final.exists():
         raise RunError(f"{final} already exists; refusing to overwrite it (choose another --out).")
-    if partial_for(final).exists():
+    partial = partial_for(final)
+    if partial.exists():
+        owner = live_owner(partial)
+        if owner is not None:
+            raise RunError(f"{final} is being written by a live run ({describe(owner)}); "
+                           "choose another --out or wait for it.")
         raise RunError(
-            f"an interrupted run is pending in {partial_for(final)}; "
+            f"an interrupted run is pending in {partial}; "
             f"continue it with `mflab resume {final}` or delete it."
         )
 
 
+def check_seed(seed) -> int:
+    """A run's root seed: an integer in [0, 2**31 − 1] (``jax.random.PRNGKey``'s range)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= INDEX_MAX:
+        raise RunError(f"--seed must be an integer in [0, {INDEX_MAX}]; got {seed!r}.")
+    return seed
+
+
 def prepare(study_name: str, *, preset: str = "quick", overrides: list[str] | None = None,
-            seed: int = 0, out: Path | str | None = None, progress: bool = True):
-    """Validate a run request, then create its partial directory.
+            seed: int = 0, out: Path | str | None = None, progress: bool = True,
+            max_memory: int | None = None):
+    """Validate a run request, then create its partial directory and lock it.
 
     Returns ``(study, ctx)``. Raises :class:`~mflab.runs.config.ConfigError`,
-    :class:`RunError` or ``UnknownStudyError`` before writing anything.
+    :class:`RunError` or ``UnknownStudyError`` before writing anything: the config, the
+    seed, the memory estimate (against ``max_memory`` bytes or the machine's memory),
+    the output path and the study's own inputs (``study.preflight``) are checked first.
     """
     from mflab.studies import registry
 
     study = registry.get(study_name)
     config = build_config(study.Config, preset, list(overrides or []))
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise RunError(f"--seed must be an integer >= 0; got {seed!r}.")
+    check_seed(seed)
+    check_memory(study_name, config, max_memory)
     final = Path(out) if out is not None else default_out(study_name)
     check_target(final)
+    study.preflight(config)
     partial = partial_for(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    partial.mkdir()
+    try:
+        partial.mkdir()
+    except FileExistsError:
+        raise RunError(f"{partial} appeared meanwhile: another run writes {final}.") from None
+    lock = acquire(partial)
     write_json(partial / "config.json", {
         "study": study_name, "seed": seed, "preset": preset,
         "overrides": list(overrides or []), "config": config.to_dict(),
@@ -93,43 +136,73 @@ def prepare(study_name: str, *, preset: str = "quick", overrides: list[str] | No
         "versions": _meta.versions(), "git": _meta.git_commit(), "host": _meta.host(),
         "precision": "float64 (jax_enable_x64 on for the run, via jax.enable_x64)",
     })
-    ctx = RunContext(study_name, config, seed, partial, final, progress=progress)
+    ctx = RunContext(study_name, config, seed, partial, final, progress=progress, lock=lock)
     return study, ctx
 
 
 def execute(study, ctx: RunContext) -> Path:
     """Run (or finish) the study in ``ctx``, then finalise and rename; returns the final dir.
 
-    Studies compute in float64: the run executes inside ``jax.enable_x64(True)`` (a
+    Studies compute in float64: the run executes inside :func:`float64` (a
     context, so the caller's JAX settings are left as they were); ``meta.json`` says so.
+
+    Raises :class:`~mflab.runs.context.RunDiverged` when a method diverged
+    (``ctx.diverged``: the run is finished, with status ``"diverged"``) or when the study
+    stopped on a ``FloatingPointError`` such as ``DivergenceError`` (the partial directory
+    stays, with status ``"diverged"``). The directory's lock is released in every case.
     """
-    import jax
 
     t0 = time.perf_counter()
     started = _meta.now_iso()
     try:
-        with jax.enable_x64(True):
+        with float64():
             if not ctx.run_complete:
                 study.run(ctx.config, ctx)
                 ctx.mark_complete()
-            return _finalize(study, ctx, t0, started)
+            final = _finalize(study, ctx, t0, started)
+    except FloatingPointError as e:  # the study stopped on a divergence: a failed run
+        entry = {"method": None, "step": getattr(e, "step", None),
+                 "message": " ".join(str(e).split())}
+        _update_meta(ctx, t0, started, status="diverged", divergence=entry)
+        _release(ctx)
+        raise RunDiverged(ctx.dir, [*ctx.divergences, entry]) from e
     except BaseException:
         _update_meta(ctx, t0, started, status="interrupted")
+        _release(ctx)
         raise
+    _release(ctx, final)
+    if ctx.divergences:
+        raise RunDiverged(final, ctx.divergences)
+    return final
 
 
-def _update_meta(ctx: RunContext, t0: float, started: str, status: str) -> dict[str, Any]:
+def _release(ctx: RunContext, final: Path | None = None) -> None:
+    """Drop the run's lock; a finished (renamed) directory keeps no lock file."""
+    if ctx.lock is None:
+        return
+    if final is not None:
+        ctx.lock.moved_to(final)
+    ctx.lock.release(remove=final is not None)
+
+
+def _update_meta(ctx: RunContext, t0: float, started: str, status: str,
+                 divergence: dict[str, Any] | None = None) -> dict[str, Any]:
     path = ctx.dir / "meta.json"
     if not path.exists():
         return {}
-    meta = read_json(ctx.dir, "meta.json")
+    try:
+        meta = read_json(ctx.dir, "meta.json")
+    except RunError:  # damaged: leave it to the user (the error names it elsewhere)
+        return {}
     seg = time.perf_counter() - t0
-    meta["segments"].append({"started": started, "ended": _meta.now_iso(), "seconds": seg,
-                             "resumed": ctx.resumed})
+    meta.setdefault("segments", []).append({"started": started, "ended": _meta.now_iso(),
+                                            "seconds": seg, "resumed": ctx.resumed})
     meta["wall_time_s"] = sum(s["seconds"] for s in meta["segments"])
     meta["status"] = status
     meta.update(ctx.bookkeeping())
-    if status == "complete":
+    if divergence is not None:
+        meta["divergences"] = [*meta["divergences"], divergence]
+    if status in ("complete", "diverged"):
         meta["finished"] = _meta.now_iso()
     write_json(path, meta)
     return meta
@@ -138,7 +211,7 @@ def _update_meta(ctx: RunContext, t0: float, started: str, status: str) -> dict[
 def _finalize(study, ctx: RunContext, t0: float, started: str) -> Path:
     ctx.consolidate_metrics()
     study.plot(ctx.dir)
-    _update_meta(ctx, t0, started, status="complete")
+    _update_meta(ctx, t0, started, status="diverged" if ctx.divergences else "complete")
     write_summary(study, ctx.dir)
     # the checkpoint goes first: a kill while deleting then leaves a run that resume redoes
     # from scratch, never one that re-merges a subset of the metric parts
@@ -186,8 +259,14 @@ def provenance_markdown(run_dir: Path, already_said: str = "") -> str:
         + (f" over {n_res + 1} segments ({n_res} resume{'s' if n_res > 1 else ''})"
            if n_res else ""),
     ]
+    said = []
+    if meta.get("status") == "diverged":
+        from mflab.errors import describe_divergence
+
+        said = [describe_divergence(d) for d in meta.get("divergences", [])]
+        lines += [f"- **failed: {text}**" for text in said]
     for w in meta.get("warnings", []):
-        if w.split(" ", 1)[-1] not in already_said:
+        if w not in said and w.split(" ", 1)[-1] not in already_said:
             lines.append(f"- warning: {w}")
     return "\n".join(lines) + "\n"
 
@@ -198,39 +277,79 @@ def start(study_name: str, **kwargs) -> Path:
     return execute(study, ctx)
 
 
-def resume(path: Path | str, *, progress: bool = True) -> Path:
-    """Continue an interrupted run given its final name or its partial directory."""
-    from mflab.studies import registry
-
+def locate(path: Path | str) -> tuple[Path, Path]:
+    """(partial, final) directories of a run given by either name."""
     path = Path(path)
     if path.name.startswith(".") and path.name.endswith(PARTIAL_SUFFIX):
-        partial, final = path, final_for(path)
-    else:
-        partial, final = partial_for(path), path
+        return path, final_for(path)
+    return partial_for(path), path
+
+
+def prepare_resume(path: Path | str, *, progress: bool = True,
+                   max_memory: int | None = None):
+    """Take over an interrupted run (its lock, its files) given its final name or its
+    partial directory; returns ``(study, ctx)`` for :func:`execute`.
+
+    Refused in one line, changing nothing: no such run, a complete one, a run a live
+    process is writing (named), a damaged directory (the file named), a config over the
+    memory limit, a study whose inputs fail its preflight.
+    """
+    from mflab.studies import registry
+
+    partial, final = locate(path)
     if not partial.is_dir():
         if final.is_dir():
             raise RunError(f"{final} is already complete; nothing to resume.")
         raise RunError(f"no interrupted run at {path} (looked for {partial}).")
     if final.exists():
         raise RunError(f"{final} exists; refusing to overwrite it with the resumed run.")
-    if not (partial / "config.json").exists():
-        raise RunError(f"{partial} has no config.json; it cannot be resumed.")
-    cfg = read_json(partial, "config.json")
-    study = registry.get(cfg["study"])
-    config = config_from_dict(study.Config, cfg["config"])
-    ctx = RunContext(cfg["study"], config, cfg["seed"], partial, final,
-                     progress=progress, resumed=True)
-    return execute(study, ctx)
+    lock = acquire(partial, stamp=False)
+    try:
+        cfg = read_json(partial, "config.json")
+        read_json(partial, "meta.json")
+        with reading(partial / "config.json"):
+            name, seed, values = cfg["study"], cfg["seed"], cfg["config"]
+        study = registry.get(name)
+        config = config_from_dict(study.Config, values)
+        check_memory(name, config, max_memory)
+        study.preflight(config)
+        check_resumable(partial)
+        ctx = RunContext(name, config, seed, partial, final, progress=progress, resumed=True,
+                         lock=lock)
+    except BaseException:
+        lock.release()
+        raise
+    lock.stamp()
+    return study, ctx
+
+
+def resume(path: Path | str, *, progress: bool = True, max_memory: int | None = None) -> Path:
+    """Continue an interrupted run given its final name or its partial directory."""
+    return execute(*prepare_resume(path, progress=progress, max_memory=max_memory))
 
 
 def replot(run_dir: Path | str) -> list[Path]:
-    """Redraw the figures and rewrite ``summary.md`` from a run directory's files alone."""
+    """Redraw the figures and rewrite ``summary.md`` from a run directory's files alone.
+
+    A missing or unreadable file is a one-line :class:`~mflab.runs.io.DamagedRunError`
+    naming it; a directory a live run is writing is refused.
+    """
     from mflab.studies import registry
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise RunError(f"{run_dir} is not a run directory (no config.json).")
-    study = registry.get(read_json(run_dir, "config.json")["study"])
-    figures = study.plot(run_dir)
-    write_summary(study, run_dir)
+    owner = live_owner(run_dir)
+    if owner is not None:
+        raise RunError(f"{run_dir} is being written by a live run ({describe(owner)}).")
+    cfg = read_json(run_dir, "config.json")
+    with reading(run_dir / "config.json"):
+        study = registry.get(cfg["study"])
+    read_json(run_dir, "meta.json")
+    try:
+        figures = study.plot(run_dir)
+        write_summary(study, run_dir)
+    except FileNotFoundError as e:  # a reader outside mflab.runs.io
+        raise DamagedRunError(f"{e.filename} is missing; the run directory is incomplete or "
+                              "damaged.") from None
     return figures

@@ -12,7 +12,12 @@ A study is a final subclass of :class:`Study` with
 * ``plot(run_dir)`` — draws ``run_dir/figures/*.png`` from the saved files alone and
   returns their paths;
 * ``summarize(run_dir)`` — a Markdown summary (tables, what each figure shows) from the
-  saved files alone; the runner writes it to ``summary.md`` and appends provenance.
+  saved files alone; the runner writes it to ``summary.md`` and appends provenance;
+* optionally ``preflight(config)`` — checks the study's own inputs (data files) before
+  the run directory is created; a refusal there is bad input (one line, exit 2).
+
+A method whose every agent diverged is reported with ``ctx.diverged(method, message,
+step=...)``: the run then ends as a failure (status ``"diverged"``).
 
 Readers for the saved files are in :mod:`mflab.runs.io`.
 """
@@ -33,6 +38,11 @@ class Study(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     Config: ClassVar[type[StudyConfig]]
+
+    def preflight(self, config: StudyConfig) -> None:
+        """Check inputs outside the config (data files, ...) before anything is written;
+        raise :class:`~mflab.runs.context.RunError` with one line. Nothing by default."""
+        return None
 
     @abc.abstractmethod
     def run(self, config: StudyConfig, ctx: RunContext) -> None:

@@ -2,9 +2,10 @@
 
 One *case* = one data model, unit type and initial law. :func:`simulate_case` runs
 
-* online SGD (:func:`mflab.meanfield.run_sgd`, exact blocked kernel) for ``n_seeds``
-  seeds, recording the exact risk R_N(θ^k), mean |w| and the per-unit reduced
-  coordinates at ``n_records`` log-spaced times t = kε (the transients are fast);
+* online SGD — B1 with η_k = Nε on the network landscape, run by :func:`mflab.run` (exact
+  blocked kernel as its fast path, :func:`sgd_trajectories`) — for ``n_seeds`` seeds (the
+  agents of one run), recording the exact risk R_N(θ^k), mean |w| and the per-unit
+  reduced coordinates at ``n_records`` log-spaced times t = kε (the transients are fast);
 * the distributional dynamics (:func:`mflab.meanfield.dd.solve_dd`) up to the same
   t_max in ``DD_STAGES`` decades [t_max·10^(k−4), t_max·10^(k−3)], each on a uniform grid
   (about ``dd_records`` times in all), from a deterministic quantisation of the same
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from mflab.runs.context import RunContext
@@ -31,7 +33,7 @@ from mflab.runs.context import RunContext
 def time_grid(n_steps: int, n_records: int, block: int) -> np.ndarray:
     """SGD record steps: 0 and about ``n_records − 1`` log-spaced multiples of ``block`` up
     to ``n_steps`` (duplicates after rounding removed)."""
-    from mflab.meanfield import record_grid
+    from mflab.driver import record_grid
 
     if n_steps % block:
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of block ({block}).")
@@ -70,6 +72,43 @@ def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
     return out
 
 
+def sgd_trajectories(key, units, data, theta0, *, eps: float, record_steps, batch: int = 1,
+                     progress: bool = False, reduced: bool = True) -> dict[str, np.ndarray]:
+    """Online SGD (SPEC Part A) of S seeds — B1 with η_k = N ε on the network landscape, the
+    seeds as the agents of one :func:`mflab.run` — recorded at ``record_steps``.
+
+    Args:
+      key: the run's key (seed s draws its data with the s-th split of each step's key).
+      units, data: unit type and data model.
+      theta0: initial particles ``(S, N, D)``.
+      eps: ε; step k is time t = kε.
+      record_steps: increasing steps (0 and the last are the run's ends).
+      batch: mini-batch size m.
+      progress: tqdm bar.
+      reduced: also record the per-unit reduced coordinates.
+
+    Returns arrays ``steps (R,)``, ``times (R,)``, ``risk (S, R)``, ``mean_norm (S, R)``
+    and, with ``reduced``, ``reduced (S, R, N, k)``; ``wall`` (s).
+    """
+    import mflab
+    from mflab.meanfield import network_landscape, network_observables
+    from mflab.optimizers import sgd
+    from mflab.schedules import meanfield_learning_rate
+
+    theta0 = jnp.asarray(theta0)
+    N = theta0.shape[1]
+    land = network_landscape(units, data, N, batch_size=batch)
+    obs = network_observables(units, data, land, reduced=reduced)
+    rec = np.asarray(record_steps)
+    tr = mflab.run(sgd(meanfield_learning_rate(N, eps)), land, theta0, int(rec[-1]), key,
+                   record_steps=rec, observables=obs, progress=progress)
+    out = {"steps": tr.steps, "times": tr.steps * eps, "risk": tr.records["risk"].T,
+           "mean_norm": tr.records["mean_norm"].T, "wall": tr.wall_time}
+    if reduced:
+        out["reduced"] = np.moveaxis(tr.records["reduced"], 1, 0)
+    return out
+
+
 def dd_gap(sgd_times, sgd_values, dd_times, dd_values) -> float:
     """max over SGD record times of |SGD − DD| (DD linearly interpolated, fine grid)."""
     return float(np.max(np.abs(sgd_values - np.interp(sgd_times, dd_times, dd_values))))
@@ -88,28 +127,26 @@ def simulate_case(ctx: RunContext, label: str, phase0: int, *, units, data, thet
       dd_init: ``M -> initial DD particles``.
     Returns the next phase index.
     """
-    from mflab.meanfield import run_sgd
-
     ck = ctx.load_checkpoint()
     done = ck.progress if ck else 0
     steps = time_grid(n_steps, n_records, block)
     times = steps * eps
     if done <= phase0:
-        keys = jax.random.split(jax.random.fold_in(ctx.key, phase0), 2 * n_seeds)
+        keys = jax.random.split(jax.random.fold_in(ctx.key, phase0), n_seeds + 1)
         theta0 = np.stack([np.asarray(theta0_fn(k)) for k in keys[:n_seeds]])
         t0 = time.perf_counter()
-        tr = run_sgd(keys[n_seeds:], units, data, theta0, eps=eps, n_steps=int(steps[-1]),
-                     record_steps=steps, batch=batch, block=block)
+        tr = sgd_trajectories(keys[n_seeds], units, data, theta0, eps=eps, record_steps=steps,
+                              batch=batch, progress=ctx.progress)
         wall = time.perf_counter() - t0
-        ctx.save_arrays(f"sgd_{label}", steps=tr.steps, times=tr.times, risk=tr.risk,
-                        mean_norm=tr.mean_norm, reduced=tr.reduced.astype(np.float32))
+        ctx.save_arrays(f"sgd_{label}", steps=tr["steps"], times=tr["times"], risk=tr["risk"],
+                        mean_norm=tr["mean_norm"], reduced=tr["reduced"].astype(np.float32))
         ctx.record_timing(f"sgd {label}", wall)
         ctx.note(f"sgd {label} steps/s (all seeds)", float(n_seeds * steps[-1] / wall))
         ctx.log_metrics([{"optimizer": "sgd", "step": int(k), "metric": m, "value": float(v),
                           "case": label, "time": float(t)}
-                         for m, arr in (("risk", tr.risk), ("mean_norm", tr.mean_norm))
+                         for m, arr in (("risk", tr["risk"]), ("mean_norm", tr["mean_norm"]))
                          for s in range(n_seeds)
-                         for k, t, v in zip(tr.steps, tr.times, arr[s], strict=True)])
+                         for k, t, v in zip(tr["steps"], tr["times"], arr[s], strict=True)])
         ctx.save_checkpoint(progress=phase0 + 1)
     if done <= phase0 + 1:
         t0 = time.perf_counter()

@@ -22,6 +22,7 @@ from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
 from mflab.studies.base import Study
 from mflab.studies.meanfield_common import dd_gap, simulate_case
+from mflab.studies.mf_isotropic import sgd_dd_memory
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,16 @@ class MfAnisotropicConfig(StudyConfig):
         if self.n_steps % self.block:
             raise ConfigError(f"n_steps must be a multiple of block ({self.block}); "
                               f"got {self.n_steps}.")
+
+    def memory_bytes(self) -> int:
+        """SGD and the (a, b, r1, r2) DD of one κ at a time (:func:`sgd_dd_memory`): each
+        DD pair holds the series' moment terms, 2 classes × 40² (K = 40 terms) floats
+        with temporaries, ~77 kB (measured: ~60 kB per pair at M = 144)."""
+        m = self.dd_m1 * self.dd_m2 * (2 if self.dd_refine else 1)
+        return sgd_dd_memory(N=self.N, d=self.d, n_seeds=self.n_seeds,
+                             n_records=self.n_records, block=self.block, batch=self.batch,
+                             dd_pairs=m * m, dd_pair_bytes=8 * 2 * 40 * 40 * 3,
+                             dd_records=self.dd_records, dd_width=4 * m)
 
 
 class MfAnisotropicStudy(Study):

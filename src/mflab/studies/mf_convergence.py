@@ -36,6 +36,7 @@ from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
 from mflab.studies.base import Study
+from mflab.studies.mf_isotropic import sgd_dd_memory
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,15 @@ class MfConvergenceConfig(StudyConfig):
             raise ConfigError(f"need at least two N and two ε; got Ns={self.Ns}, "
                               f"epss={self.epss}.")
 
+    def memory_bytes(self) -> int:
+        """The widest SGD job (all seeds) with its exact risk, and the radial DD refined at
+        2M (:func:`~mflab.studies.mf_isotropic.sgd_dd_memory`)."""
+        m = 2 * self.dd_M
+        n_rec = int(round(max(self.times) / 0.05)) + 1
+        return sgd_dd_memory(N=max(self.Ns), d=self.d, n_seeds=self.n_seeds,
+                             n_records=len(self.times) + 1, block=self.block, batch=1,
+                             dd_pairs=m * m, dd_pair_bytes=32, dd_records=n_rec, dd_width=m)
+
 
 class MfConvergenceStudy(Study):
     name = "mf-convergence"
@@ -76,8 +86,9 @@ class MfConvergenceStudy(Study):
     Config = MfConvergenceConfig
 
     def run(self, config: MfConvergenceConfig, ctx: RunContext) -> None:
-        from mflab.meanfield import IsotropicGaussians, init_particles, run_sgd, sigma_a1, unit_a
+        from mflab.meanfield import IsotropicGaussians, init_particles, sigma_a1, unit_a
         from mflab.meanfield.dd import RadialDD, radial_quantiles, solve_dd
+        from mflab.studies.meanfield_common import sgd_trajectories
 
         c = config
         units, data = unit_a(sigma_a1()), IsotropicGaussians(delta=c.delta, d=c.d)
@@ -101,20 +112,20 @@ class MfConvergenceStudy(Study):
             steps = np.unique(np.maximum(1, np.round(np.asarray(c.times) / eps / c.block))
                               .astype(int) * c.block)
             keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(ctx.key, N),
-                                                       int(round(eps * 1e9))), 2 * c.n_seeds)
+                                                       int(round(eps * 1e9))), c.n_seeds + 1)
             th0 = np.stack([np.asarray(init_particles(k, units, N, c.d, c.kappa))
                             for k in keys[: c.n_seeds]])
-            tr = run_sgd(keys[c.n_seeds:], units, data, th0, eps=eps, n_steps=int(steps[-1]),
-                         record_steps=np.concatenate([[0], steps]), block=c.block)
-            t = tr.times[1:]
+            tr = sgd_trajectories(keys[c.n_seeds], units, data, th0, eps=eps,
+                                  record_steps=np.concatenate([[0], steps]), reduced=False)
+            t = tr["times"][1:]
             ref = np.interp(t, dd["times"], dd["risk"])
-            gaps = np.abs(tr.risk[:, 1:] - ref[None])  # (seeds, times)
+            gaps = np.abs(tr["risk"][:, 1:] - ref[None])  # (seeds, times)
             ctx.log_metrics([{"optimizer": "sgd", "step": int(k), "metric": "risk_gap",
                               "value": float(gaps[s, j]), "N": N, "eps": eps,
                               "time": float(t[j])}
                              for s in range(c.n_seeds)
-                             for j, k in enumerate(tr.steps[1:])], seed=0)
-            ctx.save_arrays(f"gap_N{N}_eps{eps:g}", times=t, gaps=gaps, risk=tr.risk[:, 1:])
+                             for j, k in enumerate(tr["steps"][1:])], seed=0)
+            ctx.save_arrays(f"gap_N{N}_eps{eps:g}", times=t, gaps=gaps, risk=tr["risk"][:, 1:])
             ctx.save_checkpoint(progress=i + 2)
         ctx.save_table("gaps", gap_table(ctx.dir))
 

@@ -31,6 +31,23 @@ from mflab.studies.base import Study
 from mflab.studies.meanfield_common import dd_gap, simulate_case
 
 
+def sgd_dd_memory(*, N: int, d: int, n_seeds: int, n_records: int, block: int, batch: int,
+                  dd_pairs: int, dd_pair_bytes: int, dd_records: int, dd_width: int) -> int:
+    """Memory estimate (bytes, 8-byte floats) of one SGD-vs-DD case.
+
+    SGD: the particles of every seed with the blocked kernel's (N, B·m) update and the
+    (B·m, d) data block; the records of the reduced coordinates; the exact risk, ~16
+    floats per pair of units (measured: ~10 per pair at N = 2000, d = 40). DD: its pair
+    interactions (``dd_pairs`` pairs of ``dd_pair_bytes`` bytes) and records.
+    """
+    bm = block * batch
+    sgd = 8 * (4 * n_seeds * N * (d + 3) + 3 * N * bm + 2 * bm * (d + bm)
+               + 4 * n_records * n_seeds * N)
+    risk = 8 * 16 * N * N
+    dd = dd_pairs * dd_pair_bytes + 8 * dd_records * dd_width
+    return sgd + risk + dd
+
+
 def check_time_grid(cfg) -> None:
     """SGD records fall on whole blocks of the blocked kernel; κ values do not repeat; the DD
     error estimate can halve dd_M."""
@@ -74,6 +91,15 @@ class MfIsotropicConfig(StudyConfig):
     def check(self) -> None:
         check_time_grid(self)
 
+    def memory_bytes(self) -> int:
+        """SGD and radial DD of one κ at a time (:func:`sgd_dd_memory`); the DD's pair
+        terms are (M, M) arrays, ~4 of them, at 2M when refined."""
+        m = self.dd_M * (2 if self.dd_refine else 1)
+        return sgd_dd_memory(N=self.N, d=self.d, n_seeds=self.n_seeds,
+                             n_records=self.n_records, block=self.block, batch=self.batch,
+                             dd_pairs=m * m, dd_pair_bytes=32, dd_records=self.dd_records,
+                             dd_width=m)
+
 
 @dataclass(frozen=True)
 class MfNonmonotoneConfig(StudyConfig):
@@ -108,6 +134,15 @@ class MfNonmonotoneConfig(StudyConfig):
 
     def check(self) -> None:
         check_time_grid(self)
+
+    def memory_bytes(self) -> int:
+        """SGD and radial DD of one κ at a time (:func:`sgd_dd_memory`); the DD's pair
+        terms are (M, M) arrays, ~4 of them, at 2M when refined."""
+        m = self.dd_M * (2 if self.dd_refine else 1)
+        return sgd_dd_memory(N=self.N, d=self.d, n_seeds=self.n_seeds,
+                             n_records=self.n_records, block=self.block, batch=self.batch,
+                             dd_pairs=m * m, dd_pair_bytes=32, dd_records=self.dd_records,
+                             dd_width=m)
 
 
 class _IsotropicStudy(Study):

@@ -56,6 +56,13 @@ class MfRadialMinimumConfig(StudyConfig):
                   "dd_M": 40, "dd_dt": 0.005, "t_max": 5.0, "dd_records": 41},
     }
 
+    def memory_bytes(self) -> int:
+        """The QP: ū on the K × K grid with a few temporaries and the Hermite coefficients
+        (2, K, 160); the DD at 2M (pair terms (2M)², ~4 arrays) with its records."""
+        K = int(round(self.r_max / self.dr)) + 2
+        m = 2 * self.dd_M
+        return 8 * (6 * K * K + 2 * 2 * K * 160) + 32 * m * m + 8 * self.dd_records * m
+
     def check(self) -> None:
         if len(set(self.kappas)) != len(self.kappas):
             raise ConfigError(f"kappas must not repeat; got {self.kappas}.")

@@ -2,7 +2,8 @@
 
 ŷ(x) = (1/N) Σ_i c_i sigmoid(⟨w_i, x⟩) is trained by mean-field-scaled SGD on
 "digit vs rest" for each width N in ``Ns`` and each of ``n_seeds`` seeds
-(:func:`mflab.mnist.train_mnist`). Sirignano & Spiliopoulos (SIAM J. Appl. Math.
+(:func:`mflab.mnist.train_mnist`: B1 on the network landscape, the seeds as the agents of
+one run). Sirignano & Spiliopoulos (SIAM J. Appl. Math.
 2020, arXiv:1805.01053) prove that the empirical law of the units (c_i, w_i)
 converges, as N → ∞, to a deterministic N-independent law at every time t = ε k; here
 that shows as the histograms of c_i and |w_i| at equal epochs settling onto one density.
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 import jax
 import numpy as np
 
+from mflab.errors import RunError
 from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config, read_table
@@ -64,6 +66,13 @@ class MnistLLNConfig(StudyConfig):
         if any(e > self.epochs for e in self.record_epochs):
             raise ConfigError(f"record_epochs must be <= epochs ({self.epochs}); "
                               f"got {self.record_epochs}.")
+
+    def memory_bytes(self) -> int:
+        """float32 throughout: the 70 000 images of 784 pixels (bytes, scaled in NumPy and
+        on the device), the widest network's (N, 785) parameters ×8 (gradients,
+        temporaries), its activations on a batch and on the 10 000 test images (×3)."""
+        n = max(self.Ns)
+        return 70_000 * 784 * (1 + 4 + 4) + 4 * n * (8 * 785 + 4 * self.batch_size + 3 * 10_000)
 
 
 def checkout_data_dir() -> Path | None:
@@ -114,36 +123,50 @@ class MnistLLNStudy(Study):
                    "the units' law settles (W1 to the largest N), test accuracy.")
     Config = MnistLLNConfig
 
+    def preflight(self, config: MnistLLNConfig) -> None:
+        """Find and MD5-check the four MNIST files (a verified download if they are
+        nowhere) before the run directory exists: a bad file is refused in one line."""
+        from mflab.mnist.files import MnistFileError, mnist_paths
+
+        try:
+            mnist_paths(resolve_data_dir(config), progress=False)
+        except MnistFileError as e:
+            raise RunError(" ".join(str(e).split())) from None
+
     def run(self, config: MnistLLNConfig, ctx: RunContext) -> None:
-        from mflab.mnist import load_mnist, train_mnist
+        from mflab.mnist import load_mnist, mnist_sets, train_mnist
 
         data_dir = resolve_data_dir(config)
         ctx.note("mnist_data_dir", data_dir or "cache/download")
         data = load_mnist(data_dir, progress=ctx.progress)
-        jobs = [(N, s) for N in sorted(config.Ns) for s in range(config.n_seeds)]
+        train, test = mnist_sets(data, config.digit, standardize=config.standardize,
+                                 n_train=config.n_train)
+        widths = sorted(config.Ns)
+        jobs = [(N, s) for N in widths for s in range(config.n_seeds)]
         ck = ctx.load_checkpoint()
         done = ck.progress if ck else 0
-        for i, (N, s) in enumerate(jobs):
+        rec = np.asarray(config.record_epochs)
+        for i, N in enumerate(widths):
             if i < done:
                 continue
-            key = jax.random.fold_in(jax.random.fold_in(ctx.key, N), s)
-            res = train_mnist(
-                key, N, epochs=config.epochs, batch_size=config.batch_size,
-                step_size=config.step_size, digit=config.digit,
-                record_epochs=config.record_epochs, kappa=config.kappa,
-                standardize=config.standardize, n_train=config.n_train, data=data,
-                progress=ctx.progress,
-            )
-            ctx.save_arrays(f"units_N{N}_s{s}", record_epochs=res.record_epochs, c=res.c,
-                            w_norm=res.w_norm, epochs=res.epochs, time=res.time,
-                            test_risk=res.test_risk, test_accuracy=res.test_accuracy)
+            # the seeds are the agents of one run (B1 on the network landscape, SPEC A5)
+            tr, times = train_mnist(jax.random.fold_in(ctx.key, N), N, train, test,
+                                    epochs=config.epochs, batch_size=config.batch_size,
+                                    step_size=config.step_size, kappa=config.kappa,
+                                    n_seeds=config.n_seeds, progress=ctx.progress)
+            r = tr.records
+            epochs = np.arange(config.epochs + 1)
+            for s in range(config.n_seeds):
+                ctx.save_arrays(f"units_N{N}_s{s}", record_epochs=rec, c=r["c"][rec, s],
+                                w_norm=r["w_norm"][rec, s], epochs=epochs, time=times,
+                                test_risk=r["test_risk"][:, s],
+                                test_accuracy=r["test_accuracy"][:, s])
             ctx.log_metrics(
-                [{"optimizer": "sgd", "step": int(e), "metric": m, "value": float(v), "N": N}
-                 for m, vals in (("test_accuracy", res.test_accuracy),
-                                 ("test_risk", res.test_risk))
-                 for e, v in zip(res.epochs, vals, strict=True)],
-                seed=s)
-            ctx.record_timing(f"N={N} seed={s}", res.wall_time)
+                [{"optimizer": "sgd", "step": int(e), "metric": m, "value": float(v), "N": N,
+                  "seed": s}
+                 for m in ("test_accuracy", "test_risk") for s in range(config.n_seeds)
+                 for e, v in zip(epochs, r[m][:, s], strict=True)])
+            ctx.record_timing(f"N={N} ({config.n_seeds} seeds)", tr.wall_time)
             ctx.save_checkpoint(progress=i + 1)
         arrays = {(N, s): read_arrays(ctx.dir, f"units_N{N}_s{s}") for N, s in jobs}
         import pandas as pd

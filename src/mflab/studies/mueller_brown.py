@@ -67,13 +67,14 @@ OPTIMIZERS: tuple[OptimizerSpec, ...] = (
     OptimizerSpec("B9", "Fast–slow", "fast_slow", "multiscale",
                   lambda c: {"beta": c.beta, "eps": c.fs_eps, "dt": c.fs_eps * c.eta}),
     OptimizerSpec("B10", "MF-Hom-SGLD", "mf_hom_sgld", "multiscale",
-                  lambda c: {"beta": c.beta, "Delta": c.macro_step}),
+                  lambda c: {"beta": c.beta, "Delta": c.macro_step, "lam": c.mfhom_lam}),
     OptimizerSpec("B11", "Gibbs init + GD", "gibbs_init_descent", "gibbs_init",
                   lambda c: {"eta": c.eta, "beta": c.gibbs_beta, "langevin_eta": c.eta,
                              "langevin_steps": c.budget // 2}),
 )
 ALL_IDS = tuple(s.id for s in OPTIMIZERS)
 BASINS = ("A", "B", "C", "elsewhere")
+OUTCOMES = (*BASINS, "diverged")
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,17 @@ class MuellerBrownConfig(StudyConfig):
     """Config of study C6 (defaults: SPEC C6 paper scale)."""
 
     n_agents: int = param(1000, ge=1, doc="uniform starts, shared by all optimisers (SPEC C6)")
+    n_seeds: int = param(5, ge=1, doc="repetitions of the whole ensemble (new starts and noise); "
+                         "tables give the median and range over them (SPEC C6: >= 5)")
     budget: int = param(100_000, ge=1, doc="gradient evaluations per agent (SPEC C6: 1e5 steps)")
     equal_cost: bool = param(True, doc="steps = budget // grads_per_step; false: budget steps")
     eta: float = param(1e-4, gt=0, doc="learning rate of GD-like methods (SPEC C6)")
     beta: float = param(0.1, gt=0, doc="inverse temperature of noisy methods (barriers: "
                         "β·ΔV = 3.6 to leave B, 10.6 to leave A)")
     macro_step: float = param(0.02, gt=0, doc="outer step of B8 (η) and B10 (Δ); Δ/γ = 0.2")
+    mfhom_lam: float = param(1.0, gt=0, doc="B10 Curie–Weiss interaction λ > 0 (SPEC C6: "
+                             "the report's MF-Hom-SGLD is the interacting form, 'λ ∼ 1'; "
+                             "λ = 0 would make it B8)")
     fs_eps: float = param(0.1, gt=0, doc="B9 scale separation ε (dt = ε·eta keeps dt/ε = eta)")
     gibbs_beta: float = param(0.05, gt=0, doc="B11 Langevin β (81% Gibbs mass in A; crosses "
                               "barriers within budget/2 steps)")
@@ -102,7 +108,8 @@ class MuellerBrownConfig(StudyConfig):
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
-        "quick": {"n_agents": 200, "budget": 10_000, "n_records": 100, "n_chunks": 1},
+        "quick": {"n_agents": 200, "n_seeds": 2, "budget": 10_000, "n_records": 100,
+                  "n_chunks": 1},
     }
 
     def check(self) -> None:
@@ -113,6 +120,14 @@ class MuellerBrownConfig(StudyConfig):
                               f"got {self.n_trajectories}.")
         if len(set(self.optimizers)) != len(self.optimizers):
             raise ConfigError(f"optimizers must not repeat; got {','.join(self.optimizers)}.")
+
+    def memory_bytes(self) -> int:
+        """One optimiser's run at a time, in 8-byte floats: the records of one checkpoint
+        chunk, values (R, A) and positions (R, A, 2) in JAX and in NumPy, plus ~150
+        (A, 2)-sized arrays (state, B7's K = 16 samples, temporaries, the basin descent)."""
+        r = -(-self.n_records // self.n_chunks) + 1
+        return 8 * self.n_agents * (2 * 3 * r + 150) + 8 * 2 * (self.n_records + 1) * (
+            self.n_trajectories + 1)
 
 
 def load_optimizer(spec: OptimizerSpec, config) -> tuple[Any, str | None]:
@@ -136,50 +151,44 @@ def descend(landscape, x: np.ndarray, *, eta: float, tol: float, max_steps: int,
     """Plain GD (B1, ``sgd(eta)``) from every row of ``x`` until all ``|∇V| < tol`` or
     ``max_steps``; the gradient norms are checked every ``check_every`` steps.
 
-    Returns (points, converged mask, steps taken). One jitted ``lax.while_loop`` (compiled
-    once per landscape and settings); converged agents keep stepping (a fixed point).
+    Returns (points, converged mask, steps taken). Runs through :func:`mflab.run` in chunks
+    of ``10 · check_every`` steps (one compiled chunk for the whole descent); converged
+    agents keep stepping (a fixed point of GD).
     """
-    fn = _descender(landscape, float(eta), float(tol), int(max_steps), int(check_every))
-    xd, gnorm, steps = fn(np.asarray(x, dtype=np.float64))
-    return np.asarray(xd), np.asarray(gnorm) < tol, int(steps)
-
-
-_DESCENDERS: dict = {}
-
-
-def _descender(landscape, eta, tol, max_steps, check_every):
-    key = (id(landscape), eta, tol, max_steps, check_every)
-    if key in _DESCENDERS and _DESCENDERS[key][0] is landscape:
-        return _DESCENDERS[key][1]
     import jax
-    import jax.numpy as jnp
 
-    from mflab.optimizers import sgd
+    import mflab
 
-    opt = sgd(eta)
-    grad = jax.vmap(landscape.grad)
-    rng = jax.random.PRNGKey(0)  # exact gradients: the key is unused
+    opt, obs = _descent_tools(landscape, float(eta))
+    per_call = 10 * check_every
+    x = np.asarray(x, dtype=np.float64)
+    state, k = None, 0
+    while True:
+        tr = mflab.run(opt, landscape, x, per_call, jax.random.key(0), record_every=check_every,
+                       observables=obs, record_positions=True, state=state, start_step=k)
+        gn = tr.records["grad_norm"]  # (R, A); record 0 is this call's start
+        below = np.all(gn < tol, axis=1)
+        if below.any() or k + per_call >= max_steps:
+            r = int(np.argmax(below)) if below.any() else gn.shape[0] - 1
+            return tr.records["x"][r], gn[r] < tol, k + r * check_every
+        state, k = tr.state, k + per_call
 
-    def gnorm(x):
-        return jnp.linalg.norm(grad(x), axis=1)
 
-    def cond(c):
-        _, g, k = c
-        return (k < max_steps) & jnp.any(g >= tol)
+_DESCENT_TOOLS: dict = {}
 
-    def body(c):
-        state, _, k = c
-        n = jnp.minimum(check_every, max_steps - k)
-        state = jax.lax.fori_loop(0, n, lambda i, s: opt.step(rng, s, landscape)[0], state)
-        return state, gnorm(state.x), k + n
 
-    @jax.jit
-    def run(x):
-        state, g, k = jax.lax.while_loop(cond, body, (opt.init(x), gnorm(x), 0))
-        return state.x, g, k
+def _descent_tools(landscape, eta):
+    """The descent's optimiser and observable, made once per (landscape, η) so that every
+    descent reuses one compiled chunk."""
+    key = (id(landscape), eta)
+    if key not in _DESCENT_TOOLS or _DESCENT_TOOLS[key][0] is not landscape:
+        import jax.numpy as jnp
 
-    _DESCENDERS[key] = (landscape, run)
-    return run
+        from mflab.optimizers import sgd
+
+        obs = {"grad_norm": lambda p: jnp.linalg.norm(landscape.grad(p))}
+        _DESCENT_TOOLS[key] = (landscape, sgd(eta), obs)
+    return _DESCENT_TOOLS[key][1:]
 
 
 def classify(landscape, points: np.ndarray, converged: np.ndarray, match_tol: float):
@@ -194,11 +203,30 @@ def classify(landscape, points: np.ndarray, converged: np.ndarray, match_tol: fl
 
 
 def basin_fractions(names: np.ndarray) -> dict[str, float]:
-    """Fractions of runs in basins A, B, C and elsewhere (saddles, unconverged, lost)."""
+    """Fractions of runs in basins A, B, C, elsewhere (saddles, unconverged) and diverged
+    (name ``"div"``: the run became non-finite)."""
     n = len(names)
     out = {b: float(np.sum(names == b)) / n for b in BASINS[:3]}
+    out["diverged"] = float(np.sum(names == "div")) / n
     out["elsewhere"] = 1.0 - sum(out.values())
     return out
+
+
+def summarize_seeds(per_seed):
+    """Median and range over seeds of every per-seed number, one row per optimiser (in
+    table order): columns ``X`` (median), ``X min``, ``X max``."""
+    import pandas as pd
+
+    num = [c for c in per_seed.columns if c not in ("seed", "id", "method")]
+    rows = []
+    for (i, label), g in per_seed.groupby(["id", "method"], sort=False):
+        row = {"id": i, "method": label, "seeds": len(g)}
+        for c in num:
+            vals = g[c].astype(float)
+            row[c], row[f"{c} min"], row[f"{c} max"] = vals.median(), vals.min(), vals.max()
+        rows.append(row)
+    order = {s.id: k for k, s in enumerate(OPTIMIZERS)}
+    return pd.DataFrame(rows).sort_values("id", key=lambda c: c.map(order)).reset_index(drop=True)
 
 
 class MuellerBrownStudy(Study):
@@ -221,127 +249,152 @@ class MuellerBrownStudy(Study):
         k_init, k_runs = jax.random.split(ctx.key)
         lo = jnp.array([config.box[0], config.box[2]])
         hi = jnp.array([config.box[1], config.box[3]])
-        x0 = jax.random.uniform(k_init, (config.n_agents, 2), jnp.float64, lo, hi)
         sample = np.linspace(0, config.n_agents - 1, config.n_trajectories).astype(int)
-        ctx.save_arrays("starts", x0=np.asarray(x0), sample=sample)
         ck = ctx.load_checkpoint()
-        resume_at = ck.extra if ck is not None else {"opt": 0, "k": 0}
+        resume_at = ck.extra if ck is not None else {"seed": 0, "opt": 0, "k": 0}
         specs = [s for s in OPTIMIZERS if s.id in config.optimizers]
-        for i, spec in enumerate(specs):
-            if i < resume_at["opt"]:
-                continue
-            opt, why = load_optimizer(spec, config)
-            if opt is None:
-                ctx.warn(f"skipped {why}")
-                continue
-            partial = resume_at if i == resume_at["opt"] and resume_at["k"] > 0 else None
-            self._run_one(config, ctx, L, spec, opt, x0, sample,
-                          jax.random.fold_in(k_runs, ALL_IDS.index(spec.id)), i, partial)
-        ctx.save_table("basins", self._table(ctx))
+        for seed in range(resume_at.get("seed", 0), config.n_seeds):
+            x0 = jax.random.uniform(jax.random.fold_in(k_init, seed), (config.n_agents, 2),
+                                    jnp.float64, lo, hi)
+            ctx.save_arrays(f"starts_s{seed}", x0=np.asarray(x0), sample=sample)
+            for i, spec in enumerate(specs):
+                here = seed == resume_at.get("seed", 0)
+                if here and i < resume_at["opt"]:
+                    continue
+                opt, why = load_optimizer(spec, config)
+                if opt is None:
+                    ctx.warn(f"skipped {why}")
+                    continue
+                partial = resume_at if here and i == resume_at["opt"] and resume_at["k"] > 0 \
+                    else None
+                key = jax.random.fold_in(jax.random.fold_in(k_runs, seed),
+                                         ALL_IDS.index(spec.id))
+                self._run_one(config, ctx, L, spec, opt, x0, sample, key, seed,
+                              (seed, i, len(specs)), partial)
+                ctx.save_checkpoint(progress=(seed * len(specs) + i + 1) * 10_000,
+                                    extra={"seed": seed, "opt": i + 1, "k": 0})
+            ctx.save_checkpoint(progress=(seed + 1) * len(specs) * 10_000,
+                                extra={"seed": seed + 1, "opt": 0, "k": 0})
+        per_seed = self._per_seed(ctx)
+        ctx.save_table("basins_per_seed", per_seed)
+        ctx.save_table("basins", summarize_seeds(per_seed))
 
-    def _run_one(self, config, ctx, L, spec, opt, x0, sample, key, i, partial):
+    def _run_one(self, config, ctx, L, spec, opt, x0, sample, key, seed, where, partial):
         import jax
 
         import mflab
-        from mflab.driver import DivergenceError
 
+        _, i, n_specs = where
+        job = seed * n_specs + i
         steps = config.budget // opt.grads_per_step if config.equal_cost else config.budget
         every = max(1, steps // config.n_records)
         steps = (steps // every) * every
         n_rec = steps // every
         per_chunk = -(-n_rec // config.n_chunks) * every
-        template = {"opt": opt.init(x0), "traj": np.zeros(0), "tsteps": np.zeros(0, int)}
+        template = {"opt": opt.init(x0), "traj": np.zeros(0), "tsteps": np.zeros(0, int),
+                    "diverged": np.zeros(0, int)}
         if partial is not None:
             st = ctx.load_checkpoint(like=template).state
             state, traj, tsteps = st["opt"], [np.asarray(st["traj"])], [np.asarray(st["tsteps"])]
+            diverged = np.array(st["diverged"])  # writable copy
             k, elapsed = partial["k"], partial["elapsed"]
         else:
             state, k, elapsed = opt.init(x0), 0, 0.0
             traj, tsteps = [np.asarray(x0)[sample][None]], [np.array([0])]
+            diverged = np.full(config.n_agents, -1)
             v0 = np.asarray(jax.vmap(L.value)(x0))[None]
-            self._log_records(ctx, spec, v0, np.array([0]), np.array([0]))
+            self._log_records(ctx, spec, seed, v0, np.array([0]), np.array([0]))
         while k < steps:
             n = min(per_chunk, steps - k)
             t0 = time.perf_counter()
-            try:
-                tr = mflab.run(opt, L, state.x, n, key, record_every=every, state=state,
-                               start_step=k, record_positions=True, progress=ctx.progress)
-            except DivergenceError as e:
-                ctx.warn(f"{spec.id} {spec.label} diverged: {e}")
-                return
+            tr = mflab.run(opt, L, state.x, n, key, record_every=every, state=state,
+                           start_step=k, record_positions=True, progress=ctx.progress,
+                           on_divergence="continue")
             elapsed += time.perf_counter() - t0
             state, k = tr.state, k + n
-            pos = tr.positions[1:]
-            traj.append(pos[:, sample])
+            new = (diverged < 0) & (tr.diverged >= 0)
+            diverged[new] = tr.diverged[new]
+            traj.append(tr.positions[1:][:, sample])
             tsteps.append(tr.steps[1:])
-            self._log_records(ctx, spec, tr.values[1:], tr.steps[1:], tr.grad_evals[1:])
+            self._log_records(ctx, spec, seed, tr.values[1:], tr.steps[1:], tr.grad_evals[1:])
+            if (diverged >= 0).all():
+                ctx.diverged(f"{spec.id} {spec.label} (seed {seed})",
+                             f"every agent became non-finite (first at step "
+                             f"{int(diverged.min())})", step=int(diverged.min()))
+                return
             if k < steps:
-                ctx.save_checkpoint(progress=i * 10_000 + k // per_chunk, extra={
-                    "opt": i, "k": k, "elapsed": elapsed},
+                ctx.save_checkpoint(progress=job * 10_000 + k // per_chunk, extra={
+                    "seed": seed, "opt": i, "k": k, "elapsed": elapsed},
                     state={"opt": state, "traj": np.concatenate(traj),
-                           "tsteps": np.concatenate(tsteps)})
+                           "tsteps": np.concatenate(tsteps), "diverged": diverged})
         self._finish_one(config, ctx, L, spec, opt, state, steps, elapsed,
-                         np.concatenate(traj), np.concatenate(tsteps))
-        ctx.save_checkpoint(progress=(i + 1) * 10_000, extra={"opt": i + 1, "k": 0})
+                         np.concatenate(traj), np.concatenate(tsteps), seed, diverged)
 
     @staticmethod
-    def _log_records(ctx, spec, values, steps, grad_evals):
-        """Quantiles of V over the agents at each record (values: (R, A))."""
+    def _log_records(ctx, spec, seed, values, steps, grad_evals):
+        """Quantiles of V over the (finite) agents at each record (values: (R, A))."""
         v = np.asarray(values)
-        stats = {"median_value": np.median(v, 1), "mean_value": v.mean(1), "min_value": v.min(1),
-                 "q10_value": np.quantile(v, 0.1, 1), "q90_value": np.quantile(v, 0.9, 1)}
+        stats = {"median_value": np.nanmedian(v, 1), "mean_value": np.nanmean(v, 1),
+                 "min_value": np.nanmin(v, 1), "q10_value": np.nanquantile(v, 0.1, 1),
+                 "q90_value": np.nanquantile(v, 0.9, 1)}
         ctx.log_metrics([
             {"optimizer": spec.id, "step": int(s), "metric": m, "value": float(vals[r]),
-             "grad_evals": int(g)}
+             "grad_evals": int(g), "seed": seed}
             for m, vals in stats.items()
             for r, (s, g) in enumerate(zip(steps, grad_evals, strict=True))])
 
     @staticmethod
-    def _finish_one(config, ctx, L, spec, opt, state, steps, elapsed, traj, tsteps):
+    def _finish_one(config, ctx, L, spec, opt, state, steps, elapsed, traj, tsteps, seed,
+                    diverged):
         import jax
 
         x = np.asarray(state.x)
         v = np.asarray(jax.vmap(L.value)(state.x))
+        ok = diverged < 0
         t0 = time.perf_counter()
-        xd, conv, n_desc = descend(L, x, eta=config.descent_eta, tol=config.descent_tol,
-                                   max_steps=config.descent_max_steps)
-        names = classify(L, xd, conv, config.match_tol)
-        ctx.record_timing(f"{spec.id}", elapsed)
-        ctx.record_timing(f"{spec.id} basin descent", time.perf_counter() - t0)
+        xd, conv, n_desc = descend(L, np.where(ok[:, None], x, 0.0), eta=config.descent_eta,
+                                   tol=config.descent_tol, max_steps=config.descent_max_steps)
+        names = np.where(ok, classify(L, xd, conv, config.match_tol), "div")
+        ctx.record_timing(f"{spec.id} seed {seed}", elapsed)
+        ctx.record_timing(f"{spec.id} seed {seed} basin descent", time.perf_counter() - t0)
         ge = int(np.asarray(state.grad_evals))
-        ctx.save_arrays(f"final_{spec.id}", x=x, value=v, descended=xd, converged=conv,
-                        stationary=names.astype("U4"), traj=traj, traj_steps=tsteps,
-                        steps=steps, grads_per_step=opt.grads_per_step, grad_evals=ge,
-                        descent_steps=n_desc)
+        ctx.save_arrays(f"final_{spec.id}_s{seed}", x=x, value=v, descended=xd, converged=conv,
+                        stationary=names.astype("U4"), diverged_at=diverged, traj=traj,
+                        traj_steps=tsteps, steps=steps, grads_per_step=opt.grads_per_step,
+                        grad_evals=ge, descent_steps=n_desc)
         fr = basin_fractions(names)
-        final = {**{f"fraction_{b}": fr[b] for b in BASINS}, "median_final_value":
-                 float(np.median(v)), "grad_evals": ge, "steps": steps,
+        final = {**{f"fraction_{b}": fr[b] for b in OUTCOMES}, "median_final_value":
+                 float(np.median(v[ok])), "grad_evals": ge, "steps": steps,
                  "grads_per_step": opt.grads_per_step, "descent_steps": n_desc}
         ctx.log_metrics([{"optimizer": spec.id, "step": steps, "metric": f"final/{m}",
-                          "value": float(val), "grad_evals": ge} for m, val in final.items()])
+                          "value": float(val), "grad_evals": ge, "seed": seed}
+                         for m, val in final.items()])
 
     # ------------------------------------------------------------------ outputs
     @staticmethod
-    def _table(ctx: RunContext):
-        """Per-optimiser results from the saved ``final_*.npz`` and the recorded timings."""
+    def _per_seed(ctx: RunContext):
+        """One row per (seed, optimiser) from the saved ``final_*_s*.npz`` and the timings."""
         import pandas as pd
 
         from mflab.runs.io import read_arrays
 
         rows = []
-        for s in OPTIMIZERS:
-            path = ctx.dir / "arrays" / f"final_{s.id}.npz"
-            if s.id not in ctx.config.optimizers or not path.exists():
-                continue
-            a = read_arrays(ctx.dir, f"final_{s.id}")
-            fr = basin_fractions(a["stationary"])
-            rows.append({"id": s.id, "method": s.label,
-                         **{f"basin {b}": fr[b] for b in BASINS},
-                         "median final V": float(np.median(a["value"])),
-                         "grads/step": int(a["grads_per_step"]), "steps": int(a["steps"]),
-                         "grad evals/agent": int(a["grad_evals"]),
-                         "wall time (s)": ctx.timing(s.id)})
-        columns = ["id", "method", *(f"basin {b}" for b in BASINS), "median final V",
+        for seed in range(ctx.config.n_seeds):
+            for s in OPTIMIZERS:
+                if s.id not in ctx.config.optimizers:
+                    continue
+                if not (ctx.dir / "arrays" / f"final_{s.id}_s{seed}.npz").exists():
+                    continue  # skipped, or every agent diverged (recorded in meta.json)
+                a = read_arrays(ctx.dir, f"final_{s.id}_s{seed}")
+                fr = basin_fractions(a["stationary"])
+                finite = a["value"][a["diverged_at"] < 0]
+                rows.append({"seed": seed, "id": s.id, "method": s.label,
+                             **{f"basin {b}": fr[b] for b in OUTCOMES},
+                             "median final V": float(np.median(finite)),
+                             "grads/step": int(a["grads_per_step"]), "steps": int(a["steps"]),
+                             "grad evals/agent": int(a["grad_evals"]),
+                             "wall time (s)": ctx.timing(f"{s.id} seed {seed}")})
+        columns = ["seed", "id", "method", *(f"basin {b}" for b in OUTCOMES), "median final V",
                    "grads/step", "steps", "grad evals/agent", "wall time (s)"]
         return pd.DataFrame(rows, columns=columns)
 
@@ -351,36 +404,50 @@ class MuellerBrownStudy(Study):
         return plot_all(Path(run_dir), {s.id: s.label for s in OPTIMIZERS})
 
     def summarize(self, run_dir: Path) -> str:
+        import pandas as pd
+
         from mflab.runs.io import read_config, read_meta, read_table
 
         run_dir = Path(run_dir)
         cfg, meta = read_config(run_dir), read_meta(run_dir)
         t = read_table(run_dir, "basins")
-        fmt = t.copy()
-        for b in BASINS:
-            fmt[f"basin {b}"] = fmt[f"basin {b}"].map(lambda f: f"{f:.3f}")
-        fmt["median final V"] = fmt["median final V"].map(lambda f: f"{f:.3f}")
-        fmt["wall time (s)"] = fmt["wall time (s)"].map(lambda f: f"{f:.2f}")
+
+        def spread(col, fmt):
+            return [f"{fmt(m)} [{fmt(lo)}, {fmt(hi)}]"
+                    for m, lo, hi in zip(t[col], t[f"{col} min"], t[f"{col} max"], strict=True)]
+
+        frac = lambda f: f"{f:.3f}"  # noqa: E731
+        fmt = pd.DataFrame({"id": t["id"], "method": t["method"], "seeds": t["seeds"]})
+        for b in OUTCOMES:
+            fmt[f"basin {b}"] = spread(f"basin {b}", frac)
+        fmt["median final V"] = spread("median final V", lambda f: f"{f:.2f}")
+        for c in ("grads/step", "steps", "grad evals/agent"):
+            fmt[c] = t[c].astype(int)
+        fmt["wall time (s)"] = t["wall time (s)"].map(lambda f: f"{f:.1f}")
         cost = ("equal gradient cost: each method ran budget // grads_per_step steps"
                 if cfg["equal_cost"] else "equal step count: each method ran `budget` steps")
         lines = [
             "# C6 — optimisers on the Müller–Brown potential", "",
             f"{cfg['n_agents']} uniform starts in [{cfg['box'][0]}, {cfg['box'][1]}] × "
-            f"[{cfg['box'][2]}, {cfg['box'][3]}], the same for every method; full gradients; "
+            f"[{cfg['box'][2]}, {cfg['box'][3]}], the same for every method within a seed; "
+            f"{cfg['n_seeds']} seeds (new starts and new noise each); full gradients; "
             f"learning rate η = {cfg['eta']:g} for GD-like methods; budget {cfg['budget']} "
-            f"gradient evaluations per agent ({cost}). The columns `grads/step`, `steps` and "
-            "`grad evals/agent` say how each budget was spent.", "",
+            f"gradient evaluations per agent ({cost}); B10 with Curie–Weiss interaction "
+            f"λ = {cfg['mfhom_lam']:g}. Each cell is the median over seeds [min, max] of the "
+            "fraction of the ensemble (or of its median final V).", "",
             "Basin of a run: plain GD (η = "
             f"{cfg['descent_eta']:g}) from its final point until |∇V| < {cfg['descent_tol']:g}, "
             "then matched to the tabulated stationary points (A global: V = −146.700, "
-            "B: −108.167, C: −80.768); saddles and unconverged runs count as elsewhere. "
-            "Wall time: the optimiser's runs including JIT compilation, excluding the "
-            "basin descent.", "",
+            "B: −108.167, C: −80.768); saddles and unconverged runs count as elsewhere; "
+            "`diverged`: the run became NaN/inf. Wall time: median per seed of the "
+            "optimiser's runs including JIT compilation, excluding the basin descent.", "",
             _markdown_table(fmt), "",
-            "Figures: `figures/trajectories.png` (sample trajectories on the contours), "
-            "`figures/final_values.png` (histograms of final V), `figures/basins.png` "
-            "(basin fractions), `figures/convergence.png` (median V vs gradient evaluations). "
-            "Table: `tables/basins.csv`; all records: `metrics.parquet`.",
+            "Figures (seed 0): `figures/trajectories.png` (sample trajectories on the "
+            "contours), `figures/final_values.png` (histograms of final V); over seeds: "
+            "`figures/basins.png` (median basin fractions with their range), "
+            "`figures/convergence.png` (median V vs gradient evaluations). Tables: "
+            "`tables/basins.csv` (median, min, max), `tables/basins_per_seed.csv`; all "
+            "records: `metrics.parquet`.",
         ]
         skipped = [w for w in meta.get("warnings", []) if w.startswith("skipped")]
         if skipped:

@@ -1,0 +1,67 @@
+"""The exceptions mflab raises on purpose, in one place.
+
+* :class:`DivergenceError` — a run produced NaN/inf; the message names the step, the agent
+  (replica) and the quantity.
+* :class:`ConfigError` — a study config was refused; one line saying what was given and
+  what is allowed.
+* :class:`RunError` — a run cannot start, resume or be read; one line for the user.
+* :class:`RunDiverged` — a run ended but a method diverged: a failed run.
+
+Argument errors of library functions are plain ``ValueError``/``TypeError`` raised by
+:mod:`mflab.validation`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class DivergenceError(FloatingPointError):
+    """A run produced NaN or inf; the message names the step, the agent and the quantity.
+
+    The same facts are attributes (``None`` when unknown): ``step``, ``agent``, ``quantity``.
+    """
+
+    def __init__(self, message: str, *, step: int | None = None, agent: int | None = None,
+                 quantity: str | None = None):
+        super().__init__(message)
+        self.step, self.agent, self.quantity = step, agent, quantity
+
+
+class ConfigError(ValueError):
+    """A config was refused; the message is one line saying what was given and what is allowed."""
+
+
+class RunError(RuntimeError):
+    """A run cannot start, resume or be read; the message is one line for the user."""
+
+
+class DamagedRunError(RunError):
+    """A file of a run directory is missing or unreadable; the message names it."""
+
+
+class RunDiverged(RuntimeError):
+    """A run ended, but a method (or the whole computation) diverged: a failed run.
+
+    Attributes:
+      run_dir: where its files are (the final directory when the study finished, the
+        partial one when the divergence stopped it).
+      divergences: ``[{"method", "step", "message"}, ...]`` as in ``meta.json``.
+    """
+
+    def __init__(self, run_dir: Path, divergences: list[dict[str, Any]]):
+        self.run_dir = Path(run_dir)
+        self.divergences = list(divergences)
+        what = describe_divergence(self.divergences[0]) if self.divergences else "diverged"
+        more = [d.get("method") or "?" for d in self.divergences[1:]]
+        also = f"; also diverged: {', '.join(more)}" if more else ""
+        super().__init__(f"run diverged: {what}{also} (files and meta.json in {self.run_dir})")
+
+
+def describe_divergence(d: dict[str, Any]) -> str:
+    """``METHOD diverged at step K: MESSAGE`` (or the message alone) in one line."""
+    at = f" at step {d['step']}" if d.get("step") is not None else ""
+    if not d.get("method"):  # the whole study stopped: its message says what diverged
+        return " ".join(f"{d.get('message', '')}{at}".split())
+    return " ".join(f"{d['method']} diverged{at}: {d.get('message', '')}".split())
