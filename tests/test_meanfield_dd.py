@@ -1,6 +1,7 @@
 """Distributional-dynamics particle solver: reduction, integrator order, agreement with SGD,
 density estimate."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.integrate import trapezoid
@@ -10,6 +11,7 @@ from mflab.meanfield import (
     IsotropicGaussians,
     histogram_density,
     sigma_a1,
+    sigma_a2,
     unit_a,
 )
 from mflab.meanfield.dd import (
@@ -19,6 +21,7 @@ from mflab.meanfield.dd import (
     radial_density,
     radial_quantiles,
     radial_ubar,
+    richardson,
     solve_dd,
 )
 
@@ -95,3 +98,95 @@ def test_radial_density_mass_and_sign():
     h, inside = histogram_density(r, np.linspace(0, 3, 31))
     assert np.all(h >= 0) and inside == 1.0
     assert abs(np.sum(h * 0.1) - 1) < 1e-12
+
+
+# ----------------------------------------------------------------- the cone point of A2
+A2 = unit_a(sigma_a2())
+A2_DATA = IsotropicGaussians(0.5, 320)  # SPEC A2 paper scale; the start κ = 0.1 collapses
+A2_SYS = RadialDD(A2, A2_DATA)  # one instance: jitted solves are cached across the tests
+
+
+class Reflected(RadialDD):
+    """The scheme without projection: radii cross 0 (the even extension of the dynamics)."""
+
+    def project(self, r):
+        return r
+
+
+def test_gradient_at_zero_is_the_right_derivative():
+    # the Filippov step needs ψ'(0+) at r = 0 exactly (finite, not NaN): jax.grad of the
+    # energy against a one-sided difference quotient (h = 1e-7: truncation O(h) ≈ 1e-7)
+    energy = jax.jit(A2_SYS.energy)
+    grad = jax.jit(jax.grad(A2_SYS.energy))
+    for rest in (0.0, 2.088, 3.0):
+        r = jnp.asarray([0.0] + [rest] * 9)
+        g = float(grad(r)[0])
+        fd = float((energy(r.at[0].set(1e-7)) - energy(r)) / 1e-7)
+        assert np.isfinite(g) and abs(g - fd) < 1e-5, (rest, g, fd)
+
+
+def test_cone_point_keeps_the_scheme_order_and_reaches_the_zero_network():
+    # κ = 0.1 from the SPEC A2 start: every radius falls into 0 by t ≈ 0.015 and stays
+    # there (ψ'(0+) > 0: the one-sided velocity points into 0), so R → 1 + σ(0)² = 7.25.
+    # With the projected (Filippov) step the error during the collapse is second order
+    # (Heun); radii never go negative. Reference: dt/32 (its error ≈ 4e-9 ≪ the errors).
+    sys_ = A2_SYS
+    r0 = radial_quantiles(16, 320, 0.1)
+    dts = [1e-3, 5e-4, 2.5e-4]
+    ref = solve_dd(sys_, r0, t_max=0.03, dt=dts[0] / 32, n_records=31)
+    runs = [solve_dd(sys_, r0, t_max=0.03, dt=h, n_records=31) for h in dts]
+    errs = [np.max(np.abs(r.risk - ref.risk)) for r in runs]
+    slope = np.polyfit(np.log(dts), np.log(errs), 1)[0]
+    assert abs(slope - 2) < 0.3, (errs, slope)
+    for r in runs + [ref]:
+        assert np.all(r.particles >= 0) and np.all(r.particles[-1] == 0)
+        assert abs(r.risk[-1] - 7.25) < 1e-12
+
+
+def test_unit_at_zero_leaves_when_the_cone_points_outward():
+    # with the other units at r = 3, ψ'(0+) ≈ −0.28 < 0 (test above, with 9 of 10 there):
+    # the unit at 0 leaves it; with them at r* = 2.088, ψ'(0+) ≈ +0.28 > 0 and it stays at 0.
+    # (16 radii over t ≤ 0.03 in 30 records, as the next test: one compilation serves both)
+    out = solve_dd(A2_SYS, np.array([0.0] + [3.0] * 15), t_max=0.03, dt=1e-3, n_records=31)
+    stay = solve_dd(A2_SYS, np.array([0.0] + [2.088] * 15), t_max=0.03, dt=1e-3,
+                    n_records=31)
+    assert out.particles[-1][0] > 0.005 and np.all(stay.particles[:, 0] == 0.0)
+
+
+def test_richardson_covers_a_first_order_error_with_known_limit():
+    # The scheme without projection chatters across r = 0 with amplitude ∝ dt, so its
+    # final risk (t = 0.03, after the collapse) has a first-order error against the known
+    # limit 7.25. The estimate from three step sizes with the observed order covers it
+    # (and is within 2× of it); the difference to dt/2 alone (an order-2 assumption would
+    # take a third of it) reports only about half.
+    sys_ = Reflected(A2, A2_DATA)
+    r0 = radial_quantiles(16, 320, 0.1)
+    R = [solve_dd(sys_, r0, t_max=0.03, dt=h, n_records=31).risk[-1:]
+         for h in (1e-3, 5e-4, 2.5e-4)]
+    p, err, _ = richardson(*R, order_max=2)
+    true = abs(R[0][0] - 7.25)
+    assert abs(p - 1) < 0.25 and true <= err < 2 * true, (p, err, true)
+    assert abs(R[0][0] - R[1][0]) < 0.6 * true
+
+
+def test_error_estimate_covers_the_true_error_at_the_cone_point():
+    # the projected scheme's own estimate (dt/2, dt/4 and M/2, 2M; observed orders) against
+    # a reference extrapolated in dt (dt/8, dt/16 with order 2) and in M (2M, 4M with the
+    # observed order): max over the collapse t ≤ 0.03 of |R − R_ref|
+    sys_ = A2_SYS
+
+    def q(M):
+        return radial_quantiles(M, 320, 0.1)
+
+    def run(M, h):
+        return solve_dd(sys_, q(M), t_max=0.03, dt=h, n_records=31).risk
+
+    res = solve_dd(sys_, q(16), t_max=0.03, dt=1e-3, n_records=31, refine=q)
+    a, b = run(16, 1e-3 / 8), run(16, 1e-3 / 16)
+    ref_dt = b + (b - a) / 3
+    m1, m2, m4 = run(16, 1e-3 / 16), run(32, 1e-3 / 16), run(64, 1e-3 / 16)
+    order_M = np.log2(np.max(np.abs(m1 - m2)) / np.max(np.abs(m2 - m4)))
+    ref_M = m4 + (m4 - m2) / (2**order_M - 1)
+    true = np.max(np.abs((res.risk - ref_dt) + (m1 - ref_M)))
+    assert abs(res.order_dt - 2) < 0.3
+    assert true <= res.err_risk < 4 * true, (res.err_risk, true, res.err_dt, res.err_M)

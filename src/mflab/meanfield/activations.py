@@ -35,13 +35,16 @@ def _phi(z):
 def relu_gaussian_mean(m, tau):
     """E relu(m + τG) = m Φ(m/τ) + τ φ(m/τ), G ~ N(0,1); exact also at τ = 0 (→ relu(m)).
 
-    The τ = 0 branch uses the double-where trick so that gradients stay finite there.
+    The τ = 0 branch uses the double-where trick so that gradients stay finite there, and
+    carries the right derivative in τ: ∂_τ → φ(0) at m = 0 (E relu(τG) = τ φ(0), a cone),
+    0 at m ≠ 0.
     """
     m, tau = jnp.broadcast_arrays(jnp.asarray(m), jnp.asarray(tau))
     pos = tau > 0
     tau_ok = jnp.where(pos, tau, 1.0)
     z = m / tau_ok
-    return jnp.where(pos, m * ndtr(z) + tau_ok * _phi(z), jnp.maximum(m, 0.0))
+    at_zero = jnp.maximum(m, 0.0) + tau * _phi(0.0) * (m == 0)
+    return jnp.where(pos, m * ndtr(z) + tau_ok * _phi(z), at_zero)
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,7 +19,11 @@ are exact (closed forms, series, quadrature; x is never sampled).
 * **Unreduced form**: particles w_j ∈ R^d (small d), U by the pair quadrature; it checks
   the reduction.
 
-Time stepping: Heun (RK2, order 2) or RK4 (order 4) with fixed dt in ``lax.scan``.
+Time stepping: Heun (RK2, order 2) or RK4 (order 4) with fixed dt in ``lax.scan``; a system
+with a constraint set (``project``: RadialDD's r ≥ 0) is projected at every stage, which
+integrates the cone point r = 0 of A2 as its Filippov solution (see :class:`RadialDD`). The
+solver estimates its own error by Richardson extrapolation with the observed orders in dt
+and in M (:func:`estimate_error`).
 
 Reference: Mei, Montanari & Nguyen, PNAS 2018, eqs. (6)–(7) and SI §"numerical
 solution of the DD" (radial reduction); report eq. (5).
@@ -27,6 +31,7 @@ solution of the DD" (radial reduction); report eq. (5).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 
@@ -43,10 +48,16 @@ from mflab.schedules import xi_constant
 DD_SERIES_TERMS = 160
 
 
-def cosine_moments(d: int, n_terms: int) -> np.ndarray:
-    """E[c^n], n < n_terms, for c the cosine of two independent uniform directions in R^d."""
+def cosine_moments(d: float, n_terms: int) -> np.ndarray:
+    """E[c^n], n < n_terms, for c the cosine of two independent uniform directions in R^d.
+
+    E[c^{2k}] = Π_{i<k} (2i+1)/(d+2i), odd moments 0; ``d = math.inf`` gives the limit
+    d → ∞ (c → 0: only E[c^0] = 1 survives).
+    """
     m = np.zeros(n_terms)
     m[0] = 1.0
+    if math.isinf(d):
+        return m
     for n in range(2, n_terms, 2):
         k = n // 2
         m[n] = m[n - 2] * (2 * k - 1) / (d + 2 * k - 2)
@@ -76,11 +87,17 @@ def radial_v(units: UnitType, data, r):
 
 
 def radial_ubar(units: UnitType, data, r1, r2, *, method="series", n_terms=DD_SERIES_TERMS,
-                n_jacobi=24):
-    """ū_d(r1_i, r2_j) (matrix) averaged over the cosine law of R^d (module docstring)."""
+                n_jacobi=24, d: float | None = None):
+    """ū_d(r1_i, r2_j) (matrix) averaged over the cosine law of R^d (module docstring).
+
+    ``d`` overrides ``data.d`` (only the cosine law depends on it); ``d = math.inf`` is the
+    limit d → ∞, ū_∞(r, r') = ½ Σ_y E σ(s_y r G) E σ(s_y r' G) (series method only).
+    """
     s = jnp.asarray(_radial_units(units, data), r1.dtype)
     r1, r2 = jnp.abs(r1), jnp.abs(r2)  # ū is even in each radius (w ↦ −w)
-    d = data.d
+    d = data.d if d is None else d
+    if math.isinf(d) and method != "series":
+        raise ValueError(f"d = inf needs method 'series'; got {method!r}.")
     if method == "series":
         mom = jnp.asarray(cosine_moments(d, n_terms), r1.dtype)
         c1 = hermite_coeffs(units.sigma, 0.0, s[:, None] * r1[None], n_terms)  # (2, N1, n)
@@ -99,28 +116,50 @@ def radial_ubar(units: UnitType, data, r1, r2, *, method="series", n_terms=DD_SE
 
 @dataclass(frozen=True, eq=False)
 class RadialDD:
-    """Reduced isotropic DD: particles r (M,); energy F(r) = Σ v(r_j) + (1/2M) Σ ū_d(r_j, r_l)."""
+    """Reduced isotropic DD: particles r (M,) ≥ 0; F(r) = Σ v(r_j) + (1/2M) Σ ū_d(r_j, r_l).
+
+    The cone point r = 0: v and ū are even in r and, for an activation with a kink at 0
+    (A2), ψ(r) ≈ ψ(0) + ψ'(0+) r near 0 (V has a cone at w = 0). The Filippov solution of
+    ṙ = −2ξ ψ'(r) on r ≥ 0 keeps a unit at 0 while ψ'(0+) > 0 (its one-sided velocity points
+    into 0) and lets it leave when ψ'(0+) < 0. :meth:`project` (r ↦ max(r, 0)) applied to
+    every stage of the time step gives exactly that (the gradient at r = 0 is the right
+    derivative ψ'(0+)), so radii never cross 0 and do not chatter around it.
+
+    Args:
+      method: ū evaluation, ``"series"``, ``"jacobi"`` or ``"auto"`` (series for d ≥ 8).
+      d: the dimension of the cosine law (default ``data.d``; ``math.inf``: the d → ∞ limit).
+    """
 
     units: UnitType
     data: object
     method: str = "auto"
+    d: float | None = None
 
     def __post_init__(self):
+        d = self.data.d if self.d is None else self.d
+        object.__setattr__(self, "d", d)
         if self.method == "auto":  # series tail ∝ n^-(d+4)/2: fast for large d, slow for tiny d
-            object.__setattr__(self, "method", "series" if self.data.d >= 8 else "jacobi")
+            object.__setattr__(self, "method", "series" if d >= 8 else "jacobi")
+
+    def ubar(self, r1, r2):
+        """ū_d(r1_i, r2_j) (matrix)."""
+        return radial_ubar(self.units, self.data, r1, r2, method=self.method, d=self.d)
 
     def energy(self, r):
         M = r.shape[0]
-        return jnp.sum(radial_v(self.units, self.data, r)) + 0.5 / M * jnp.sum(
-            radial_ubar(self.units, self.data, r, r, method=self.method))
+        return jnp.sum(radial_v(self.units, self.data, r)) + 0.5 / M * jnp.sum(self.ubar(r, r))
 
     def risk(self, r):
         """R(ρ̂) = R# + 2 mean_j v(r_j) + mean_{j,l} ū_d(r_j, r_l)."""
         return self.data.r_sharp + 2 * jnp.mean(radial_v(self.units, self.data, r)) + jnp.mean(
-            radial_ubar(self.units, self.data, r, r, method=self.method))
+            self.ubar(r, r))
+
+    def project(self, r):
+        """Onto the constraint set r ≥ 0 (see the class docstring)."""
+        return jnp.maximum(r, 0.0)
 
     def mean_norm(self, r):
-        return jnp.mean(jnp.abs(r))  # the dynamics is even in r; a radius may cross 0
+        return jnp.mean(jnp.abs(r))
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,7 +187,9 @@ INTEGRATORS = {"heun": 2, "rk4": 4}
 
 @partial(jax.jit, static_argnums=(0, 1, 2, 7))
 def _integrate(system, xi, scheme, n_sub, x0, t0, dt, n_rec):
+    # n_sub and dt are traced (one compilation serves every step size); n_rec is static
     grad = jax.grad(system.energy)
+    P = getattr(system, "project", lambda x: x)  # constraint set (RadialDD: r ≥ 0)
 
     def f(t, x):
         return -2.0 * xi(t) * grad(x)
@@ -157,14 +198,14 @@ def _integrate(system, xi, scheme, n_sub, x0, t0, dt, n_rec):
         x, t = c
         if scheme == "heun":
             k1 = f(t, x)
-            k2 = f(t + dt, x + dt * k1)
-            x = x + 0.5 * dt * (k1 + k2)
+            k2 = f(t + dt, P(x + dt * k1))
+            x = P(x + 0.5 * dt * (k1 + k2))
         else:
             k1 = f(t, x)
-            k2 = f(t + dt / 2, x + dt / 2 * k1)
-            k3 = f(t + dt / 2, x + dt / 2 * k2)
-            k4 = f(t + dt, x + dt * k3)
-            x = x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            k2 = f(t + dt / 2, P(x + dt / 2 * k1))
+            k3 = f(t + dt / 2, P(x + dt / 2 * k2))
+            k4 = f(t + dt, P(x + dt * k3))
+            x = P(x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4))
         return (x, t + dt)
 
     def record(c, _):
@@ -176,11 +217,17 @@ def _integrate(system, xi, scheme, n_sub, x0, t0, dt, n_rec):
     return out
 
 
+@partial(jax.jit, static_argnums=0)
+def _observe(system, x):
+    return system.risk(x), system.mean_norm(x)
+
+
 @dataclass
 class DDResult:
     """DD solution at record times: times (R,), risk (R,), mean_norm (R,), particles (R, M, ...),
-    and the discretisation-error estimate (max |ΔR| and max |Δ mean_norm| against a rerun with
-    dt/2 and 2M; NaN when not computed)."""
+    and the discretisation-error estimate of max_t |R − R(ρ_t)| and of max_t |mean_norm − its
+    limit| (:func:`estimate_error`; NaN when not computed), with its parts: the time-step part
+    ``err_dt`` and the particle part ``err_M`` (of the risk) and their observed orders."""
 
     times: np.ndarray
     risk: np.ndarray
@@ -188,6 +235,81 @@ class DDResult:
     particles: np.ndarray
     err_risk: float = float("nan")
     err_mean_norm: float = float("nan")
+    err_dt: float = float("nan")
+    err_M: float = float("nan")
+    order_dt: float = float("nan")
+    order_M: float = float("nan")
+
+
+#: Safety factor of the Richardson estimate (Roache's grid convergence index uses 1.25
+#: with three grids and an observed order): it covers the next term of the error expansion.
+RICHARDSON_SAFETY = 1.25
+#: Largest order credited to the particle quantisation (midpoint quantiles of a smooth
+#: law integrate smooth functionals with error O(M⁻²)).
+PARTICLE_ORDER = 2.0
+
+
+def richardson(coarse, mid, fine, order_max: float) -> tuple[float, float, float]:
+    """Error of three solutions on a refinement sequence h, h/2, h/4, by its observed order.
+
+    With e(h) = C h^p: D1 = max|coarse − mid| = C h^p (1 − 2^−p), D2 = max|mid − fine|, so
+    p = log2(D1/D2) and e(h) = D1/(1 − 2^−p), e(h/2) = D2/(1 − 2^−p); both are returned
+    multiplied by ``RICHARDSON_SAFETY``. The order used is min(p, order_max) (never credit
+    more than the method's order). Returns (observed p, error of coarse, error of mid);
+    the errors are ``inf`` when the sequence does not converge (D2 ≥ D1 > 0: outside the
+    asymptotic range), 0 when D1 = D2 = 0.
+
+    Reference: Richardson 1911; Roache, J. Fluids Eng. 116 (1994) (observed order, GCI).
+    """
+    d1 = float(np.max(np.abs(np.asarray(coarse) - mid)))
+    d2 = float(np.max(np.abs(np.asarray(mid) - fine)))
+    if d1 == 0.0 and d2 == 0.0:
+        return float("nan"), 0.0, 0.0
+    if d2 >= d1:
+        return float(np.log2(d1 / d2)) if d1 > 0 else -np.inf, np.inf, np.inf
+    p = float(np.log2(d1 / d2)) if d2 > 0 else np.inf
+    f = RICHARDSON_SAFETY / (1.0 - 2.0 ** -min(p, order_max))
+    return p, d1 * f, d2 * f
+
+
+def estimate_error(res: DDResult, solve, init, M: int, order: float) -> DDResult:
+    """Attach to ``res`` (the solve with M particles and step dt) its error estimate.
+
+    * time step: the same M with dt/2 and dt/4, Richardson with the observed order
+      (:func:`richardson`, at most the scheme's ``order``);
+    * particles: the same dt with M/2 and 2M, Richardson in 1/M (order at most
+      ``PARTICLE_ORDER``);
+    * ``err_risk`` = err_dt + err_M (likewise ``err_mean_norm``), each with the safety
+      factor ``RICHARDSON_SAFETY``.
+
+    An observed order far below the scheme's says the step is outside the asymptotic range
+    (e.g. an unresolved kink); the estimate stays honest because it uses that order.
+    Costs 2 + 4 + ¼ + 4 times the base solve (M² work per step).
+
+    Args:
+      solve: ``(x0, k) -> DDResult``, the same solve from x0 with time step dt/k.
+      init: ``M -> x0``. M: the base run's particle count (even).
+    """
+    if M % 2 or M < 2:
+        raise ValueError(f"the error estimate halves M; M must be even and >= 2; got {M}.")
+    x0, x_few, x_many = init(M), init(M // 2), init(2 * M)
+    if (len(x_few), len(x_many)) != (M // 2, 2 * M):
+        raise ValueError(f"init(M) must return M particles; got {len(x_few)} for M = {M // 2} "
+                         f"and {len(x_many)} for M = {2 * M}.")
+    half, quarter = solve(x0, 2), solve(x0, 4)
+    few, many = solve(x_few, 1), solve(x_many, 1)
+    errs = {}
+    for key in ("risk", "mean_norm"):
+        p, e_dt, _ = richardson(getattr(res, key), getattr(half, key), getattr(quarter, key),
+                                order)
+        q, _, e_M = richardson(getattr(few, key), getattr(res, key), getattr(many, key),
+                               PARTICLE_ORDER)
+        errs[key] = (p, q, e_dt, e_M)
+    p, q, e_dt, e_M = errs["risk"]
+    res.order_dt, res.order_M, res.err_dt, res.err_M = p, q, e_dt, e_M
+    res.err_risk = e_dt + e_M
+    res.err_mean_norm = errs["mean_norm"][2] + errs["mean_norm"][3]
+    return res
 
 
 def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=None,
@@ -198,8 +320,9 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
       system: :class:`RadialDD` or :class:`FullDD`.
       dt: time step (t_max / (n_records − 1) must be a multiple of dt, up to rounding).
       xi: schedule ξ (default ≡ 1). scheme: ``"heun"`` (order 2) or ``"rk4"`` (order 4).
-      refine: optional callable ``M -> x0`` giving the initial particles for 2M; when given,
-        the solver reruns with (dt/2, 2M) and reports the differences as its error estimate.
+      refine: optional callable ``M -> x0`` giving the initial particles for any M; when
+        given, the solver estimates its own error (:func:`estimate_error`: dt/2, dt/4 and
+        M/2, 2M, Richardson with the observed orders).
     """
     if scheme not in INTEGRATORS:
         raise ValueError(f"scheme must be one of {sorted(INTEGRATORS)}; got {scheme!r}.")
@@ -213,8 +336,9 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
     x0 = jnp.asarray(x0)
     xs, risk, norm = _integrate(system, xi, scheme, n_sub, x0, 0.0, dt, n_records - 1)
     times = np.linspace(0.0, t_max, n_records)
-    res = DDResult(times, np.concatenate([[float(system.risk(x0))], np.asarray(risk)]),
-                   np.concatenate([[float(system.mean_norm(x0))], np.asarray(norm)]),
+    risk0, norm0 = _observe(system, x0)
+    res = DDResult(times, np.concatenate([[float(risk0)], np.asarray(risk)]),
+                   np.concatenate([[float(norm0)], np.asarray(norm)]),
                    np.concatenate([np.asarray(x0)[None], np.asarray(xs)]))
     if not np.all(np.isfinite(res.risk)):
         from mflab.driver import DivergenceError
@@ -223,10 +347,9 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
         raise DivergenceError(f"DD risk became {res.risk[k]} at t = {times[k]:g} (record {k}); "
                               f"lower dt (given {dt!r}).")
     if refine is not None:
-        fine = solve_dd(system, refine(2 * x0.shape[0]), t_max=t_max, dt=dt / 2,
-                        n_records=n_records, xi=xi, scheme=scheme)
-        res.err_risk = float(np.max(np.abs(fine.risk - res.risk)))
-        res.err_mean_norm = float(np.max(np.abs(fine.mean_norm - res.mean_norm)))
+        estimate_error(res, lambda x, k: solve_dd(system, x, t_max=t_max, dt=dt / k,
+                                                  n_records=n_records, xi=xi, scheme=scheme),
+                       refine, x0.shape[0], INTEGRATORS[scheme])
     return res
 
 

@@ -158,11 +158,12 @@ def hermite_coeffs(sig: RampSum, mu, s, n_terms: int):
     from jax.scipy.special import ndtr
 
     mu, s = jnp.broadcast_arrays(jnp.asarray(mu), jnp.asarray(s))
-    tiny = jnp.finfo(mu.dtype).tiny
-    s_safe = jnp.maximum(s, tiny)
+    pos = s > 0  # at s = 0, a_k = ±40 (or 0 at a kink t_k = μ): the right limit s → 0+,
+    s_ok = jnp.where(pos, s, 1.0)  # with finite derivatives (double-where, no 0 · inf)
     out = [sig.gaussian_mean(mu, s)]
     c1 = jnp.zeros_like(mu)
-    a = [jnp.clip((tk - mu) / s_safe, -40.0, 40.0) for tk in sig.knots]
+    a = [jnp.where(pos, jnp.clip((tk - mu) / s_ok, -40.0, 40.0), 40.0 * jnp.sign(tk - mu))
+         for tk in sig.knots]
     for ak, bk in zip(a, sig.betas, strict=True):
         c1 = c1 + bk * ndtr(-ak)
     out.append(s * c1)

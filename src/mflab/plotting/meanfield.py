@@ -83,27 +83,91 @@ def plot_reduced_scatter(run_dir: Path, cases: dict) -> Path:
         return savefig(fig, figures_dir(run_dir) / "reduced.png")
 
 
-def plot_convergence(run_dir: Path, table) -> Path:
-    """Risk gap SGD–DD vs N (one line per ε) and vs ε (one line per N), log-log, with
-    reference slopes ∓1/2."""
+def plot_convergence(run_dir: Path, table, slopes_gap, slopes_bias) -> Path:
+    """Left: risk gap SGD–DD vs N, one colour per ε; filled markers with error bars = mean
+    over seeds of |gap| (per run), open markers = |mean gap| (bias); dotted verticals at the
+    crossover N = 1/ε; guides ∝ N^−1/2 and N^−1. Middle: the local slopes between
+    consecutive N (at the geometric midpoints) with the theory's −1/2 and the bias rate −1.
+    Right: mean |gap| vs ε, one colour per N, with a guide ∝ ε^1/2."""
     with paper_style():
-        fig, (ax_n, ax_e) = panel_grid(2, ncols=2, size=(3.2, 2.7))
+        fig, (ax_n, ax_s, ax_e) = panel_grid(3, ncols=3, size=(3.0, 2.7))
+        Ns = np.array(sorted(table.N.unique()), float)
         for i, (eps, g) in enumerate(table.groupby("eps")):
-            ax_n.errorbar(g.N, g.gap, yerr=g.gap_se, marker="o", ms=3, capsize=2,
-                          color=f"C{i}", label=f"ε = {eps:g}")
+            col = f"C{i}"
+            ax_n.errorbar(g.N, g.gap, yerr=g.gap_se, marker="o", ms=3, capsize=2, color=col,
+                          label=f"ε = {eps:g}")
+            ax_n.plot(g.N, g.bias, "--", marker="o", mfc="none", ms=3, color=col, lw=0.7)
+            if Ns[0] <= 1 / eps <= Ns[-1]:
+                ax_n.axvline(1 / eps, color=col, ls=":", lw=0.7)
+            for sl, style in ((slopes_gap, "-o"), (slopes_bias, "--o")):
+                r = sl[sl.eps == eps].sort_values("lo")
+                ax_s.plot(np.sqrt(r.lo * r.hi), r.slope, style, ms=3, color=col,
+                          mfc=col if style == "-o" else "none", lw=0.8)
+        g0 = table.gap.max()
+        ax_n.plot(Ns, g0 * (Ns / Ns[0]) ** -0.5, "k-", lw=0.5, label=r"$\propto N^{-1/2}$")
+        ax_n.plot(Ns, g0 * (Ns / Ns[0]) ** -1.0, "k-.", lw=0.5, label=r"$\propto N^{-1}$")
+        ax_n.plot([], [], "k--", marker="o", mfc="none", ms=3, lw=0.7,
+                  label="open: |mean gap| (bias)")
+        ax_n.plot([], [], "k:", lw=0.7, label="N = 1/ε (crossover)")
+        for v, ls in ((-0.5, "-"), (-1.0, "-."), (0.0, ":")):
+            ax_s.axhline(v, color="k", ls=ls, lw=0.5)
+        ax_s.set_xscale("log")
+        ax_s.set_xlabel("width N (midpoint of each pair)")
+        ax_s.set_ylabel("local slope d log gap / d log N")
         for i, (N, g) in enumerate(table.groupby("N")):
             ax_e.errorbar(g.eps, g.gap, yerr=g.gap_se, marker="o", ms=3, capsize=2,
                           color=f"C{i}", label=f"N = {N}")
-        Ns = np.array(sorted(table.N.unique()), float)
         e = np.array(sorted(table.eps.unique()), float)
-        g0 = table.gap.max()
-        ax_n.plot(Ns, g0 * (Ns / Ns[0]) ** -0.5, "k--", lw=0.7, label=r"$N^{-1/2}$")
-        ax_e.plot(e, table.gap.min() * (e / e[0]) ** 0.5, "k--", lw=0.7,
-                  label=r"$\varepsilon^{1/2}$")
+        ax_e.plot(e, table.gap.min() * (e / e[0]) ** 0.5, "k-", lw=0.5,
+                  label=r"$\propto \varepsilon^{1/2}$")
         for ax, xl in ((ax_n, "width N"), (ax_e, "step ε")):
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(xl)
             ax.legend(loc="best", fontsize=6)
-        ax_n.set_ylabel(r"$|R_N - R(\rho_t)|$ (mean over t, seeds)")
+        for ax in (ax_n, ax_s):  # label the widths themselves (log ticks collide)
+            ax.minorticks_off()
+            ax.set_xticks(Ns, [f"{n:g}" for n in Ns], rotation=45)
+        ax_n.set_ylabel(r"risk gap (mean over t)")
+        ax_e.set_ylabel("mean over seeds of |gap|")
         return savefig(fig, figures_dir(run_dir) / "convergence.png")
+
+
+def plot_radial_minimum(run_dir: Path, mins: dict, dds: dict, cfg: dict) -> Path:
+    """Three panels: ψ(r; ρ*) − λ at the global minimiser (per d, with its atoms marked;
+    mass at r = ∞ is written in the legend); ψ(r; ρ_T) − λ_T at each DD end point (below 0:
+    moving mass there lowers the risk); the DD risk vs t against min R."""
+    with paper_style():
+        fig, (ax_m, ax_d, ax_r) = panel_grid(3, ncols=3, size=(3.0, 2.6))
+        for i, (tag, m) in enumerate(mins.items()):
+            r, w = m["radii"], m["weights"]
+            fin = np.isfinite(r)
+            name = f"d = {cfg['d']}" if tag == "d" else r"$d \to \infty$"
+            inf_mass = float(w[~fin].sum())
+            ax_m.plot(r[fin], m["psi"][fin] - m["lam"], color=f"C{i}",
+                      label=f"{name}: R* = {float(m['risk']):.2g}"
+                      + (f", mass {inf_mass:.2f} at ∞" if inf_mass > 0 else ""))
+            on = fin & (w > 0)
+            ax_m.plot(r[on], np.zeros(on.sum()), "v", color=f"C{i}", ms=4)
+        ax_m.axhline(0, color="k", lw=0.5)
+        ax_m.set_title("global minimiser ρ* (▼: its support)")
+        ax_m.set_ylabel(r"$\psi(r;\rho) - \lambda$")
+        best = float(mins["d"]["risk"])
+        for i, (desc, a) in enumerate(dds.items()):
+            g = a["grid"]
+            fin = np.isfinite(g)
+            ax_d.plot(g[fin], a["psi"][fin] - a["lam"], color=f"C{i}", label=desc)
+            ax_r.plot(a["times"][1:], a["risk"][1:], color=f"C{i}", label=desc)
+        ax_d.axhline(0, color="k", lw=0.5)
+        ax_d.set_title(r"DD end points $\rho_T$")
+        ax_r.axhline(best, color="k", ls="--", lw=0.7, label="global min R*")
+        ax_r.set_xscale("log")
+        ax_r.set_yscale("log")
+        ax_r.set_xlabel("time t")
+        ax_r.set_ylabel("DD risk")
+        for ax in (ax_m, ax_d):
+            ax.set_xlabel("radius r")
+            ax.set_yscale("symlog", linthresh=1e-3)
+        for ax in (ax_m, ax_d, ax_r):
+            ax.legend(loc="best", fontsize=6)
+        return savefig(fig, figures_dir(run_dir) / "radial_minimum.png")

@@ -10,7 +10,8 @@ One *case* = one data model, unit type and initial law. :func:`simulate_case` ru
   t_max in ``DD_STAGES`` decades [t_max·10^(k−4), t_max·10^(k−3)], each on a uniform grid
   (about ``dd_records`` times in all), from a deterministic quantisation of the same
   initial law, with its own discretisation-error estimate (the whole solve again with
-  dt/2 and 2M); SGD–DD gaps interpolate the DD to the SGD times,
+  dt/2, dt/4 and M/2, 2M; Richardson with the observed orders); SGD–DD gaps interpolate
+  the DD to the SGD times,
 
 and saves ``arrays/sgd_LABEL.npz`` and ``arrays/dd_LABEL.npz`` plus long-format metrics
 (optimizer = "sgd" or "dd", step = record index, extra column ``case``). Each phase is
@@ -43,12 +44,13 @@ DD_STAGES = 4
 
 
 def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
-                    refine=None):
+                    refine=None, substeps: int = 1):
     """:func:`~mflab.meanfield.dd.solve_dd` over ``DD_STAGES`` decades ending at ``t_max``
     (records dense where the dynamics is fast), with ξ ≡ 1. Each stage takes the largest
-    dt ≤ ``dt_max`` dividing its record interval. Returns a ``DDResult`` whose error
-    fields compare with the same staged solve at (dt/2, 2M) when ``refine`` is given."""
-    from mflab.meanfield.dd import DDResult, solve_dd
+    dt ≤ ``dt_max`` dividing its record interval, divided by ``substeps``. With ``refine``
+    (``M -> x0``) the result carries :func:`~mflab.meanfield.dd.estimate_error` of the
+    staged solve (dt/2, dt/4 and M/2, 2M, Richardson with the observed orders)."""
+    from mflab.meanfield.dd import DDResult, estimate_error, solve_dd
 
     per = max(2, (n_records - 1) // DD_STAGES)
     ends = [t_max * 10.0 ** (k - DD_STAGES + 1) for k in range(DD_STAGES)]
@@ -56,7 +58,7 @@ def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
     parts = []
     for t1 in ends:
         seg = (t1 - t0) / per
-        dt = seg / int(np.ceil(seg / dt_max - 1e-9))
+        dt = seg / (int(np.ceil(seg / dt_max - 1e-9)) * substeps)
         res = solve_dd(system, x, t_max=t1 - t0, dt=dt, n_records=per + 1)
         keep = slice(0 if not parts else 1, None)  # the start of a stage ends the previous one
         parts.append((t0 + res.times[keep], res.risk[keep], res.mean_norm[keep],
@@ -64,10 +66,9 @@ def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
         x, t0 = res.particles[-1], t1
     out = DDResult(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
     if refine is not None:
-        fine = solve_dd_staged(system, refine(2 * len(x0)), t_max=t_max, dt_max=dt_max / 2,
-                               n_records=n_records)
-        out.err_risk = float(np.max(np.abs(fine.risk - out.risk)))
-        out.err_mean_norm = float(np.max(np.abs(fine.mean_norm - out.mean_norm)))
+        estimate_error(out, lambda y, k: solve_dd_staged(
+            system, y, t_max=t_max, dt_max=dt_max, n_records=n_records, substeps=substeps * k),
+            refine, len(x0), 2)
     return out
 
 
@@ -155,7 +156,9 @@ def simulate_case(ctx: RunContext, label: str, phase0: int, *, units, data, thet
         ctx.save_arrays(f"dd_{label}", times=res.times, risk=res.risk, mean_norm=res.mean_norm,
                         particles=res.particles.astype(np.float32),
                         err_risk=np.float64(res.err_risk),
-                        err_mean_norm=np.float64(res.err_mean_norm))
+                        err_mean_norm=np.float64(res.err_mean_norm),
+                        err_dt=np.float64(res.err_dt), err_M=np.float64(res.err_M),
+                        order_dt=np.float64(res.order_dt), order_M=np.float64(res.order_M))
         ctx.log_metrics([{"optimizer": "dd", "step": int(round(t / eps)), "metric": m,
                           "value": float(v), "case": label, "time": float(t)}
                          for m, arr in (("risk", res.risk), ("mean_norm", res.mean_norm))

@@ -45,7 +45,8 @@ class MfAnisotropicConfig(StudyConfig):
     dd_m1: int = param(6, ge=1, doc="DD quantiles of r1 (particles: dd_m1 × dd_m2)")
     dd_m2: int = param(6, ge=1, doc="DD quantiles of r2")
     dd_dt: float = param(0.05, gt=0, doc="largest DD time step (Heun, order 2)")
-    dd_refine: bool = param(True, doc="also solve with dt/2 and 2M; report the difference")
+    dd_refine: bool = param(True, doc="estimate the DD error (dt/2, dt/4; m2/2, 2·m2; "
+                                      "Richardson)")
     dd_records: int = param(81, ge=3, doc="DD records (log-staged in t)")
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
@@ -57,6 +58,9 @@ class MfAnisotropicConfig(StudyConfig):
     def check(self) -> None:
         if len(set(self.kappas)) != len(self.kappas):
             raise ConfigError(f"kappas must not repeat; got {self.kappas}.")
+        if self.dd_refine and self.dd_m2 % 2:
+            raise ConfigError(f"dd_m2 must be even when dd_refine (the error estimate halves "
+                              f"it); got {self.dd_m2}.")
         if self.s0 >= self.d:
             raise ConfigError(f"s0 must be < d ({self.d}); got {self.s0}.")
         if self.n_steps % self.block:
@@ -88,7 +92,7 @@ class MfAnisotropicStudy(Study):
         c = config
         phase = 0
         for kappa in c.kappas:
-            def dd_init(M, kappa=kappa):  # M = m1·m2 (refinement: m2 doubled)
+            def dd_init(M, kappa=kappa):  # M = m1·m2 (error estimate: m2 halved, doubled)
                 return aniso_quantiles(c.dd_m1, M // c.dd_m1, c.d, c.s0, kappa, c.a0, c.b0)
 
             phase = simulate_case(

@@ -41,10 +41,16 @@ STUDIES: dict[str, Entry] = {
         "C3: anisotropic Gaussians, ReLU units (A3): one initialisation trains, "
         "one stalls; SGD vs the DD in (a, b, r1, r2)",
     ),
+    "mf-radial-minimum": Entry(
+        "mflab.studies.mf_radial_minimum:STUDY",
+        "C2 companion: the global minimum of the A2 risk over radial laws "
+        "(convex QP, KKT certificate) and the DD's end points placed against it",
+    ),
     "mf-convergence": Entry(
         "mflab.studies.mf_convergence:STUDY",
-        "SGD → DD as N grows and ε shrinks: risk gaps at fixed times and their "
-        "fitted log-log slopes (Theorem 2.1: sqrt(max(1/N, ε)))",
+        "SGD → DD as N grows and ε shrinks: risk gaps at fixed times (per run and "
+        "seed-averaged) and their local log-log slopes (Theorem 2.1: "
+        "sqrt(max(1/N, ε)))",
     ),
     "mnist-lln": Entry(
         "mflab.studies.mnist_lln:STUDY",
