@@ -225,6 +225,8 @@ def summarize_seeds(per_seed):
             vals = g[c].astype(float)
             row[c], row[f"{c} min"], row[f"{c} max"] = vals.median(), vals.min(), vals.max()
         rows.append(row)
+    if not rows:  # nothing finished (every method diverged or was skipped)
+        return pd.DataFrame(columns=["id", "method", "seeds"])
     order = {s.id: k for k, s in enumerate(OPTIMIZERS)}
     return pd.DataFrame(rows).sort_values("id", key=lambda c: c.map(order)).reset_index(drop=True)
 
@@ -253,6 +255,8 @@ class MuellerBrownStudy(Study):
         ck = ctx.load_checkpoint()
         resume_at = ck.extra if ck is not None else {"seed": 0, "opt": 0, "k": 0}
         specs = [s for s in OPTIMIZERS if s.id in config.optimizers]
+        # one optimiser object per method for all seeds: its compiled chunks are reused
+        loaded = {s.id: load_optimizer(s, config) for s in specs}
         for seed in range(resume_at.get("seed", 0), config.n_seeds):
             x0 = jax.random.uniform(jax.random.fold_in(k_init, seed), (config.n_agents, 2),
                                     jnp.float64, lo, hi)
@@ -261,7 +265,7 @@ class MuellerBrownStudy(Study):
                 here = seed == resume_at.get("seed", 0)
                 if here and i < resume_at["opt"]:
                     continue
-                opt, why = load_optimizer(spec, config)
+                opt, why = loaded[spec.id]
                 if opt is None:
                     ctx.warn(f"skipped {why}")
                     continue
@@ -318,8 +322,8 @@ class MuellerBrownStudy(Study):
             tsteps.append(tr.steps[1:])
             self._log_records(ctx, spec, seed, tr.values[1:], tr.steps[1:], tr.grad_evals[1:])
             if (diverged >= 0).all():
-                ctx.diverged(f"{spec.id} {spec.label} (seed {seed})",
-                             f"every agent became non-finite (first at step "
+                ctx.diverged(f"{spec.id} {spec.label}",
+                             f"seed {seed}: every agent became non-finite (first at step "
                              f"{int(diverged.min())})", step=int(diverged.min()))
                 return
             if k < steps:
@@ -418,12 +422,13 @@ class MuellerBrownStudy(Study):
 
         frac = lambda f: f"{f:.3f}"  # noqa: E731
         fmt = pd.DataFrame({"id": t["id"], "method": t["method"], "seeds": t["seeds"]})
-        for b in OUTCOMES:
-            fmt[f"basin {b}"] = spread(f"basin {b}", frac)
-        fmt["median final V"] = spread("median final V", lambda f: f"{f:.2f}")
-        for c in ("grads/step", "steps", "grad evals/agent"):
-            fmt[c] = t[c].astype(int)
-        fmt["wall time (s)"] = t["wall time (s)"].map(lambda f: f"{f:.1f}")
+        if len(t):
+            for b in OUTCOMES:
+                fmt[f"basin {b}"] = spread(f"basin {b}", frac)
+            fmt["median final V"] = spread("median final V", lambda f: f"{f:.2f}")
+            for c in ("grads/step", "steps", "grad evals/agent"):
+                fmt[c] = t[c].astype(int)
+            fmt["wall time (s)"] = t["wall time (s)"].map(lambda f: f"{f:.1f}")
         cost = ("equal gradient cost: each method ran budget // grads_per_step steps"
                 if cfg["equal_cost"] else "equal step count: each method ran `budget` steps")
         lines = [
@@ -441,7 +446,9 @@ class MuellerBrownStudy(Study):
             "B: −108.167, C: −80.768); saddles and unconverged runs count as elsewhere; "
             "`diverged`: the run became NaN/inf. Wall time: median per seed of the "
             "optimiser's runs including JIT compilation, excluding the basin descent.", "",
-            _markdown_table(fmt), "",
+            _markdown_table(fmt) if len(t) else
+            "No method finished: every one diverged or was skipped (see below and meta.json).",
+            "",
             "Figures (seed 0): `figures/trajectories.png` (sample trajectories on the "
             "contours), `figures/final_values.png` (histograms of final V); over seeds: "
             "`figures/basins.png` (median basin fractions with their range), "
