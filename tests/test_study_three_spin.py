@@ -146,7 +146,8 @@ def test_quick_study_end_to_end(quick_run):
     assert seconds < 180, f"quick three-spin took {seconds:.0f} s"
     for name in ("config.json", "meta.json", "metrics.parquet", "summary.md",
                  *(f"figures/{f}" for f in FIGURES),
-                 *(f"tables/{t}.csv" for t in ("comparison", "tuning", "scaling", "slopes"))):
+                 *(f"tables/{t}.csv" for t in ("comparison", "tuning", "scaling", "slopes",
+                                                   "dtcheck"))):
         assert (run / name).is_file(), name
     cfg = read_config(run)
     comp = read_table(run, "comparison")

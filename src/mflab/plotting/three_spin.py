@@ -95,7 +95,8 @@ def _slices(run_dir: Path, cfg: dict, path: Path) -> Path:
         size = 12 * np.abs(c) / max(np.abs(c).max(), 1e-300)
         row[1].scatter(s["z_phi"], s["z_theta"], s=size, c=np.where(c > 0, "#b2182b", "#2166ac"),
                        edgecolors="k", linewidths=0.2)
-        fig.colorbar(cs, ax=list(row), shrink=0.9)
+        fig.colorbar(cs, ax=list(row), shrink=0.9, format="%.1f",
+                     ticks=np.linspace(-vmax, vmax, 5))
     return savefig(fig, path)
 
 
@@ -104,55 +105,62 @@ def _scaling(run_dir: Path, cfg: dict, path: Path) -> Path:
 
     scale = read_table(run_dir, "scaling")
     slopes = read_table(run_dir, "slopes")
+    modes = T.scale_modes(cfg)
+    styles = dict(zip(modes, ("-", "--", ":", "-."), strict=False))
+    reds = plt.get_cmap("autumn")
+    colors = {m: COLORS["GD"] if m == "GD" else reds(0.6 * i / max(len(modes) - 2, 1))
+              for i, m in enumerate(m for m in modes if m != "GD")} | {"GD": COLORS["GD"]}
     dims = cfg["scale_dims"]
     lo, hi = cfg["fit_range"]
-    fig, axes = plt.subplots(2, len(dims), figsize=(3.3 * len(dims), 5.2), squeeze=False,
-                             constrained_layout=True)
+    t_end = float(cfg["scale_time"])
+    fig, axes = plt.subplots(2, len(dims), figsize=(max(3.6 * len(dims), 4.4), 6.0),
+                             squeeze=False, constrained_layout=True)
     for col, d in enumerate(dims):
         ax = axes[0, col]
-        t_end = float(cfg["scale_time"])
-        at_end = np.isclose(scale.time, t_end)
-        for mode in ("GD", "SGD"):
-            rows = scale[(scale.d == d) & (scale["mode"] == mode) & at_end]
-            early = scale[(scale.d == d) & (scale["mode"] == mode) & ~at_end]
+        here = scale[scale.d == d]
+        at_end = np.isclose(here.time, t_end)
+        for mode, dt in modes.items():
+            rows, early = here[(here["mode"] == mode) & at_end], here[(here["mode"] == mode)
+                                                                       & ~at_end]
             if rows.empty:
                 continue
             err = [rows["median loss"] - rows.q25, rows.q75 - rows["median loss"]]
             sl = slopes[(slopes.d == d) & (slopes["mode"] == mode) & np.isclose(slopes.t, t_end)]
-            label = mode + (f", slope {sl.slope.iloc[0]:+.2f} ({lo}–{hi})" if len(sl) else "")
-            ax.errorbar(rows.n, rows["median loss"], yerr=err, color=COLORS[mode], marker="o",
-                        ms=3, capsize=2, label=label)
+            label = (f"{mode[:3] if mode != 'GD' else 'GD'} dt {dt:g}"
+                     + (f", slope {sl.slope.iloc[0]:+.2f}" if len(sl) else ""))
+            ax.errorbar(rows.n, rows["median loss"], yerr=err, color=colors[mode], marker="o",
+                        ms=3, capsize=2, ls=styles[mode], label=label)
             _fit_line(ax, rows.n.to_numpy(), rows["median loss"].to_numpy(), lo, hi,
-                      COLORS[mode])
-            if not early.empty:
-                ax.plot(early.n, early["median loss"], color=COLORS[mode], lw=0.5, ls=":",
-                        marker="o", mfc="none", ms=3,
-                        label=f"{mode} at t = {early.time.iloc[0]:g}")
-        rf = scale[(scale.d == d) & (scale["mode"] == "GD") & at_end]
-        if "random-feature optimum" in rf and rf["random-feature optimum"].notna().any():
+                      colors[mode])
+            if mode == "GD" and not early.empty:
+                ax.plot(early.n, early["median loss"], color=colors[mode], lw=0.5, ls=":",
+                        marker="o", mfc="none", ms=3, label=f"GD at t = {early.time.iloc[0]:g}")
+        rf = here[(here["mode"] == "GD") & at_end]
+        if rf["random-feature optimum"].notna().any():
             ax.plot(rf.n, rf["random-feature optimum"], color=COLORS["RF"], ls=":",
                     marker="s", ms=2, label="RF optimum, initial centres")
-        ns = np.array(sorted(scale[scale.d == d].n.unique()), float)
-        if ns.size:
-            ref = scale[(scale.d == d) & (scale["mode"] == "GD") & at_end]["median loss"].max()
+        ns = np.array(sorted(here.n.unique()), float)
+        if ns.size and not rf.empty:
+            ref = float(rf["median loss"].max())
             ax.plot(ns, ref * ns[0] / ns, color="k", lw=0.6, ls="--", label="slope −1")
         ax.set(xscale="log", yscale="log", xlabel="n", ylabel=r"$L/(\frac{1}{2}E f^2)$",
-               title=f"d = {d}, t = {cfg['scale_time']:g}")
-        ax.legend(fontsize=6)
+               title=f"d = {d}, t = {t_end:g} (fits over n ∈ [{lo}, {hi}])")
+        ax.legend(fontsize=5.5)
         ax = axes[1, col]
         cmap = plt.get_cmap("viridis")
         for i, n in enumerate(cfg["scale_ns"]):
-            for mode, ls in (("GD", "-"), ("SGD", "--")):
+            for mode in modes:
                 if not _exists(run_dir, f"scale_d{d}_{mode}_n{n}"):
                     continue
                 a = read_arrays(run_dir, f"scale_d{d}_{mode}_n{n}")
                 q50 = T.quartiles(a["loss"] / float(a["half"]), axis=1)[1]
                 keep = a["time"] > 0
-                ax.plot(a["time"][keep], q50[keep], ls=ls,
+                ax.plot(a["time"][keep], q50[keep], ls=styles[mode], lw=0.8,
                         color=cmap(i / max(len(cfg["scale_ns"]) - 1, 1)),
                         label=f"n = {n}" if mode == "GD" else None)
+        names = ", ".join(f"{m} ({styles[m]})" for m in modes)
         ax.set(xscale="log", yscale="log", xlabel="mean-field time t",
-               ylabel=r"$L/(\frac{1}{2}E f^2)$", title=f"d = {d}: GD (solid), SGD (dashed)")
+               ylabel=r"$L/(\frac{1}{2}E f^2)$", title=f"d = {d}, medians: {names}")
         ax.legend(fontsize=5, ncol=2)
     return savefig(fig, path)
 

@@ -12,11 +12,13 @@ mean-field time (η = n·dt); the loss ½E_μ(f − f_n)² is computed exactly (
    same budget), then run on ``n_seeds`` other seeds (:mod:`three_spin_train`).
 2. **The slice of report eq. 47** (fig. 16): f and the best trained f_n (lowest final
    loss of part 1) with the centres' projections.
-3. **Loss vs n** (beyond the report): exact-gradient flow ("GD") and SGD (batch
-   ``batch``) for n ∈ ``scale_ns`` in d ∈ ``scale_dims``, read at mean-field time
-   ``scale_time``; fitted log-log slopes over ``fit_range`` and local slopes, against
+3. **Loss vs n** (beyond the report): exact-gradient flow ("GD", time step
+   ``scale_dt``) and SGD (batch ``batch``, time steps ``scale_sgd_dts``) for
+   n ∈ ``scale_ns`` in d ∈ ``scale_dims``, read at mean-field times T/10 and
+   T = ``scale_time``; fitted log-log slopes over ``fit_range`` and local slopes, against
    the O(1/n) of Rotskoff & Vanden-Eijnden (CPAM 2022); with the random-feature optimum
-   of the initial centres (:func:`~mflab.spherical.random_feature_loss`) for reference.
+   of the initial centres (:func:`~mflab.spherical.random_feature_loss`) for reference,
+   and a discretisation check (GD at ``scale_dt``/10 up to T/10 for n = ``dt_check_n``).
 
 Losses are reported relative to ½E f² (the loss of f_n ≡ 0).
 """
@@ -69,7 +71,10 @@ class ThreeSpinConfig(StudyConfig):
     scale_ns: tuple[int, ...] = param((16, 32, 64, 128, 256, 512, 1024), ge=1,
                                       doc="widths n of the loss-vs-n part")
     scale_seeds: int = param(5, ge=1, doc="seeds per width")
-    scale_dt: float = param(0.1, gt=0, doc="mean-field time step of the loss-vs-n runs")
+    scale_dt: float = param(0.1, gt=0, doc="mean-field time step of GD in the loss-vs-n part")
+    scale_sgd_dts: tuple[float, ...] = param((0.1, 0.01), gt=0,
+                                             doc="mean-field time steps of SGD there")
+    dt_check_n: int = param(256, ge=1, doc="width of the GD run at scale_dt/10 (a scale_n)")
     scale_time: float = param(100.0, gt=0, doc="mean-field time t at which the loss is read")
     fit_range: tuple[int, ...] = param((64, 1024), ge=1, doc="n_min,n_max of the fitted slope")
 
@@ -77,11 +82,12 @@ class ThreeSpinConfig(StudyConfig):
         "paper": {},
         "quick": {"dims": (3,), "n": 128, "budget": 300, "n_seeds": 3, "dt_grid": (0.01, 0.03),
                   "n_records": 12, "slice_points": 41, "scale_dims": (5,),
-                  "scale_ns": (16, 64), "scale_time": 5.0, "fit_range": (16, 64)},
+                  "scale_ns": (16, 64), "scale_time": 5.0, "fit_range": (16, 64),
+                  "scale_sgd_dts": (0.1, 0.05), "dt_check_n": 64, "scale_seeds": 3},
     }
 
     def check(self) -> None:
-        for name in ("dims", "methods", "dt_grid", "scale_dims", "scale_ns"):
+        for name in ("dims", "methods", "dt_grid", "scale_dims", "scale_ns", "scale_sgd_dts"):
             v = getattr(self, name)
             if len(set(v)) != len(v):
                 raise ConfigError(f"{name} must not repeat; got {','.join(map(str, v))}.")
@@ -91,9 +97,13 @@ class ThreeSpinConfig(StudyConfig):
         if "B10" in self.methods and self.budget < 2 * self.b10_M:
             raise ConfigError(f"budget must be >= 2·b10_M = {2 * self.b10_M} (two B10 outer "
                               f"steps); got {self.budget}.")
-        if round(self.scale_time / self.scale_dt) < 1:
-            raise ConfigError(f"scale_time ({self.scale_time}) must be >= scale_dt "
-                              f"({self.scale_dt}).")
+        if round(self.scale_time / max(self.scale_dt, *self.scale_sgd_dts)) < 10:
+            raise ConfigError(f"scale_time ({self.scale_time}) must be >= 10 × every scale "
+                              f"time step (scale_dt {self.scale_dt}, scale_sgd_dts "
+                              f"{','.join(map(str, self.scale_sgd_dts))}).")
+        if self.dt_check_n not in self.scale_ns:
+            raise ConfigError(f"dt_check_n must be one of scale_ns "
+                              f"({','.join(map(str, self.scale_ns))}); got {self.dt_check_n}.")
         lo_hi = self.fit_range
         if len(lo_hi) != 2 or lo_hi[0] >= lo_hi[1] or sum(
                 lo_hi[0] <= n <= lo_hi[1] for n in self.scale_ns) < 2:
@@ -119,16 +129,11 @@ def jobs(c: ThreeSpinConfig) -> list[tuple]:
             out.append(("compare", d, m))
         out.append(("slice", d))
     for d in c.scale_dims:
-        for mode in ("GD", "SGD"):
+        for mode in T.scale_modes(c):
             out += [("scale", d, mode, n) for n in c.scale_ns]
+        out.append(("dtcheck", d))
     return out
 
-
-def read_steps(c: ThreeSpinConfig) -> tuple[int, int, int]:
-    """Steps of the loss-vs-n runs at t = T/10, T/2 and T (T = ``scale_time``): the loss is
-    read at T/10 and T, and its decay over [T/2, T] says how far from converged it is."""
-    steps = int(round(c.scale_time / c.scale_dt))
-    return steps // 10, steps // 2, steps
 
 
 class ThreeSpinStudy(Study):
@@ -263,14 +268,15 @@ class ThreeSpinStudy(Study):
     def _scale(self, c: ThreeSpinConfig, ctx: RunContext, d: int, mode: str, n: int) -> None:
         from mflab.spherical import random_feature_loss
 
+        dt = T.scale_modes(c)[mode]
         land, c0 = self._problem(c, d, n, None if mode == "GD" else c.batch)
         seeds = list(range(c.scale_seeds))
         x0 = T.initial_params(self._keys(ctx, 3, d, n), seeds, n, d, c0)
-        opt, values, tau = self._setup(c, land, "B1", c.scale_dt)
-        steps = read_steps(c)[-1]
-        key = self._keys(ctx, 4, d, n, mode == "GD")
-        cur = T.train(opt, values, tau, land, x0, steps, key, c.n_records, ctx.progress,
-                      extra_steps=read_steps(c))
+        opt, values, tau = self._setup(c, land, "B1", dt)
+        steps = T.read_steps(c.scale_time, dt)
+        key = self._keys(ctx, 4, d, n, list(T.scale_modes(c)).index(mode))
+        cur = T.train(opt, values, tau, land, x0, steps[-1], key, c.n_records, ctx.progress,
+                      extra_steps=steps)
         half = 0.5 * land.info["second_moment"]
         extra = {}
         if mode == "GD":
@@ -284,8 +290,20 @@ class ThreeSpinStudy(Study):
                           "time": float(cur.time[r])}
                          for r, s in enumerate(cur.steps) for a in range(len(seeds))])
         if np.all(cur.diverged >= 0):
-            ctx.diverged(f"{mode} d={d} n={n}", f"every seed diverged (dt = {c.scale_dt:g})",
+            ctx.diverged(f"{mode} d={d} n={n}", f"every seed diverged (dt = {dt:g})",
                          step=int(cur.diverged.min()))
+
+    def _dtcheck(self, c: ThreeSpinConfig, ctx: RunContext, d: int) -> None:
+        """GD at scale_dt/10 from the same networks up to T/10, for n = dt_check_n: the
+        time-discretisation error of the GD curves (compared at T/10 in the tables)."""
+        n, dt = c.dt_check_n, c.scale_dt / 10
+        land, c0 = self._problem(c, d, n, None)
+        x0 = T.initial_params(self._keys(ctx, 3, d, n), list(range(c.scale_seeds)), n, d, c0)
+        opt, values, tau = self._setup(c, land, "B1", dt)
+        steps = T.read_steps(c.scale_time, dt)[0]
+        cur = T.train(opt, values, tau, land, x0, steps, self._keys(ctx, 5, d), 3)
+        ctx.save_arrays(f"dtcheck_d{d}", dt=np.float64(dt), time=cur.time, loss=cur.loss,
+                        half=np.float64(0.5 * land.info["second_moment"]))
 
     # ----------------------------------------------------------- from files only
     def plot(self, run_dir: Path) -> list[Path]:
@@ -298,7 +316,8 @@ class ThreeSpinStudy(Study):
 
         return summary_markdown(Path(run_dir), read_config(run_dir),
                                 {name: read_table(run_dir, name)
-                                 for name in ("comparison", "tuning", "slopes", "scaling")})
+                                 for name in ("comparison", "tuning", "slopes", "scaling",
+                                              "dtcheck")})
 
 
 STUDY = ThreeSpinStudy()

@@ -164,6 +164,19 @@ def tuning_score(final_loss: np.ndarray) -> float:
     return float(np.median(np.where(np.isfinite(final_loss), final_loss, np.inf)))
 
 
+def scale_modes(c) -> dict[str, float]:
+    """Mode key → time step of the loss-vs-n runs: "GD" (exact oracle) and "SGD<dt>"."""
+    cfg = c if isinstance(c, dict) else c.to_dict()
+    return {"GD": cfg["scale_dt"], **{f"SGD{dt:g}": dt for dt in cfg["scale_sgd_dts"]}}
+
+
+def read_steps(scale_time: float, dt: float) -> tuple[int, int, int]:
+    """Steps of a loss-vs-n run at t = T/10, T/2 and T (T = ``scale_time``): the loss is
+    read at T/10 and T, and its decay over [T/2, T] says how far from converged it is."""
+    steps = int(round(scale_time / dt))
+    return steps // 10, steps // 2, steps
+
+
 # ------------------------------------------------------------------------ slopes
 
 
