@@ -36,13 +36,15 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 # ------------------------------------------------------------- mean-field units
 
 
-@pytest.mark.parametrize("method", list(T.METHODS))
-def test_every_method_runs_in_meanfield_time(method):
+@pytest.mark.parametrize("method", ["B1", "B3", "B10"])
+def test_methods_run_in_meanfield_time(method):
     """The point of η = n·dt (and, for B10, of τ, γ, β, Δ all × n): a network with every
     unit duplicated is the same function, and in mean-field units it must follow the same
     trajectory — each unit of the 2n-network moves exactly like its original. Exact
     oracle; B10's Langevin noise is made negligible (thermal excess 1e-24 · ½E f²: a noise
-    of ~1e-12 per inner step, independent for the two copies, so they agree to ~1e-9)."""
+    of ~1e-12 per inner step, independent for the two copies, so they agree to ~1e-9).
+    B3 checks that the restart test is scale-free; B2 and B4 take η (and η2 = r·η) exactly
+    as B1 and B3 do."""
     d, n, dt, steps = 3, 6, 0.02, 12
     x1 = init_kernel_params(jax.random.key(1), n, d, 20.0)
     x2 = KernelParams(jnp.concatenate([x1.c, x1.c]), jnp.concatenate([x1.z, x1.z]))
@@ -147,7 +149,7 @@ def test_quick_study_end_to_end(quick_run):
     for name in ("config.json", "meta.json", "metrics.parquet", "summary.md",
                  *(f"figures/{f}" for f in FIGURES),
                  *(f"tables/{t}.csv" for t in ("comparison", "tuning", "scaling", "slopes",
-                                                   "dtcheck"))):
+                                                   "dtcheck", "problem"))):
         assert (run / name).is_file(), name
     cfg = read_config(run)
     comp = read_table(run, "comparison")

@@ -121,7 +121,7 @@ class ThreeSpinConfig(StudyConfig):
 
 def jobs(c: ThreeSpinConfig) -> list[tuple]:
     """The run's units of work in order; a checkpoint follows each (resume skips them)."""
-    out: list[tuple] = []
+    out: list[tuple] = [("problem",)]
     for d in c.dims:
         for m in c.methods:
             if len(c.dt_grid) > 1:
@@ -133,7 +133,6 @@ def jobs(c: ThreeSpinConfig) -> list[tuple]:
             out += [("scale", d, mode, n) for n in c.scale_ns]
         out.append(("dtcheck", d))
     return out
-
 
 
 class ThreeSpinStudy(Study):
@@ -161,7 +160,7 @@ class ThreeSpinStudy(Study):
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
-    def _problem(c: ThreeSpinConfig, d: int, n: int, batch: int | None):
+    def _problem_for(c: ThreeSpinConfig, d: int, n: int, batch: int | None):
         from mflab.spherical import default_alpha, matched_weight_scale
 
         alpha = default_alpha(d) if c.alpha is None else c.alpha
@@ -185,14 +184,30 @@ class ThreeSpinStudy(Study):
         return key
 
     def _compare_run(self, c, ctx, d, method, dt, seeds, tag):
-        land, c0 = self._problem(c, d, c.n, c.batch)
+        land, c0 = self._problem_for(c, d, c.n, c.batch)
         x0 = T.initial_params(self._keys(ctx, 1, d), seeds, c.n, d, c0)
         opt, values, tau = self._setup(c, land, method, dt)
         steps = c.budget // opt.grads_per_step
         key = self._keys(ctx, 2, d, ALL_METHODS.index(method), tag)
-        return T.train(opt, values, tau, land, x0, steps, key, c.n_records, ctx.progress), land
+        return T.train(opt, values, tau, land, x0, steps, key, c.n_records, ctx.progress,
+                       extra_steps=(steps // 10,)), land
 
     # --------------------------------------------------------------------- jobs
+    def _problem(self, c: ThreeSpinConfig, ctx: RunContext) -> None:
+        """The constants of each d's problem (closed forms): α, E f², E_μφ, c0."""
+        from mflab.spherical import kernel_mean
+
+        dims = sorted(set(c.dims) | set(c.scale_dims))
+        cols: dict[str, list] = {k: [] for k in ("d", "alpha", "second_moment", "kernel_mean",
+                                                 "c0")}
+        for d in dims:
+            land, c0 = self._problem_for(c, d, c.n, None)
+            alpha = land.info["alpha"]
+            for k, v in zip(cols, (d, alpha, land.info["second_moment"],
+                                   float(kernel_mean(d, alpha)), c0), strict=True):
+                cols[k].append(v)
+        ctx.save_arrays("problem", **{k: np.asarray(v) for k, v in cols.items()})
+
     def _tune(self, c: ThreeSpinConfig, ctx: RunContext, d: int, method: str) -> None:
         seeds = list(range(1000, 1000 + c.n_seeds))  # tuning seeds, not compared
         finals, scores = [], []
@@ -252,7 +267,7 @@ class ThreeSpinStudy(Study):
         if best[1] is None:
             return
         cur = read_arrays(ctx.dir, f"curves_d{d}_{best[1]}")
-        land, _ = self._problem(c, d, c.n, c.batch)
+        land, _ = self._problem_for(c, d, c.n, c.batch)
         theta = np.linspace(0.0, np.pi, c.slice_points)
         phi = np.linspace(0.0, 2 * np.pi, 2 * c.slice_points)
         x = eq47_slice(theta[:, None], phi[None, :], d)
@@ -269,7 +284,7 @@ class ThreeSpinStudy(Study):
         from mflab.spherical import random_feature_loss
 
         dt = T.scale_modes(c)[mode]
-        land, c0 = self._problem(c, d, n, None if mode == "GD" else c.batch)
+        land, c0 = self._problem_for(c, d, n, None if mode == "GD" else c.batch)
         seeds = list(range(c.scale_seeds))
         x0 = T.initial_params(self._keys(ctx, 3, d, n), seeds, n, d, c0)
         opt, values, tau = self._setup(c, land, "B1", dt)
@@ -297,7 +312,7 @@ class ThreeSpinStudy(Study):
         """GD at scale_dt/10 from the same networks up to T/10, for n = dt_check_n: the
         time-discretisation error of the GD curves (compared at T/10 in the tables)."""
         n, dt = c.dt_check_n, c.scale_dt / 10
-        land, c0 = self._problem(c, d, n, None)
+        land, c0 = self._problem_for(c, d, n, None)
         x0 = T.initial_params(self._keys(ctx, 3, d, n), list(range(c.scale_seeds)), n, d, c0)
         opt, values, tau = self._setup(c, land, "B1", dt)
         steps = T.read_steps(c.scale_time, dt)[0]
@@ -317,7 +332,7 @@ class ThreeSpinStudy(Study):
         return summary_markdown(Path(run_dir), read_config(run_dir),
                                 {name: read_table(run_dir, name)
                                  for name in ("comparison", "tuning", "slopes", "scaling",
-                                              "dtcheck")})
+                                              "dtcheck", "problem")})
 
 
 STUDY = ThreeSpinStudy()
