@@ -24,6 +24,7 @@ from mflab.spherical.exact_loss import (
     kernel_mean,
     kernel_overlap,
     matched_weight_scale,
+    random_feature_loss,
     target_overlap,
 )
 from mflab.spherical.kernel_network import (
@@ -63,6 +64,7 @@ __all__ = [
     "log_mgf_and_ratios",
     "log_sphere_mgf",
     "matched_weight_scale",
+    "random_feature_loss",
     "recurrence_depth",
     "retract_to_sphere",
     "scaled_sphere_mgf",

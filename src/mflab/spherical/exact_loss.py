@@ -20,6 +20,9 @@ M(v) = E_μ e^{v·x} = m_ν(√d |v|) the sphere's moment generating function
   sym(a));
 * E f² = (6 Σ b² + 9 |τ|²)/((d+2)(d+4)) (:func:`three_spin_second_moment`).
 
+L is quadratic in the weights, so its minimum over c for fixed centres is a closed form too
+(:func:`random_feature_loss`, the random-feature optimum).
+
 Every function takes centres already on the sphere; differentiate through
 :func:`mflab.spherical.sphere.retract_to_sphere` for the Riemannian gradient (as the
 landscape does). α must be a concrete number (it fixes the Bessel recurrence depth).
@@ -28,6 +31,8 @@ cancel as f_n → f).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -114,3 +119,35 @@ def exact_loss(params: KernelParams, a: jax.Array, alpha: float) -> jax.Array:
     cross = c @ target_overlap(z, a, alpha) / n
     quadratic = c @ (kernel_overlap(z, z, alpha) @ c) / (n * n)
     return 0.5 * (second_moment - 2.0 * cross + quadratic)
+
+
+@partial(jax.jit, static_argnums=(2, 3))
+def random_feature_loss(z: jax.Array, a: jax.Array, alpha: float,
+                        rcond: float = 1e-10) -> tuple[jax.Array, jax.Array]:
+    """min over c of L(c, z) for fixed centres: the best the weights alone can do.
+
+    L is quadratic in c, ½ [E f² − (2/n) cᵀF + (1/n²) cᵀKc] (F = F(z_i), K = K(z_i, z_j)),
+    so its minimiser is c* = n K⁺F and L(c*, z) = ½ [E f² − Fᵀ K⁺ F] (the random-feature,
+    or "lazy", optimum of the centres ``z``). K is a Gram matrix of smooth kernels and is
+    numerically singular for large n, so K⁺ is the pseudo-inverse from the eigenvalues
+    above ``rcond`` × the largest: c* is then the minimiser on that eigen-subspace, and the
+    value returned is the exact loss of a weight vector, an upper bound on the minimum
+    (equal to it up to the discarded directions' share of F).
+
+    Args:
+      z: ``(n, d)`` centres on S^{d−1}(√d).
+      a: couplings ``(d, d, d)`` of the target.
+      alpha: kernel parameter α > 0 (a concrete number).
+      rcond: relative eigenvalue cut-off of the pseudo-inverse.
+
+    Returns:
+      ``(loss, c_star)``: L(c*, z) and the weights c* ``(n,)``.
+    """
+    n = z.shape[0]
+    second_moment = three_spin_second_moment(a).astype(z.dtype)
+    f_overlap = target_overlap(z, a, alpha)
+    w, v = jnp.linalg.eigh(kernel_overlap(z, z, alpha))
+    inv = jnp.where(w > rcond * w[-1], 1.0 / jnp.where(w > 0, w, 1.0), 0.0)
+    q = v.T @ f_overlap
+    c_star = n * (v @ (inv * q))
+    return 0.5 * (second_moment - jnp.sum(inv * q * q)), c_star

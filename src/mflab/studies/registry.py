@@ -57,6 +57,11 @@ STUDIES: dict[str, Entry] = {
         "C4: mean-field sigmoid networks on real MNIST for growing width N; "
         "the units' law settles (W1 to the largest N), test accuracy.",
     ),
+    "three-spin": Entry(
+        "mflab.studies.three_spin:STUDY",
+        "C7: kernel networks on the sphere learn the spherical 3-spin energy: "
+        "optimisers at equal cost, slices of f and f_n, loss vs n (exact loss).",
+    ),
 }
 
 

@@ -1,0 +1,340 @@
+"""Study C7: kernel networks on the sphere learn the spherical 3-spin energy (SPEC C7).
+
+f(x) = (1/d) Σ a_pqr x_p x_q x_r on S^{d−1}(√d) is represented by f_n = (1/n) Σ c_i φ(·, z_i),
+φ(x, z) = exp(−½α|x − z|²), centres on the sphere (Riemannian steps), trained in
+mean-field time (η = n·dt); the loss ½E_μ(f − f_n)² is computed exactly (closed forms,
+:mod:`mflab.spherical`). Three parts (report §3.2.5, figs. 14–16, and beyond):
+
+1. **Optimisers at equal cost** (fig. 15): B1, B2, B3, B4, B10 on mini-batches of
+   ``batch`` fresh uniform points, n = 256, d ∈ {3, 4, 5}, ``budget`` oracle calls per
+   seed for every method (a B10 outer step costs M calls). Each method's time step dt is
+   picked from ``dt_grid`` by the median final loss on ``n_seeds`` tuning seeds (the
+   same budget), then run on ``n_seeds`` other seeds (:mod:`three_spin_train`).
+2. **The slice of report eq. 47** (fig. 16): f and the best trained f_n (lowest final
+   loss of part 1) with the centres' projections.
+3. **Loss vs n** (beyond the report): exact-gradient flow ("GD", time step
+   ``scale_dt``) and SGD (batch ``batch``, time steps ``scale_sgd_dts``) for
+   n ∈ ``scale_ns`` in d ∈ ``scale_dims``, read at mean-field times T/10 and
+   T = ``scale_time``; fitted log-log slopes over ``fit_range`` and local slopes, against
+   the O(1/n) of Rotskoff & Vanden-Eijnden (CPAM 2022); with the random-feature optimum
+   of the initial centres (:func:`~mflab.spherical.random_feature_loss`) for reference,
+   and a discretisation check (GD at ``scale_dt``/10 up to T/10 for n = ``dt_check_n``).
+
+Losses are reported relative to ½E f² (the loss of f_n ≡ 0).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jax
+import numpy as np
+
+from mflab.runs.config import ConfigError, StudyConfig, param
+from mflab.runs.context import RunContext
+from mflab.runs.io import read_arrays, read_config, read_table
+from mflab.studies import three_spin_train as T
+from mflab.studies.base import Study
+
+ALL_METHODS = tuple(T.METHODS)
+
+
+@dataclass(frozen=True)
+class ThreeSpinConfig(StudyConfig):
+    """Config of study C7 (defaults: paper scale; SPEC C7 and report §3.2.5)."""
+
+    dims: tuple[int, ...] = param((3, 4, 5), ge=3, doc="dimensions d of the comparison")
+    n: int = param(256, ge=1, doc="kernel units n of the comparison (report: 256)")
+    alpha: float | None = param(None, gt=0, doc="kernel parameter α (none: 5/d, SPEC C7)")
+    c0_factor: float = param(3.0, ge=0, doc="c_i ~ U[−c0, c0], c0 = c0_factor · √(3E f²)/E φ "
+                             "(docs/three-spin-model.md)")
+    batch: int = param(100, ge=1, doc="fresh uniform points per stochastic gradient")
+    methods: tuple[str, ...] = param(ALL_METHODS, choices=ALL_METHODS, doc="SPEC ids compared")
+    budget: int = param(3000, ge=1, doc="oracle calls per seed, every method (samples = "
+                        "budget · batch)")
+    n_seeds: int = param(5, ge=1, doc="seeds of the comparison (tuning: as many others)")
+    dt_grid: tuple[float, ...] = param((0.01, 0.03, 0.1, 0.3), gt=0,
+                                       doc="mean-field time steps dt tried per method")
+    momentum: float = param(0.9, ge=0, lt=1, doc="γ of B2 and B4 (mflab default)")
+    mass_ratio: float = param(0.1, ge=0, doc="B4: η2 = mass_ratio · η1 (mflab default)")
+    b10_M: int = param(10, ge=2, doc="B10 inner steps per outer step")
+    b10_burn_in: int = param(5, ge=0, doc="B10 inner steps dropped before averaging")
+    b10_excess: float = param(1e-3, gt=0, doc="B10 temperature: thermal excess loss "
+                              "d/(2β_mf) as a fraction of ½E f²")
+    n_records: int = param(40, ge=3, doc="records per run (log-spaced steps)")
+    target_seed: int = param(0, ge=0, doc="key of the couplings a_pqr (one target per d)")
+    slice_points: int = param(121, ge=8, doc="θ points of the eq. 47 slice (φ: twice)")
+    scale_dims: tuple[int, ...] = param((5, 25), ge=3, doc="dimensions of the loss-vs-n part")
+    scale_ns: tuple[int, ...] = param((16, 32, 64, 128, 256, 512, 1024), ge=1,
+                                      doc="widths n of the loss-vs-n part")
+    scale_seeds: int = param(5, ge=1, doc="seeds per width")
+    scale_dt: float = param(0.1, gt=0, doc="mean-field time step of GD in the loss-vs-n part")
+    scale_sgd_dts: tuple[float, ...] = param((0.1, 0.01), gt=0,
+                                             doc="mean-field time steps of SGD there")
+    dt_check_n: int = param(256, ge=1, doc="width of the GD run at scale_dt/10 (a scale_n)")
+    scale_time: float = param(100.0, gt=0, doc="mean-field time t at which the loss is read")
+    fit_range: tuple[int, ...] = param((64, 1024), ge=1, doc="n_min,n_max of the fitted slope")
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        "quick": {"dims": (3,), "n": 128, "budget": 300, "n_seeds": 3, "dt_grid": (0.01, 0.03),
+                  "n_records": 12, "slice_points": 41, "scale_dims": (5,),
+                  "scale_ns": (16, 64), "scale_time": 5.0, "fit_range": (16, 64),
+                  "scale_sgd_dts": (0.1, 0.05), "dt_check_n": 64, "scale_seeds": 3},
+    }
+
+    def check(self) -> None:
+        for name in ("dims", "methods", "dt_grid", "scale_dims", "scale_ns", "scale_sgd_dts"):
+            v = getattr(self, name)
+            if len(set(v)) != len(v):
+                raise ConfigError(f"{name} must not repeat; got {','.join(map(str, v))}.")
+        if self.b10_burn_in >= self.b10_M:
+            raise ConfigError(f"b10_burn_in must be < b10_M ({self.b10_M}); "
+                              f"got {self.b10_burn_in}.")
+        if "B10" in self.methods and self.budget < 2 * self.b10_M:
+            raise ConfigError(f"budget must be >= 2·b10_M = {2 * self.b10_M} (two B10 outer "
+                              f"steps); got {self.budget}.")
+        if round(self.scale_time / max(self.scale_dt, *self.scale_sgd_dts)) < 10:
+            raise ConfigError(f"scale_time ({self.scale_time}) must be >= 10 × every scale "
+                              f"time step (scale_dt {self.scale_dt}, scale_sgd_dts "
+                              f"{','.join(map(str, self.scale_sgd_dts))}).")
+        if self.dt_check_n not in self.scale_ns:
+            raise ConfigError(f"dt_check_n must be one of scale_ns "
+                              f"({','.join(map(str, self.scale_ns))}); got {self.dt_check_n}.")
+        lo_hi = self.fit_range
+        if len(lo_hi) != 2 or lo_hi[0] >= lo_hi[1] or sum(
+                lo_hi[0] <= n <= lo_hi[1] for n in self.scale_ns) < 2:
+            raise ConfigError(f"fit_range must be n_min,n_max with n_min < n_max and two "
+                              f"scale_ns inside; got {','.join(map(str, lo_hi))}.")
+
+    def memory_bytes(self) -> int:
+        """The largest exact-loss evaluation (an (n, n) kernel matrix and the Bessel
+        recurrence with its derivative, ~40 float64 temporaries of that size per agent, an
+        upper estimate) and the mini-batch kernels (batch × n, ~10 per agent)."""
+        big = max(max(self.scale_ns) ** 2 * self.scale_seeds, self.n ** 2 * self.n_seeds)
+        return 8 * (40 * big + 10 * self.batch * max(max(self.scale_ns), self.n)
+                    * max(self.scale_seeds, self.n_seeds)) + 200 * 2**20
+
+
+def jobs(c: ThreeSpinConfig) -> list[tuple]:
+    """The run's units of work in order; a checkpoint follows each (resume skips them)."""
+    out: list[tuple] = [("problem",)]
+    for d in c.dims:
+        for m in c.methods:
+            if len(c.dt_grid) > 1:
+                out.append(("tune", d, m))
+            out.append(("compare", d, m))
+        out.append(("slice", d))
+    for d in c.scale_dims:
+        for mode in T.scale_modes(c):
+            out += [("scale", d, mode, n) for n in c.scale_ns]
+        out.append(("dtcheck", d))
+    return out
+
+
+class ThreeSpinStudy(Study):
+    """C7 (see the module docstring)."""
+
+    name = "three-spin"
+    description = ("C7: kernel networks on the sphere learn the spherical 3-spin energy: "
+                   "optimisers at equal cost, slices of f and f_n, loss vs n (exact loss).")
+    Config = ThreeSpinConfig
+
+    def run(self, config: ThreeSpinConfig, ctx: RunContext) -> None:
+        ck = ctx.load_checkpoint()
+        done = ck.progress if ck is not None else 0
+        for i, job in enumerate(jobs(config)):
+            if i < done:
+                continue
+            t0 = time.perf_counter()
+            getattr(self, f"_{job[0]}")(config, ctx, *job[1:])
+            ctx.record_timing("/".join(map(str, job)), time.perf_counter() - t0)
+            ctx.save_checkpoint(progress=i + 1)
+        from mflab.studies.three_spin_tables import build_tables
+
+        for name, table in build_tables(ctx.dir, config).items():
+            ctx.save_table(name, table)
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _problem_for(c: ThreeSpinConfig, d: int, n: int, batch: int | None):
+        from mflab.spherical import default_alpha, matched_weight_scale
+
+        alpha = default_alpha(d) if c.alpha is None else c.alpha
+        land = T.landscape_for(d, n, alpha, batch, c.target_seed)
+        c0 = c.c0_factor * float(matched_weight_scale(T.couplings_for(d, c.target_seed), alpha))
+        return land, c0
+
+    @staticmethod
+    def _setup(c: ThreeSpinConfig, land, method: str, dt: float):
+        info = land.info
+        return T.method_setup(method, dt, n=info["n"], d=info["d"],
+                              second_moment=info["second_moment"], momentum=c.momentum,
+                              mass_ratio=c.mass_ratio, M=c.b10_M, burn_in=c.b10_burn_in,
+                              excess=c.b10_excess)
+
+    @staticmethod
+    def _keys(ctx: RunContext, part: int, *labels: int):
+        key = jax.random.fold_in(ctx.key, part)
+        for v in labels:
+            key = jax.random.fold_in(key, v)
+        return key
+
+    def _compare_run(self, c, ctx, d, method, dt, seeds, tag):
+        land, c0 = self._problem_for(c, d, c.n, c.batch)
+        x0 = T.initial_params(self._keys(ctx, 1, d), seeds, c.n, d, c0)
+        opt, values, tau = self._setup(c, land, method, dt)
+        steps = c.budget // opt.grads_per_step
+        key = self._keys(ctx, 2, d, ALL_METHODS.index(method), tag)
+        return T.train(opt, values, tau, land, x0, steps, key, c.n_records, ctx.progress,
+                       extra_steps=(steps // 10,)), land
+
+    # --------------------------------------------------------------------- jobs
+    def _problem(self, c: ThreeSpinConfig, ctx: RunContext) -> None:
+        """The constants of each d's problem (closed forms): α, E f², E_μφ, c0."""
+        from mflab.spherical import kernel_mean
+
+        dims = sorted(set(c.dims) | set(c.scale_dims))
+        cols: dict[str, list] = {k: [] for k in ("d", "alpha", "second_moment", "kernel_mean",
+                                                 "c0")}
+        for d in dims:
+            land, c0 = self._problem_for(c, d, c.n, None)
+            alpha = land.info["alpha"]
+            for k, v in zip(cols, (d, alpha, land.info["second_moment"],
+                                   float(kernel_mean(d, alpha)), c0), strict=True):
+                cols[k].append(v)
+        ctx.save_arrays("problem", **{k: np.asarray(v) for k, v in cols.items()})
+
+    def _tune(self, c: ThreeSpinConfig, ctx: RunContext, d: int, method: str) -> None:
+        seeds = list(range(1000, 1000 + c.n_seeds))  # tuning seeds, not compared
+        finals, scores = [], []
+        for g, dt in enumerate(c.dt_grid):
+            cur, _ = self._compare_run(c, ctx, d, method, dt, seeds, 1 + g)
+            finals.append(cur.loss[-1])
+            scores.append(T.tuning_score(cur.loss[-1]))
+        best = int(np.argmin(scores))
+        ctx.save_arrays(f"tune_d{d}_{method}", dt_grid=np.asarray(c.dt_grid),
+                        scores=np.asarray(scores), final=np.asarray(finals),
+                        chosen=np.float64(c.dt_grid[best]), seeds=np.asarray(seeds))
+        ctx.log_metrics([{"optimizer": method, "step": 0, "metric": "tune/median_final_loss",
+                          "value": s, "d": d, "dt": dt}
+                         for s, dt in zip(scores, c.dt_grid, strict=True)], seed=-1)
+        if not np.isfinite(scores[best]):
+            ctx.diverged(f"{method} d={d}", f"every dt of {c.dt_grid} diverged on the tuning "
+                         "seeds")
+        elif best in (0, len(c.dt_grid) - 1):
+            ctx.warn(f"{method} d={d}: the best dt ({c.dt_grid[best]:g}) is at the edge of "
+                     f"dt_grid {c.dt_grid}")
+
+    def _compare(self, c: ThreeSpinConfig, ctx: RunContext, d: int, method: str) -> None:
+        if len(c.dt_grid) > 1:
+            tune = read_arrays(ctx.dir, f"tune_d{d}_{method}")
+            if not np.isfinite(tune["scores"]).any():
+                return  # recorded as diverged by the tuning
+            dt = float(tune["chosen"])
+        else:
+            dt = c.dt_grid[0]
+        seeds = list(range(c.n_seeds))
+        cur, land = self._compare_run(c, ctx, d, method, dt, seeds, 0)
+        half = 0.5 * land.info["second_moment"]
+        ctx.save_arrays(f"curves_d{d}_{method}", **cur._asdict(), dt=np.float64(dt),
+                        samples=cur.calls * c.batch, half=np.float64(half))
+        ctx.log_metrics([{"optimizer": method, "step": int(s), "metric": "relative_loss",
+                          "value": float(cur.loss[r, a] / half), "seed": a, "d": d,
+                          "samples": int(cur.calls[r] * c.batch), "time": float(cur.time[r])}
+                         for r, s in enumerate(cur.steps) for a in range(len(seeds))])
+        if np.all(cur.diverged >= 0):
+            ctx.diverged(f"{method} d={d}", f"every seed diverged (dt = {dt:g})",
+                         step=int(cur.diverged.min()))
+
+    def _slice(self, c: ThreeSpinConfig, ctx: RunContext, d: int) -> None:
+        """f and the best trained f_n (lowest final loss of the comparison) on eq. 47."""
+        import jax.numpy as jnp
+
+        from mflab.spherical import eq47_angles, eq47_slice, kernel_network, three_spin
+        from mflab.spherical.kernel_network import KernelParams
+
+        best = (np.inf, None, -1)
+        for m in c.methods:
+            path = ctx.dir / "arrays" / f"curves_d{d}_{m}.npz"
+            if path.exists():
+                final = read_arrays(ctx.dir, f"curves_d{d}_{m}")["loss"][-1]
+                if np.isfinite(final).any() and np.nanmin(final) < best[0]:
+                    best = (float(np.nanmin(final)), m, int(np.nanargmin(final)))
+        if best[1] is None:
+            return
+        cur = read_arrays(ctx.dir, f"curves_d{d}_{best[1]}")
+        land, _ = self._problem_for(c, d, c.n, c.batch)
+        theta = np.linspace(0.0, np.pi, c.slice_points)
+        phi = np.linspace(0.0, 2 * np.pi, 2 * c.slice_points)
+        x = eq47_slice(theta[:, None], phi[None, :], d)
+        params = KernelParams(jnp.asarray(cur["c"][best[2]]), jnp.asarray(cur["z"][best[2]]))
+        zt, zp = eq47_angles(params.z)
+        ctx.save_arrays(f"slice_d{d}", theta=theta, phi=phi,
+                        f=np.asarray(three_spin(T.couplings_for(d, c.target_seed), x)),
+                        fn=np.asarray(kernel_network(params, x, land.info["alpha"])),
+                        z_theta=np.asarray(zt), z_phi=np.asarray(zp), c=cur["c"][best[2]],
+                        method=np.str_(best[1]), seed=best[2],
+                        relative_loss=best[0] / float(cur["half"]))
+
+    def _scale(self, c: ThreeSpinConfig, ctx: RunContext, d: int, mode: str, n: int) -> None:
+        from mflab.spherical import random_feature_loss
+
+        dt = T.scale_modes(c)[mode]
+        land, c0 = self._problem_for(c, d, n, None if mode == "GD" else c.batch)
+        seeds = list(range(c.scale_seeds))
+        x0 = T.initial_params(self._keys(ctx, 3, d, n), seeds, n, d, c0)
+        opt, values, tau = self._setup(c, land, "B1", dt)
+        steps = T.read_steps(c.scale_time, dt)
+        key = self._keys(ctx, 4, d, n, list(T.scale_modes(c)).index(mode))
+        cur = T.train(opt, values, tau, land, x0, steps[-1], key, c.n_records, ctx.progress,
+                      extra_steps=steps)
+        half = 0.5 * land.info["second_moment"]
+        extra = {}
+        if mode == "GD":
+            a = T.couplings_for(d, c.target_seed)
+            extra["rf_loss"] = np.array([float(random_feature_loss(
+                jax.numpy.asarray(z), a, land.info["alpha"])[0]) for z in x0.z])
+        ctx.save_arrays(f"scale_d{d}_{mode}_n{n}", steps=cur.steps, time=cur.time,
+                        loss=cur.loss, diverged=cur.diverged, half=np.float64(half), **extra)
+        ctx.log_metrics([{"optimizer": mode, "step": int(s), "metric": "relative_loss",
+                          "value": float(cur.loss[r, a] / half), "seed": a, "d": d, "n": n,
+                          "time": float(cur.time[r])}
+                         for r, s in enumerate(cur.steps) for a in range(len(seeds))])
+        if np.all(cur.diverged >= 0):
+            ctx.diverged(f"{mode} d={d} n={n}", f"every seed diverged (dt = {dt:g})",
+                         step=int(cur.diverged.min()))
+
+    def _dtcheck(self, c: ThreeSpinConfig, ctx: RunContext, d: int) -> None:
+        """GD at scale_dt/10 from the same networks up to T/10, for n = dt_check_n: the
+        time-discretisation error of the GD curves (compared at T/10 in the tables)."""
+        n, dt = c.dt_check_n, c.scale_dt / 10
+        land, c0 = self._problem_for(c, d, n, None)
+        x0 = T.initial_params(self._keys(ctx, 3, d, n), list(range(c.scale_seeds)), n, d, c0)
+        opt, values, tau = self._setup(c, land, "B1", dt)
+        steps = T.read_steps(c.scale_time, dt)[0]
+        cur = T.train(opt, values, tau, land, x0, steps, self._keys(ctx, 5, d), 3)
+        ctx.save_arrays(f"dtcheck_d{d}", dt=np.float64(dt), time=cur.time, loss=cur.loss,
+                        half=np.float64(0.5 * land.info["second_moment"]))
+
+    # ----------------------------------------------------------- from files only
+    def plot(self, run_dir: Path) -> list[Path]:
+        from mflab.plotting.three_spin import plot_all
+
+        return plot_all(Path(run_dir))
+
+    def summarize(self, run_dir: Path) -> str:
+        from mflab.studies.three_spin_tables import summary_markdown
+
+        return summary_markdown(Path(run_dir), read_config(run_dir),
+                                {name: read_table(run_dir, name)
+                                 for name in ("comparison", "tuning", "slopes", "scaling",
+                                              "dtcheck", "problem")})
+
+
+STUDY = ThreeSpinStudy()
+
+__all__ = ["STUDY", "ThreeSpinConfig", "ThreeSpinStudy", "jobs"]

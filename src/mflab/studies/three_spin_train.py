@@ -1,0 +1,208 @@
+"""Training runs of study C7 (the 3-spin kernel networks): methods, mean-field units, fits.
+
+Every run is one call of :func:`mflab.run` on a :func:`~mflab.spherical.three_spin_landscape`
+with a whole set of seeds as the agent axis. Optimisers are :func:`~mflab.optimizers.tunable`
+and built once per process (:func:`method_optimizer`), and landscapes once per
+(d, n, batch) (:func:`landscape_for`), so a tuning grid, the seeds and the comparison runs
+of one shape share one compiled chunk.
+
+**Mean-field units.** The mean-field flow of SPEC C7 is ċ_i = −n ∂L/∂c_i, ż_i likewise
+(Rotskoff & Vanden-Eijnden 2022): a step of size η on L is a step dt = η/n of the flow,
+η = n·dt (:func:`mflab.schedules.meanfield_learning_rate`, ξ ≡ 1). Every method is given
+in these units, with one tuned knob, the time step dt:
+
+* B1 SGD η = n·dt; B2 Nesterov η = n·dt, γ fixed; B3 restart-Nesterov η = n·dt;
+  B4 MaSS η1 = n·dt, η2 = r·η1, γ fixed (mflab's defaults γ = 0.9, r = 0.1);
+* B10 MF-Hom-SGLD: in mean-field units the inner chain is
+  dY = −[n∇L(Y) + (Y − X)/γ_mf] ds + √(2/β_mf) dW and the outer step
+  X ← X − Δ_mf (X − Ȳ)/γ_mf; in the engine's units (L itself) that is τ = δ/ε = n·dt,
+  γ = n·γ_mf, β = n·β_mf, Δ = n·Δ_mf (every rate × n, as for η). We take γ_mf = M·dt (the
+  pull relaxes Y towards X within one outer step of M inner steps, the HMM premise),
+  Δ_mf = γ_mf (X moves to the inner average Ȳ: the largest step that keeps no memory
+  of X, stable since Δ/γ < 2), λ = 0 (replicas are independent seeds: unit i of one
+  network has no counterpart in another, so a replica mean of units is meaningless) and
+  β_mf from a thermal excess loss: near a minimum each unit has d degrees of freedom
+  (c_i and z_i on the sphere), so equipartition gives an excess n·d/(2β) = d/(2β_mf);
+  we set it to ``excess`` × ½E f². Time: an outer step advances X by M·dt.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from mflab.driver import record_grid
+from mflab.schedules import meanfield_learning_rate
+
+
+class Method(NamedTuple):
+    """One optimiser of the comparison: SPEC id, label, factory name, tuned arguments."""
+
+    id: str
+    label: str
+    factory: str
+    tuned: tuple[str, ...]
+
+
+METHODS: dict[str, Method] = {m.id: m for m in (
+    Method("B1", "SGD", "sgd", ("eta",)),
+    Method("B2", "Nesterov", "nesterov", ("eta",)),
+    Method("B3", "Nesterov + restart", "restart_nesterov", ("eta",)),
+    Method("B4", "MaSS", "mass", ("eta1", "eta2")),
+    Method("B10", "MF-Hom-SGLD", "mf_hom_sgld", ("Delta", "delta", "beta", "gamma")),
+)}
+
+
+def mf_rate(n: int, dt: float) -> float:
+    """η = n·dt, the learning rate on L that is a step dt of the mean-field flow (SPEC C7):
+    :func:`mflab.schedules.meanfield_learning_rate` with ξ ≡ 1, as a number (a tunable
+    optimiser carries it in its state)."""
+    return float(meanfield_learning_rate(n, dt)(0))
+
+
+@functools.cache
+def method_optimizer(method_id: str, static: tuple[tuple[str, Any], ...] = ()):
+    """The tunable optimiser of ``method_id`` with static arguments ``static`` (hashable
+    pairs), built once per process so that its compiled chunks are reused."""
+    import mflab.optimizers as O
+
+    m = METHODS[method_id]
+    return O.tunable(getattr(O, m.factory), m.tuned, **dict(static))
+
+
+def method_setup(method_id: str, dt: float, *, n: int, d: int, second_moment: float,
+                 momentum: float, mass_ratio: float, M: int, burn_in: int,
+                 excess: float) -> tuple[Any, dict[str, float], float]:
+    """(optimizer, tuned values, mean-field time per step) of one method at time step dt
+    (module docstring)."""
+    eta = mf_rate(n, dt)
+    if method_id == "B1":
+        return method_optimizer("B1"), {"eta": eta}, dt
+    if method_id == "B2":
+        return method_optimizer("B2", (("gamma", momentum),)), {"eta": eta}, dt
+    if method_id == "B3":
+        return method_optimizer("B3"), {"eta": eta}, dt
+    if method_id == "B4":
+        return (method_optimizer("B4", (("gamma", momentum),)),
+                {"eta1": eta, "eta2": mass_ratio * eta}, dt)
+    if method_id == "B10":
+        beta_mf = d / (excess * second_moment)  # d/(2β_mf) = excess · ½E f²
+        gamma = mf_rate(n, M * dt)
+        opt = method_optimizer("B10", (("eps", 1.0), ("M", M), ("burn_in", burn_in)))
+        return opt, {"delta": eta, "gamma": gamma, "Delta": gamma, "beta": n * beta_mf}, M * dt
+    raise KeyError(f"unknown method {method_id!r}; known: {', '.join(METHODS)}.")
+
+
+@functools.cache
+def couplings_for(d: int, target_seed: int):
+    """The seeded couplings a_pqr of the d-dimensional target (float64 under x64)."""
+    from mflab.spherical import three_spin_couplings
+
+    return three_spin_couplings(jax.random.key(target_seed), d)
+
+
+@functools.cache
+def landscape_for(d: int, n: int, alpha: float, batch: int | None, target_seed: int):
+    """One landscape object per (d, n, α, batch, target): the compiled chunks key on it."""
+    from mflab.spherical import three_spin_landscape
+
+    return three_spin_landscape(couplings_for(d, target_seed), n, alpha, batch)
+
+
+def initial_params(key: jax.Array, seeds: list[int], n: int, d: int, c0: float):
+    """Initial networks of SPEC C7 for the given seed indices, stacked on the agent axis
+    (seed j uses ``fold_in(key, j)``, so a seed's network does not depend on the others)."""
+    from mflab.spherical import init_kernel_params
+
+    nets = [init_kernel_params(jax.random.fold_in(key, j), n, d, c0) for j in seeds]
+    return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *nets)
+
+
+class Curves(NamedTuple):
+    """What one run keeps: record steps, oracle calls and mean-field time per record, the
+    exact loss ``(R, A)`` (NaN after an agent diverged), first diverged step per agent
+    (−1: never), and the final parameters (c ``(A, n)``, z ``(A, n, d)``)."""
+
+    steps: np.ndarray
+    calls: np.ndarray
+    time: np.ndarray
+    loss: np.ndarray
+    diverged: np.ndarray
+    c: np.ndarray
+    z: np.ndarray
+
+
+def train(optimizer, values: dict[str, float], time_per_step: float, landscape, x0,
+          n_steps: int, key: jax.Array, n_records: int, progress: bool = False,
+          extra_steps: tuple[int, ...] = ()) -> Curves:
+    """Run ``optimizer`` with hyper-parameters ``values`` for ``n_steps`` steps from the
+    ensemble ``x0``; record the exact loss at ~``n_records`` log-spaced steps (and at
+    ``extra_steps``)."""
+    import mflab
+    from mflab.optimizers import init_with
+
+    state = init_with(optimizer, x0, **values)
+    grid = np.union1d(record_grid(n_steps, n_records, log=True),
+                      np.asarray(extra_steps, np.int64))
+    tr = mflab.run(optimizer, landscape, x0, n_steps, key, record_steps=grid, state=state,
+                   on_divergence="continue", progress=progress)
+    loss = np.asarray(tr.values, dtype=np.float64)
+    diverged = np.asarray(tr.diverged)
+    for a, step in enumerate(diverged):
+        if step >= 0:
+            loss[tr.steps >= step, a] = np.nan
+    return Curves(steps=np.asarray(tr.steps), calls=np.asarray(tr.grad_evals),
+                  time=np.asarray(tr.steps) * time_per_step, loss=loss, diverged=diverged,
+                  c=np.asarray(tr.state.x.c), z=np.asarray(tr.state.x.z))
+
+
+def tuning_score(final_loss: np.ndarray) -> float:
+    """Median final loss over the tuning seeds (a diverged seed counts as +inf)."""
+    return float(np.median(np.where(np.isfinite(final_loss), final_loss, np.inf)))
+
+
+def scale_modes(c) -> dict[str, float]:
+    """Mode key → time step of the loss-vs-n runs: "GD" (exact oracle) and "SGD<dt>"."""
+    cfg = c if isinstance(c, dict) else c.to_dict()
+    return {"GD": cfg["scale_dt"], **{f"SGD{dt:g}": dt for dt in cfg["scale_sgd_dts"]}}
+
+
+def read_steps(scale_time: float, dt: float) -> tuple[int, int, int]:
+    """Steps of a loss-vs-n run at t = T/10, T/2 and T (T = ``scale_time``): the loss is
+    read at T/10 and T, and its decay over [T/2, T] says how far from converged it is."""
+    steps = int(round(scale_time / dt))
+    return steps // 10, steps // 2, steps
+
+
+# ------------------------------------------------------------------------ slopes
+
+
+def loglog_slope(n: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope of log y against log n, and its standard error (NaN with
+    fewer than 3 points). Model: log y = a + p log n + noise."""
+    x, v = np.log(np.asarray(n, float)), np.log(np.asarray(y, float))
+    if x.size < 2:
+        return float("nan"), float("nan")
+    coef, res, *_ = np.polyfit(x, v, 1, full=True)
+    if x.size < 3:
+        return float(coef[0]), float("nan")
+    sigma2 = float(res[0]) / (x.size - 2) if res.size else 0.0
+    return float(coef[0]), float(np.sqrt(sigma2 / np.sum((x - x.mean()) ** 2)))
+
+
+def local_slopes(n: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Δ log y / Δ log n between consecutive points (length len(n) − 1)."""
+    return np.diff(np.log(np.asarray(y, float))) / np.diff(np.log(np.asarray(n, float)))
+
+
+def quartiles(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, ...]:
+    """(q25, median, q75) over ``axis``, ignoring NaNs (NaN where all are NaN)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return tuple(np.nanquantile(values, q, axis=axis) for q in (0.25, 0.5, 0.75))
+

@@ -1,0 +1,205 @@
+"""Study C7 (spherical 3-spin): its mean-field units, closed forms and fits against theory,
+bad configs through the CLI, and the quick preset end to end with re-plotting."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mflab.cli import main
+from mflab.runs.io import read_arrays, read_config, read_table
+from mflab.spherical import (
+    KernelParams,
+    exact_loss,
+    init_kernel_params,
+    kernel_network,
+    random_feature_loss,
+    three_spin,
+    three_spin_couplings,
+    uniform_sphere,
+)
+from mflab.studies import three_spin_train as T
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+# ------------------------------------------------------------- mean-field units
+
+
+@pytest.mark.parametrize("method", ["B1", "B3", "B10"])
+def test_methods_run_in_meanfield_time(method):
+    """The point of η = n·dt (and, for B10, of τ, γ, β, Δ all × n): a network with every
+    unit duplicated is the same function, and in mean-field units it must follow the same
+    trajectory — each unit of the 2n-network moves exactly like its original. Exact
+    oracle; B10's Langevin noise is made negligible (thermal excess 1e-24 · ½E f²: a noise
+    of ~1e-12 per inner step, independent for the two copies, so they agree to ~1e-9).
+    B3 checks that the restart test is scale-free; B2 and B4 take η (and η2 = r·η) exactly
+    as B1 and B3 do."""
+    d, n, dt, steps = 3, 6, 0.02, 12
+    x1 = init_kernel_params(jax.random.key(1), n, d, 20.0)
+    x2 = KernelParams(jnp.concatenate([x1.c, x1.c]), jnp.concatenate([x1.z, x1.z]))
+    runs = []
+    for m, x in ((n, x1), (2 * n, x2)):
+        land = T.landscape_for(d, m, 5.0 / d, None, 0)
+        opt, values, tau = T.method_setup(method, dt, n=m, d=d,
+                                          second_moment=land.info["second_moment"],
+                                          momentum=0.9, mass_ratio=0.1, M=4, burn_in=1,
+                                          excess=1e-24)
+        x0 = jax.tree_util.tree_map(lambda v: v[None], x)
+        runs.append(T.train(opt, values, tau, land, x0, steps, jax.random.key(2), 4))
+    one, two = runs
+    tol = 1e-9 if method == "B10" else 1e-12
+    np.testing.assert_allclose(two.loss, one.loss, rtol=tol * 100)
+    for half in (slice(0, n), slice(n, 2 * n)):
+        np.testing.assert_allclose(two.z[0, half], one.z[0], atol=tol)
+        np.testing.assert_allclose(two.c[0, half], one.c[0], rtol=tol, atol=tol)
+    assert one.loss[-1, 0] < one.loss[0, 0]  # and it trains
+    np.testing.assert_allclose(one.time, one.steps * (4 * dt if method == "B10" else dt))
+
+
+# ---------------------------------------------------------------- closed forms, fits
+
+
+@pytest.mark.parametrize("d", [3, 5])
+def test_random_feature_loss_is_the_minimum_over_the_weights(d):
+    """L is quadratic in c (SPEC C7), so at c* = n K⁺F: L(c*) equals the closed form
+    ½[E f² − FᵀK⁺F], ∂L/∂c vanishes, and any other c does worse."""
+    n, alpha = 10, 5.0 / d
+    a = three_spin_couplings(jax.random.key(3), d)
+    z = uniform_sphere(jax.random.key(4), n, d)
+    value, c_star = random_feature_loss(z, a, alpha)
+    noise = jax.random.normal(jax.random.key(5), (5, n))
+    cs = jnp.concatenate([c_star[None], jnp.zeros((1, n)),
+                          c_star + 0.1 * jnp.abs(c_star).mean() * noise])
+    loss = jax.value_and_grad(lambda c: exact_loss(KernelParams(c, z), a, alpha))
+    values, grads = map(np.asarray, jax.jit(jax.vmap(loss))(cs))
+    assert float(value) == pytest.approx(values[0], rel=1e-10)
+    assert np.linalg.norm(grads[0]) < 1e-8 * np.linalg.norm(grads[1])
+    assert np.all(values[2:] > float(value))
+
+
+def test_slopes_recover_an_exact_power_law():
+    n = np.array([16, 32, 64, 128, 256])
+    y = 3.0 * n ** -1.3
+    slope, se = T.loglog_slope(n, y)
+    assert slope == pytest.approx(-1.3, abs=1e-12) and se < 1e-10
+    np.testing.assert_allclose(T.local_slopes(n, y), -1.3, atol=1e-12)
+    # a kink: the local slopes see it, the fit averages it
+    y2 = np.where(n <= 64, n ** -1.0, 64.0 ** -1.0 * (n / 64.0) ** -0.2)
+    np.testing.assert_allclose(T.local_slopes(n, y2), [-1, -1, -0.2, -0.2], atol=1e-12)
+    assert -1.0 < T.loglog_slope(n, y2)[0] < -0.2
+
+
+# ------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(("setting", "fragment"), [
+    ("dims=2,3", "dims must be >= 3; got 2"),
+    ("scale_dims=5,2", "scale_dims must be >= 3; got 2"),
+    ("n=0", "n must be >= 1; got 0"),
+    ("scale_ns=0,16", "scale_ns must be >= 1; got 0"),
+    ("alpha=0", "alpha must be > 0; got 0.0"),
+    ("alpha=-1.5", "alpha must be > 0; got -1.5"),
+    ("batch=0", "batch must be >= 1; got 0"),
+    ("fit_range=64,32", "fit_range must be n_min,n_max"),
+    ("methods=B1,B1", "methods must not repeat"),
+])
+def test_bad_config_exits_2_in_one_line_and_writes_nothing(setting, fragment, tmp_path,
+                                                          capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    code = main(["run", "three-spin", "--preset", "quick", "--set", setting, "--out",
+                 str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and fragment in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ end to end
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("c7")
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "mflab", "run", "three-spin", "--preset", "quick",
+                        "--out", "quick", "--no-progress"], cwd=d, env=ENV, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return d / "quick", time.perf_counter() - t0
+
+
+FIGURES = ("three-spin-losses.png", "three-spin-slices.png", "three-spin-scaling.png")
+
+
+@pytest.mark.slow
+def test_quick_study_end_to_end(quick_run):
+    run, seconds = quick_run
+    assert seconds < 180, f"quick three-spin took {seconds:.0f} s"
+    for name in ("config.json", "meta.json", "metrics.parquet", "summary.md",
+                 *(f"figures/{f}" for f in FIGURES),
+                 *(f"tables/{t}.csv" for t in ("comparison", "tuning", "scaling", "slopes",
+                                                   "dtcheck", "problem"))):
+        assert (run / name).is_file(), name
+    cfg = read_config(run)
+    comp = read_table(run, "comparison")
+    assert sorted(comp.method) == sorted(cfg["methods"])
+    # equal budget: every method drew budget × batch samples, B10 in outer steps of M calls
+    assert set(comp.samples) == {cfg["budget"] * cfg["batch"]}
+    b10 = comp[comp.method == "B10"].iloc[0]
+    assert b10.steps * cfg["b10_M"] == cfg["budget"]
+    # the chosen dt is the grid value with the best tuning score
+    tune = read_table(run, "tuning")
+    for _, g in tune.groupby(["d", "method"]):
+        assert g.loc[g["median final loss"].idxmin(), "chosen"]
+    # fig. 16 draws the lowest final loss of the comparison, and f_n from its saved weights
+    d = cfg["dims"][0]
+    s = read_arrays(run, f"slice_d{d}")
+    finals = {m: read_arrays(run, f"curves_d{d}_{m}") for m in cfg["methods"]}
+    best = min(np.nanmin(a["loss"][-1]) / float(a["half"]) for a in finals.values())
+    assert float(s["relative_loss"]) == pytest.approx(best, rel=1e-12)
+    cur = finals[str(s["method"])]
+    x = np.stack(np.meshgrid(s["theta"][:3], s["phi"][:3], indexing="ij"), -1)
+    from mflab.spherical import eq47_slice
+
+    pts = eq47_slice(x[..., 0], x[..., 1], d)
+    params = KernelParams(jnp.asarray(cur["c"][int(s["seed"])]),
+                          jnp.asarray(cur["z"][int(s["seed"])]))
+    np.testing.assert_allclose(s["fn"][:3, :3], kernel_network(params, pts, 5.0 / d),
+                               rtol=1e-12)
+    np.testing.assert_allclose(s["f"][:3, :3], three_spin(T.couplings_for(d, 0), pts),
+                               rtol=1e-12)
+    # the slope table is the fit of the scaling table's medians over the stated range
+    scale, slopes = read_table(run, "scaling"), read_table(run, "slopes")
+    lo, hi = cfg["fit_range"]
+    for (mode, t), rows in scale[scale.n.between(lo, hi)].groupby(["mode", "time"]):
+        fit = np.polyfit(np.log(rows.n), np.log(rows["median loss"]), 1)[0]
+        row = slopes[(slopes["mode"] == mode) & np.isclose(slopes.t, t)]
+        assert row.slope.iloc[0] == pytest.approx(fit, rel=1e-9)
+    assert set(np.round(scale.time, 9)) == {cfg["scale_time"] / 10, cfg["scale_time"]}
+
+
+@pytest.mark.slow
+def test_plot_redraws_the_figures_from_the_directory_alone(quick_run, tmp_path):
+    import matplotlib.image as mpimg
+
+    run, _ = quick_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / "figures")
+    (copy / "summary.md").unlink()
+    assert main(["plot", str(copy)]) == 0
+    for f in FIGURES:
+        np.testing.assert_array_equal(mpimg.imread(copy / "figures" / f),
+                                      mpimg.imread(run / "figures" / f))
+    assert (copy / "summary.md").read_text() == (run / "summary.md").read_text()
