@@ -252,7 +252,7 @@ def _fast_path(units: UnitType, draw, m: int, optimizer) -> FastPath | None:
         ks = state.count + jnp.arange(B)
         e = jax.vmap(hp_k["eta"])(ks).astype(state.x.dtype)
         r = (jax.vmap(hp_k["eta2"])(ks) / jax.vmap(hp_k["eta"])(ks)).astype(state.x.dtype)
-        gamma = hp_k["gamma"]
+        gamma = jnp.asarray(hp_k["gamma"], state.x.dtype)  # a tuned γ is a float64 tracer
 
         def one(u, t, Xa, Ya):
             ue, U = units.split(u)
