@@ -53,24 +53,20 @@ def _draw(ax, curves: dict, score: str, xkey: str, target: float | None) -> None
 def plot_all(run_dir: Path) -> list[Path]:
     """Draw every C5 figure into ``run_dir/figures``; returns the paths."""
     from mflab.runs.io import figures_dir, read_config, read_table
-    from mflab.studies.optnets.problems import PROBLEMS, score_name, target_for
+    from mflab.studies.optnets.problems import PROBLEMS, score_name
 
     cfg = read_config(run_dir)
     out = figures_dir(run_dir)
     curves = _curves(run_dir, cfg)
     tuning = read_table(run_dir, "tuning")
-
-    class _C:  # the config's target fields as attributes, for target_for
-        def __init__(self, d):
-            self.__dict__.update(d)
-
-    tcfg = _C(cfg)
+    res = read_table(run_dir, "results")
+    targets = dict(zip(res.problem, res.target, strict=True))
     paths = []
     ms = cfg["batch_sizes"]
     with paper_style():
         for p in cfg["problems"]:
             a4 = PROBLEMS[p].family == "a4"
-            target = None if a4 else target_for(tcfg, p)
+            target = None if a4 else targets.get(p)
             fig, axes = _grid(len(AXES), len(ms))
             for j, m in enumerate(ms):
                 for i, (xkey, xlabel) in enumerate(AXES):
@@ -89,7 +85,7 @@ def plot_all(run_dir: Path) -> list[Path]:
             for j, m in enumerate(ms):
                 ax = axes[i][j]
                 _draw(ax, curves[(p, m)], score_name(p), "samples",
-                      None if a4 else target_for(tcfg, p))
+                      None if a4 else targets.get(p))
                 ax.set_title(f"{p}, m = {m}")
                 ax.set_ylabel("test risk" if a4 else "risk")
                 ax.set_xlabel("samples drawn per replica")
