@@ -65,6 +65,23 @@ def test_tunable_uses_the_blocked_fast_path_on_networks():
     np.testing.assert_allclose(fast.state.x, plain.state.x, rtol=1e-10, atol=1e-12)
 
 
+def test_tuned_momentum_keeps_float32_networks_on_the_fast_path():
+    """A tuned γ is a float64 scalar under x64; the blocked kernel must keep a float32
+    network float32 (it used to fail: scan carry float32 vs float64) and equal plain steps."""
+    units, data = unit_a(sigma_a1()), IsotropicGaussians(0.8, 8)
+    L = network_landscape(units, data, 12)
+    th = init_particles(jax.random.key(1), units, 12, 8, dtype=jnp.float32)[None]
+    opt = O.tunable(O.mass, ("eta1", "eta2", "gamma"))
+    state = O.init_with(opt, th, eta1=0.012, eta2=0.004, gamma=0.7)
+    fast = mflab.run(opt, L, th, 64, jax.random.key(2), record_every=64, state=state,
+                     observables={})
+    plain = mflab.run(opt, L, th, 64, jax.random.key(2), record_every=64, state=state,
+                      observables={}, fast=False)
+    assert fast.state.x.dtype == jnp.float32
+    # float32 rounding over 64 steps of a 12-unit network (entries O(1))
+    np.testing.assert_allclose(fast.state.x, plain.state.x, rtol=1e-4, atol=1e-5)
+
+
 def test_tunable_refuses_bad_names_and_values():
     with pytest.raises(ValueError, match="has no argument"):
         O.tunable(O.sgd, ("learning_rate",))

@@ -13,6 +13,7 @@ run in which a method diverged exits 1 naming the method and the step.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -112,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", type=Path, default=None,
                    help="run directory to create (default runs/TIMESTAMP-STUDY); never overwritten")
     q.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    q.add_argument("--dask", metavar="ADDRESS", default=None, type=_address,
+                   help="send the study's independent jobs (if it has any) to Dask workers: "
+                        "local, local:N or a scheduler address (default: here, serially)")
     _max_memory(q)
 
     q = sub.add_parser("plot", help="redraw figures and summary.md from a run directory")
@@ -123,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "sweep / reproduce directory")
     q.add_argument("--no-progress", action="store_true", help="hide progress bars")
     q.add_argument("--dask", metavar="ADDRESS", default=None, type=_address,
-                   help="for a sweep or reproduction: run the members on Dask workers")
+                   help="run a sweep's or reproduction's members, or a run's jobs, on Dask "
+                        "workers")
     _max_memory(q)
 
     q = sub.add_parser("reproduce", help="run every study and write a Markdown index")
@@ -208,17 +213,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from mflab.runs.lifecycle import prepare
 
-            return _execute(*prepare(args.study, preset=args.preset, overrides=args.overrides,
-                                     seed=args.seed, out=args.out, max_memory=args.max_memory,
-                                     progress=not args.no_progress))
+            with _executor(args.dask) as executor:
+                return _execute(*prepare(args.study, preset=args.preset,
+                                         overrides=args.overrides, seed=args.seed,
+                                         out=args.out, max_memory=args.max_memory,
+                                         progress=not args.no_progress), executor)
         if args.command == "resume":
             from mflab.runs.batch import batch_request, is_batch
             from mflab.runs.lifecycle import prepare_resume
 
             if is_batch(args.run_dir):
                 return _batch(batch_request(args.run_dir), args.run_dir, args)
-            return _execute(*prepare_resume(args.run_dir, progress=not args.no_progress,
-                                            max_memory=args.max_memory))
+            with _executor(args.dask) as executor:
+                return _execute(*prepare_resume(args.run_dir, progress=not args.no_progress,
+                                                max_memory=args.max_memory), executor)
         if args.command == "plot":
             from mflab.runs.lifecycle import replot
 
@@ -271,10 +279,27 @@ def _batch(request: dict, out: Path, args) -> int:
     return 1 if failed else 0
 
 
-def _execute(study, ctx) -> int:
+@contextlib.contextmanager
+def _executor(address: str | None):
+    """The executor of ``--dask`` (connected before anything is written; an unreachable
+    scheduler is a one-line RunError), or ``None``; closed on exit."""
+    if address is None:
+        yield None
+        return
+    from mflab.runs.executor import make_executor
+
+    executor = make_executor(address)
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
+def _execute(study, ctx, executor=None) -> int:
     from mflab.errors import RunDiverged
     from mflab.runs.lifecycle import execute
 
+    ctx.executor = executor
     try:
         final = execute(study, ctx)
     except KeyboardInterrupt:

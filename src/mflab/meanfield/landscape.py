@@ -251,7 +251,8 @@ def _fast_path(units: UnitType, draw, m: int, optimizer) -> FastPath | None:
 
     def momentum_advance(opt, state, key, k0, n_blocks, B):
         hp_k = opt.hyperparams
-        gamma, dtype = hp_k["gamma"], state.x.dtype
+        dtype = state.x.dtype
+        gamma = jnp.asarray(hp_k["gamma"], dtype)  # a tuned γ is a float64 tracer
 
         def one(a, u, t, w):
             def block(b, carry):

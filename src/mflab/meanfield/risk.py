@@ -206,65 +206,63 @@ def _u_series(sig, mu, s, rho, n_terms):
     return jax.lax.fori_loop(0, n_terms, body, jnp.zeros_like(rho))
 
 
-@partial(jax.jit, static_argnums=(0, 1, 3, 4))
-def _risk_jit(units, data, theta, chunk, max_close):
+@partial(jax.jit, static_argnums=(0, 1, 3))
+def _risk_jit(units, data, theta, max_close):
     N = theta.shape[0]
     sig = _activation(units)
     V = potential_V(units, data, theta)
     amp, mu, s, rho = _class_stats(units, data, theta)
     close = jnp.any(jnp.abs(rho) > SERIES_RHO, axis=0)  # (N, N), includes the diagonal
     n_close = jnp.sum(close)
+    u = _u_series(sig, mu, s, rho, SERIES_TERMS)
+    full = jnp.sum(amp[:, None] * amp[None, :] * 0.5 * (u[0] + u[1]))
+    # the close pairs, in blocks of max_close: quadrature replaces their series terms (the
+    # index list is padded by a block of zeros, so no block is clamped at the end)
+    ii, jj = jnp.nonzero(close, size=N * N + max_close, fill_value=0)
 
-    def series_path(_):
-        u = _u_series(sig, mu, s, rho, SERIES_TERMS)
-        ii, jj = jnp.nonzero(close, size=max_close, fill_value=0)
-        valid = jnp.arange(max_close) < n_close
-        q = pair_expectation(sig, mu[ii][None], s[:, ii], mu[jj][None], s[:, jj], rho[:, ii, jj])
-        old = u[:, ii, jj]
-        delta = jnp.where(valid[None], q - old, 0.0)
-        full = jnp.sum(amp[:, None] * amp[None, :] * 0.5 * (u[0] + u[1]))
-        return full + jnp.sum(amp[ii] * amp[jj] * 0.5 * (delta[0] + delta[1]))
+    def block(b, acc):
+        i = jax.lax.dynamic_slice(ii, (b * max_close,), (max_close,))
+        j = jax.lax.dynamic_slice(jj, (b * max_close,), (max_close,))
+        valid = b * max_close + jnp.arange(max_close) < n_close
+        q = pair_expectation(sig, mu[i][None], s[:, i], mu[j][None], s[:, j], rho[:, i, j])
+        delta = jnp.where(valid[None], q - u[:, i, j], 0.0)
+        return acc + jnp.sum(amp[i] * amp[j] * 0.5 * (delta[0] + delta[1]))
 
-    def quad_path(_):
-        pad = (-N) % chunk
-        idx = jnp.concatenate([jnp.arange(N), jnp.zeros(pad, int)]).reshape(-1, chunk)
-        mask = (jnp.arange(N + pad) < N).reshape(-1, chunk)
+    # a static number of blocks (reverse-mode differentiable, unlike a loop of dynamic
+    # length); the blocks past the close pairs are skipped by the cond, and each block is
+    # recomputed in the backward pass (checkpoint) rather than stored
+    n_blocks = (n_close + max_close - 1) // max_close
 
-        def row_sum(args):
-            i, m = args
-            e = pair_expectation(sig, mu[i][None, :, None], s[:, i, None], mu[None, None, :],
-                                 s[:, None, :], rho[:, i, :])
-            u = amp[i][:, None] * amp[None, :] * 0.5 * (e[0] + e[1])
-            return jnp.sum(jnp.where(m[:, None], u, 0.0))
+    def step(acc, b):
+        return jax.lax.cond(b < n_blocks, jax.checkpoint(partial(block, b)), lambda a: a,
+                            acc), None
 
-        return jnp.sum(jax.lax.map(row_sum, (idx, mask)))
-
-    u_sum = jax.lax.cond(n_close <= max_close, series_path, quad_path, None)
-    return data.r_sharp + 2.0 * jnp.mean(V) + u_sum / N**2
+    full, _ = jax.lax.scan(step, full, jnp.arange(-(-N * N // max_close)))
+    return data.r_sharp + 2.0 * jnp.mean(V) + full / N**2
 
 
-def exact_risk(units: UnitType, data, theta, *, chunk: int = 16, max_close: int | None = None):
+def exact_risk(units: UnitType, data, theta, *, max_close: int | None = None):
     """R_N(θ) = R# + (2/N) Σ V(θ_i) + (1/N²) Σ_ij U(θ_i, θ_j), exactly (no sampling of x).
 
     V in closed form. U by Mehler's series (128 terms, :func:`hermite_coeffs`) for every
     pair whose correlation on both classes is |ρ| ≤ 0.85 (truncation < 1e-11), and by the
     kink-split quadrature (:func:`pair_expectation`) for the others (the diagonal and
-    near-parallel units). If more than ``max_close`` pairs are close (e.g. tiny d), every
-    pair goes through the quadrature instead (slower, same accuracy).
+    near-parallel units), ``max_close`` pairs at a time: the cost grows with the number
+    of close pairs, not with N² quadratures once there are many (aligned units, e.g. a
+    network that collapsed or blew up along one direction).
 
     Args:
       units: unit type (``"a"`` with a RampSum σ, or ``"b"``).
       data: an :class:`IsotropicGaussians` or :class:`AnisotropicGaussians`.
       theta: particles, shape ``(N, D)``.
-      chunk: rows of U per quadrature block in the fallback (memory ∝ chunk · N · 100).
-      max_close: pairs handled by quadrature on the fast path (default 4N).
+      max_close: close pairs per quadrature block (default 4N; memory ∝ max_close · 200).
 
     Returns a scalar of theta's dtype. Jitted (recompiles per N, dtype).
     """
     theta = jnp.asarray(theta)
     N = theta.shape[0]
     max_close = 4 * N if max_close is None else int(max_close)
-    return _risk_jit(units, data, theta, int(min(chunk, N)), max_close)
+    return _risk_jit(units, data, theta, max_close)
 
 
 def risk_terms(units: UnitType, data, theta):

@@ -150,8 +150,17 @@ def tree_agent_dot(x: Params, y: Params) -> jax.Array:
 
 
 def tree_agent_mean(x: Params) -> Params:
-    """x̄ = mean over agents, kept with a leading axis of 1 (broadcasts against x)."""
-    return jax.tree_util.tree_map(lambda a: jnp.mean(a, axis=0, keepdims=True), x)
+    """x̄ = mean over agents, kept with a leading axis of 1 (broadcasts against x).
+
+    Computed as the product with the vector (1/A, …, 1/A): XLA's CPU reduction over the
+    leading axis inside a jitted loop is far slower (measured on a (3, 800, 320) float32
+    ensemble: 7 ms a step against 0.2 ms), which doubled the cost of a B6 step.
+    """
+    def mean(a):
+        w = jnp.full((a.shape[0],), 1.0 / a.shape[0], a.dtype)
+        return jnp.tensordot(w, a, axes=1)[None]
+
+    return jax.tree_util.tree_map(mean, x)
 
 
 def _bcast(alpha, leaf):

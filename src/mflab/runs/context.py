@@ -83,6 +83,10 @@ class RunContext:
       final_dir: the name the run gets when it completes.
       progress: whether studies should show progress bars.
       resumed: whether this context continues an interrupted run.
+      executor: where a study may send independent jobs (``map(fn, items)``, see
+        :mod:`mflab.runs.executor`; ``mflab run --dask``), or ``None``: run them here.
+        Jobs must derive their randomness from their own description, so that the
+        results do not depend on the executor.
     """
 
     def __init__(self, study: str, config, seed: int, partial_dir: Path, final_dir: Path,
@@ -95,6 +99,7 @@ class RunContext:
         self.progress = progress
         self.resumed = resumed
         self.lock = lock  # the held mflab.runs.lock.RunLock of the directory, if any
+        self.executor = None
         self._rows: list[Any] = []
         self._parts = 0
         self._timings: dict[str, float] = {}

@@ -271,9 +271,12 @@ def provenance_markdown(run_dir: Path, already_said: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def start(study_name: str, **kwargs) -> Path:
-    """Validate, run and finalise one study; returns the final run directory."""
+def start(study_name: str, *, executor=None, **kwargs) -> Path:
+    """Validate, run and finalise one study; returns the final run directory. ``executor``
+    (serial or Dask, :mod:`mflab.runs.executor`) is handed to the study as
+    ``ctx.executor`` for its independent jobs."""
     study, ctx = prepare(study_name, **kwargs)
+    ctx.executor = executor
     return execute(study, ctx)
 
 
@@ -323,9 +326,13 @@ def prepare_resume(path: Path | str, *, progress: bool = True,
     return study, ctx
 
 
-def resume(path: Path | str, *, progress: bool = True, max_memory: int | None = None) -> Path:
-    """Continue an interrupted run given its final name or its partial directory."""
-    return execute(*prepare_resume(path, progress=progress, max_memory=max_memory))
+def resume(path: Path | str, *, progress: bool = True, max_memory: int | None = None,
+           executor=None) -> Path:
+    """Continue an interrupted run given its final name or its partial directory
+    (``executor``: as for :func:`start`)."""
+    study, ctx = prepare_resume(path, progress=progress, max_memory=max_memory)
+    ctx.executor = executor
+    return execute(study, ctx)
 
 
 def replot(run_dir: Path | str) -> list[Path]:

@@ -52,6 +52,11 @@ STUDIES: dict[str, Entry] = {
         "seed-averaged) and their local log-log slopes (Theorem 2.1: "
         "sqrt(max(1/N, ε)))",
     ),
+    "optimizers-networks": Entry(
+        "mflab.studies.optimizers_networks:STUDY",
+        "C5: Part B optimisers on the networks of A1–A4 (both starts of A2, A3) "
+        "at equal sample budget, tuned per method on a tuning seed; m = 1, 100.",
+    ),
     "mnist-lln": Entry(
         "mflab.studies.mnist_lln:STUDY",
         "C4: mean-field sigmoid networks on real MNIST for growing width N; "

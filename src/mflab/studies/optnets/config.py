@@ -1,0 +1,150 @@
+"""The config of study C5 (``optimizers-networks``): problems, methods, batch sizes, budgets,
+grids, targets. Defaults are the paper preset; every grid is stated here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from mflab.runs.config import ConfigError, StudyConfig, param
+from mflab.studies.optnets.methods import METHOD_IDS, METHODS, grads_per_step
+from mflab.studies.optnets.problems import PROBLEM_IDS, PROBLEMS
+
+_DD = "docs/results/meanfield.md"
+
+
+@dataclass(frozen=True)
+class OptimizersNetworksConfig(StudyConfig):
+    """Config of C5 (SPEC C5). Budgets are samples drawn per replica, one per batch size."""
+
+    problems: tuple[str, ...] = param(PROBLEM_IDS, choices=PROBLEM_IDS,
+                                      doc="problems (A2/A3: both starts of C2/C3)")
+    methods: tuple[str, ...] = param(METHOD_IDS, choices=METHOD_IDS, doc="SPEC Part B ids")
+    batch_sizes: tuple[int, ...] = param((1, 100), ge=1, doc="mini-batch sizes m (SPEC C5)")
+    N: int = param(800, ge=2, doc="units of the A1–A3 networks (SPEC C5)")
+    N_mnist: int = param(1000, ge=2, doc="units of the A4 network (SPEC C5)")
+    d_a1: int = param(40, ge=2, doc="input dimension of A1")
+    d_a2: int = param(320, ge=2, doc="input dimension of A2")
+    d_a3: int = param(320, ge=2, doc="input dimension of A3")
+    s0: int = param(60, ge=1, doc="informative coordinates of A3")
+    dtype: str = param("float32", choices=("float32", "float64"),
+                       doc="precision of the dynamics (the exact risk is float64 always)")
+    budget_a1: tuple[int, ...] = param((20_000, 200_000), ge=1,
+                                       doc="A1 samples per replica, one per batch size")
+    budget_a2: tuple[int, ...] = param((2_000, 50_000), ge=1, doc="A2 budget, per batch size")
+    budget_a3: tuple[int, ...] = param((2_000, 50_000), ge=1, doc="A3 budget, per batch size")
+    budget_a4: tuple[int, ...] = param((1_000, 30_000), ge=1, doc="A4 budget, per batch size")
+    eps_a1: tuple[float, ...] = param((1e-4, 3e-4, 1e-3, 3e-3), gt=0,
+                                      doc="A1 grid of ε (ε_eff for B2/B4) at m = 1")
+    eps_a2: tuple[float, ...] = param((1e-4, 3e-4, 1e-3, 3e-3), gt=0, doc="A2 ε grid, m = 1")
+    eps_a3: tuple[float, ...] = param((1e-4, 3e-4, 1e-3, 3e-3, 1e-2), gt=0,
+                                      doc="A3 ε grid, m = 1")
+    eps_a4: tuple[float, ...] = param((1e-3, 3e-3, 1e-2, 3e-2, 1e-1), gt=0,
+                                      doc="A4 ε grid, m = 1")
+    eps_batch_power: float = param(1.0, ge=0, doc="grid at batch m = grid × m^p (linear "
+                                   "scaling measured on A1: m = 100 at 100ε follows m = 1 at ε)")
+    restart_grid_factors: tuple[float, ...] = param((0.01, 1.0), gt=0,
+                                                    doc="B3 grid: the ε grid × each factor")
+    nesterov_gammas: tuple[float, ...] = param((0.5, 0.9), ge=0, lt=1, doc="B2 momentum grid")
+    mass_gamma: float = param(0.9, ge=0, lt=1, doc="B4 momentum γ")
+    mass_compensations: tuple[float, ...] = param((0.1, 0.5), ge=0, lt=1,
+                                                  doc="B4 grid of c: η2 = c·γ·η1 (0: Nesterov)")
+    temperatures: tuple[float, ...] = param((1e-4, 1e-3), gt=0,
+                                            doc="B5 grid of the mean-field temperature τ = N/β")
+    lambdas: tuple[float, ...] = param((0.3, 3.0), gt=0,
+                                       doc="B6/B10 grid of λ' = λN (pull per unit time)")
+    hj_inner_steps: int = param(10, ge=1, doc="B8/B10 inner Langevin steps L per outer step")
+    hj_burn_in: int = param(5, ge=0, doc="B8/B10 inner steps discarded before averaging")
+    hj_couplings: tuple[float, ...] = param((5.0, 20.0), gt=0,
+                                            doc="B8 grid of c: coupling γ' = c·ε")
+    hj_relax: float = param(0.5, gt=0, le=1, doc="B8/B10 outer relaxation ρ = Δ/γ")
+    hj_restart: bool = param(True, doc="B8 outer descent with B3 restart momentum")
+    replicas: int = param(3, ge=1, doc="replicas of one B6/B10 ensemble (SPEC A5; Parle's 3)")
+    coupled_eps_points: int = param(3, ge=0, doc="B6/B10 tune ε over this many grid values "
+                                    "nearest B5's/B8's choice (0: the whole grid)")
+    n_seeds: int = param(5, ge=1, doc="comparison seeds (the tuning seed is another)")
+    n_records: int = param(7, ge=3, doc="records per comparison run (log-spaced in samples)")
+    target_factor: float = param(10.0, gt=0, doc="A1–A3 target: this × the DD stationary risk")
+    dd_risk_a1: float = param(0.0137, gt=0, doc=f"A1 DD stationary risk ({_DD}, C1)")
+    dd_risk_a2: float = param(0.0143, gt=0, doc=f"A2 good stationary risk ({_DD}, C2; "
+                              "also the target of the bad start: reaching it = escaping)")
+    dd_risk_a3: float = param(0.0437, gt=0, doc=f"A3 trained DD risk ({_DD}, C3; "
+                              "also the target of the stalling start)")
+    target_accuracy: float = param(0.98, gt=0, le=1, doc="A4 target test accuracy")
+    mnist_kappa: float = param(1.0, gt=0, doc="A4 init w ~ N(0, κ²/784 I)")
+    mnist_c0: float = param(1.0, gt=0, doc="A4 init c ~ U[−c0, c0]")
+    digit: int = param(0, ge=0, le=9, doc="A4 digit vs rest (SPEC: 0)")
+    n_train: int | None = param(None, ge=100, doc="A4: first n_train training images")
+    data_dir: str | None = param(None, doc="folder with the 4 MNIST .gz files (else search)")
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        "quick": {"problems": ("A2-bad", "A4"), "batch_sizes": (1, 10), "N": 40,
+                  "N_mnist": 40, "d_a1": 10, "d_a2": 20, "budget_a1": (640, 6400),
+                  "budget_a2": (640, 6400), "budget_a4": (320, 3200), "n_train": 2000,
+                  "eps_a1": (3e-3, 1e-2), "eps_a2": (1e-3, 3e-3), "eps_a4": (3e-3, 1e-2),
+                  "restart_grid_factors": (0.1,),
+                  "nesterov_gammas": (0.9,), "mass_compensations": (0.5,),
+                  "temperatures": (1e-3,), "lambdas": (1.0,), "hj_couplings": (20.0,),
+                  "hj_inner_steps": 4, "hj_burn_in": 2, "replicas": 2, "n_seeds": 2,
+                  "n_records": 5},
+    }
+
+    def budget(self, problem: str, m: int) -> int:
+        """Samples per replica of ``problem`` at batch ``m``."""
+        fam = PROBLEMS[problem].family
+        return getattr(self, f"budget_{fam}")[self.batch_sizes.index(m)]
+
+    def check(self) -> None:
+        for name in ("problems", "methods", "batch_sizes"):
+            v = getattr(self, name)
+            if len(set(v)) != len(v):
+                raise ConfigError(f"{name} must not repeat; got {','.join(map(str, v))}.")
+        if self.hj_burn_in >= self.hj_inner_steps:
+            raise ConfigError(f"hj_burn_in must be < hj_inner_steps ({self.hj_inner_steps}); "
+                              f"got {self.hj_burn_in}.")
+        if self.s0 >= self.d_a3:
+            raise ConfigError(f"s0 must be < d_a3 ({self.d_a3}); got {self.s0}.")
+        fams = sorted({PROBLEMS[p].family for p in self.problems})
+        for fam in fams:
+            budgets = getattr(self, f"budget_{fam}")
+            if len(budgets) != len(self.batch_sizes):
+                raise ConfigError(f"budget_{fam} needs one budget per batch size "
+                                  f"({len(self.batch_sizes)}: {self.batch_sizes}); got {budgets}.")
+            for m, b in zip(self.batch_sizes, budgets, strict=True):
+                for meth in self.methods:
+                    step = m * grads_per_step(meth, self)
+                    if b < step:
+                        raise ConfigError(
+                            f"budget_{fam} = {b} samples at m = {m} is smaller than one step of "
+                            f"{meth} {METHODS[meth].label} ({step} samples).")
+                    if b % step:
+                        raise ConfigError(
+                            f"budget_{fam} = {b} at m = {m} is not a whole number of steps of "
+                            f"{meth} ({step} samples a step); use a multiple of {step}.")
+        if "a4" in fams and self.n_train is not None:
+            if max(self.batch_sizes) > self.n_train:
+                raise ConfigError(f"batch sizes must be <= n_train ({self.n_train}); got "
+                                  f"{max(self.batch_sizes)}.")
+
+    def memory_bytes(self) -> int:
+        """One process: the largest problem's recorded positions (``n_records`` × replicas
+        × N × D, float64; float32 for A4) with ~30 network-sized temporaries per replica,
+        the exact risk's pair terms (~16 (N, N) float64 arrays per class), and for A4 the
+        MNIST images (70 000 × 784: bytes, float32 in NumPy and on the device) and the
+        activations of a 1000-image test chunk."""
+        R = self.replicas
+        est = 0
+        for p in self.problems:
+            fam = PROBLEMS[p].family
+            if fam == "a4":
+                nd = self.N_mnist * 785
+                b = 70_000 * 784 * 9 + 4 * nd * R * (self.n_records + 30)
+                b += 4 * self.N_mnist * 1000 * 3 + 4 * max(self.batch_sizes) * 785 * 4
+            else:
+                d = {"a1": self.d_a1, "a2": self.d_a2, "a3": self.d_a3 + 2}[fam]
+                nd = self.N * d
+                b = 8 * nd * R * (self.n_records + 30) + 8 * 2 * 16 * self.N ** 2
+                b += 8 * max(self.batch_sizes) * (d + self.N) * 3
+            est = max(est, b)
+        return int(est)
