@@ -182,8 +182,13 @@ def test_runs_on_a_network_landscape_with_minibatches(name, kw, mb_kw, noisy):
     the oracle draws m = 2 fresh samples): 2 replicas, 300 steps; the exact risk falls for
     both (mean-field time t = 300·η/N ≈ 4: the A1 risk falls from ≈ 1.7 over t ≈ 1–10) and
     each replica's oracle calls are counted."""
-    from mflab.meanfield import IsotropicGaussians, init_particles, network_landscape
-    from mflab.meanfield import sigma_a1, unit_a
+    from mflab.meanfield import (
+        IsotropicGaussians,
+        init_particles,
+        network_landscape,
+        sigma_a1,
+        unit_a,
+    )
 
     units, data, N = unit_a(sigma_a1()), IsotropicGaussians(0.8, 4), 8
     L = network_landscape(units, data, N, batch_size=2)
