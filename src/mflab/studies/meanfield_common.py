@@ -106,11 +106,13 @@ def sgd_trajectories(key, units, data, theta0, *, eps: float, record_steps, batc
     """
     import mflab
     from mflab.optimizers import init_with
+    from mflab.schedules import meanfield_learning_rate
 
     theta0 = jnp.asarray(theta0)
     N = theta0.shape[1]
     opt, land, obs = _b1_engine(units, data, N, batch, reduced)
-    state = init_with(opt, theta0, eta=N * eps)  # η = Nε (ξ ≡ 1): SPEC A5's mean-field rate
+    eta = float(meanfield_learning_rate(N, eps)(0))  # η = Nε: constant, as ξ ≡ 1
+    state = init_with(opt, theta0, eta=eta)
     rec = np.asarray(record_steps)
     tr = mflab.run(opt, land, theta0, int(rec[-1]), key, record_steps=rec, observables=obs,
                    progress=progress, state=state)
