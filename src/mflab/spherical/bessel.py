@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import i0e
 
-from mflab.spherical.validate import check_dimension
+from mflab.spherical.sphere import check_dimension
 
 
 def recurrence_depth(d: int, s_max: float, n_ratios: int = 1) -> int:

@@ -18,8 +18,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mflab.spherical.sphere import uniform_sphere
-from mflab.spherical.validate import check_c0, check_dimension, check_width
+from mflab.spherical.sphere import check_dimension, uniform_sphere
+from mflab.validation import check_int, check_positive
 
 
 class KernelParams(NamedTuple):
@@ -68,7 +68,8 @@ def init_kernel_params(
       c0: half-width of the weights' uniform law (≥ 0).
       dtype: floating dtype (default ``jnp.result_type(float)``).
     """
-    n, d, c0 = check_width(n), check_dimension(d), check_c0(c0)
+    n, d = check_int("n (number of kernel units)", n), check_dimension(d)
+    c0 = check_positive("c0", c0, allow_zero=True)
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     return _init(key, n, d, c0, dtype)
 

@@ -24,7 +24,7 @@ from mflab.spherical.exact_loss import exact_loss
 from mflab.spherical.kernel_network import KernelParams, default_alpha, kernel_network
 from mflab.spherical.sphere import retract_to_sphere, uniform_sphere
 from mflab.spherical.three_spin import check_couplings, three_spin, three_spin_second_moment
-from mflab.spherical.validate import check_alpha, check_batch_size, check_width
+from mflab.validation import check_int, check_positive
 
 
 def three_spin_landscape(
@@ -57,9 +57,10 @@ def three_spin_landscape(
       size and E f² (the loss of f_n ≡ 0 is E f²/2).
     """
     d = check_couplings(couplings)
-    n = check_width(n)
-    alpha = default_alpha(d) if alpha is None else check_alpha(alpha)
-    batch_size = check_batch_size(batch_size)
+    n = check_int("n (number of kernel units)", n)
+    alpha = default_alpha(d) if alpha is None else check_positive("alpha", alpha)
+    if batch_size is not None:  # None: the exact gradient
+        batch_size = check_int("batch_size (fresh points per gradient, or None)", batch_size)
     a = jnp.asarray(couplings)
 
     def on_sphere(params: KernelParams) -> KernelParams:

@@ -15,7 +15,12 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from mflab.spherical.validate import check_dimension
+from mflab.validation import check_int
+
+
+def check_dimension(d) -> int:
+    """d ≥ 3: the sphere S^{d−1}(√d) of the 3-spin model (the Bessel order d/2 − 1 ≥ ½)."""
+    return check_int("d (dimension)", d, minimum=3)
 
 
 def uniform_sphere(key: jax.Array, num: int, d: int, dtype=None) -> jax.Array:

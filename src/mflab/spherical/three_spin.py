@@ -14,7 +14,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from mflab.spherical.validate import check_dimension
+from mflab.spherical.sphere import check_dimension
 
 
 def three_spin_couplings(key: jax.Array, d: int, dtype=None) -> jax.Array:
