@@ -22,6 +22,11 @@ from mflab.spherical.sphere import check_dimension, uniform_sphere
 from mflab.validation import check_int, check_positive
 
 
+def check_width(n) -> int:
+    """n ≥ 1 kernel units."""
+    return check_int("n (number of kernel units)", n)
+
+
 class KernelParams(NamedTuple):
     """One agent's kernel network: weights ``c`` ``(n,)`` and centres ``z`` ``(n, d)``."""
 
@@ -68,7 +73,7 @@ def init_kernel_params(
       c0: half-width of the weights' uniform law (≥ 0).
       dtype: floating dtype (default ``jnp.result_type(float)``).
     """
-    n, d = check_int("n (number of kernel units)", n), check_dimension(d)
+    n, d = check_width(n), check_dimension(d)
     c0 = check_positive("c0", c0, allow_zero=True)
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     return _init(key, n, d, c0, dtype)

@@ -21,7 +21,12 @@ import jax.numpy as jnp
 
 from mflab.landscapes import Landscape
 from mflab.spherical.exact_loss import exact_loss
-from mflab.spherical.kernel_network import KernelParams, default_alpha, kernel_network
+from mflab.spherical.kernel_network import (
+    KernelParams,
+    check_width,
+    default_alpha,
+    kernel_network,
+)
 from mflab.spherical.sphere import retract_to_sphere, uniform_sphere
 from mflab.spherical.three_spin import check_couplings, three_spin, three_spin_second_moment
 from mflab.validation import check_int, check_positive
@@ -57,7 +62,7 @@ def three_spin_landscape(
       size and E f² (the loss of f_n ≡ 0 is E f²/2).
     """
     d = check_couplings(couplings)
-    n = check_int("n (number of kernel units)", n)
+    n = check_width(n)
     alpha = default_alpha(d) if alpha is None else check_positive("alpha", alpha)
     if batch_size is not None:  # None: the exact gradient
         batch_size = check_int("batch_size (fresh points per gradient, or None)", batch_size)

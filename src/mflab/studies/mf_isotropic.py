@@ -137,7 +137,6 @@ class MfNonmonotoneConfig(_RadialCaseConfig):
     }
 
 
-
 class _IsotropicStudy(Study):
     activation: ClassVar[str]
 
