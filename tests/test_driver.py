@@ -94,3 +94,22 @@ def test_continue_on_divergence_reports_each_agents_first_bad_step():
     assert 0 < first <= 400 and first % 10 == 0
     v = tr.values[:, 1]
     assert np.all(np.isfinite(v[tr.steps < first])) and not np.isfinite(v[tr.steps == first][0])
+
+
+def test_captured_arrays_are_arguments_not_constants():
+    # a closure over 10⁵ numbers: jax.jit embeds them in the program, the driver's jit
+    # passes them as an argument; both compute the same
+    data = jax.random.normal(jax.random.key(0), (100_000,))
+
+    def fn(x):
+        return jnp.sum(data * x), x + data[:3]
+
+    x = jnp.asarray(2.0)
+    hoisted = mflab.driver.jit_with_array_arguments(fn)
+    for a, b in zip(jax.tree_util.tree_leaves(hoisted(x)),
+                    jax.tree_util.tree_leaves(jax.jit(fn)(x)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(jax.jit(fn).lower(x).as_text()) > 1_000_000  # the numbers, printed
+    assert len(hoisted.lower(x).as_text()) < 5_000
+    hoisted(x + 1)
+    assert hoisted._cache_size() == 1  # one signature, one compilation
