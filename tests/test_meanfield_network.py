@@ -13,9 +13,13 @@ from mflab.meanfield import (
     UNIT_RELU,
     UNIT_SIGMOID,
     AnisotropicGaussians,
+    FiniteData,
     IsotropicGaussians,
     batch_grad,
     batch_risk,
+    data_accuracy,
+    data_risk,
+    data_risk_accuracy,
     init_particles,
     network_landscape,
     network_observables,
@@ -186,6 +190,35 @@ def test_observables_equal_their_values_after_the_fact():
             np.testing.assert_allclose(tr.records["reduced"][r, a], obs["reduced"](theta),
                                        rtol=1e-12)
     assert np.array_equal(tr.samples, tr.grad_evals * 4)
+
+
+def test_test_set_risk_and_accuracy_are_numpy_means_after_the_fact():
+    # one observable function records both (one pass over the set); against the plain
+    # per-example definitions in NumPy, on a set whose size is not a multiple of the chunk
+    units = UNIT_SIGMOID
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2503, 6))
+    y = np.where(x[:, 0] + 0.3 * rng.standard_normal(2503) > 0, 1.0, -1.0)
+    test = FiniteData(jnp.asarray(x), jnp.asarray(y))
+    train = FiniteData(jnp.asarray(x[:500]), jnp.asarray(y[:500]))
+    L = network_landscape(units, train, 30, batch_size=10)
+    obs = network_observables(units, None, L, reduced=False, test=test)
+    th = jnp.stack([init_particles(jax.random.key(s), units, 30, 6, 1.0, c_init="uniform")
+                    for s in range(2)])
+    tr = mflab.run(sgd(meanfield_learning_rate(30, 0.05)), L, th, 200, jax.random.key(1),
+                   record_every=100, observables=obs, record_positions=True)
+    for r in range(tr.steps.size):
+        for a in range(2):
+            theta = np.asarray(tr.positions[r, a])
+            c, w = theta[:, 0], theta[:, 1:]
+            yhat = np.mean(c / (1 + np.exp(-(x @ w.T))), axis=1)
+            np.testing.assert_allclose(tr.records["test_risk"][r, a], np.mean((y - yhat) ** 2),
+                                       rtol=1e-12)
+            hits = np.sum(np.where(yhat > 0, 1, -1) == y)
+            assert tr.records["test_accuracy"][r, a] * 2503 == pytest.approx(hits, abs=1e-9)
+            risk, acc = data_risk_accuracy(units, jnp.asarray(theta), test.x, test.y)
+            assert risk == data_risk(units, jnp.asarray(theta), test.x, test.y)
+            assert acc == data_accuracy(units, jnp.asarray(theta), test.x, test.y)
 
 
 def test_diverging_network_run_names_step_replica_and_quantity():

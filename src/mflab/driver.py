@@ -117,10 +117,11 @@ def _identity(x):
 def _evaluate(observables: tuple, x) -> dict[str, Any]:
     out = {}
     for name, fn in observables:
-        if isinstance(fn, sequential):
-            out[name] = jax.lax.map(fn, x)
+        val = jax.lax.map(fn, x) if isinstance(fn, sequential) else jax.vmap(fn)(x)
+        if isinstance(name, tuple):  # one function, several observables
+            out.update(zip(name, val, strict=True))
         else:
-            out[name] = jax.vmap(fn)(x)
+            out[name] = val
     out["_finite_x"] = jax.vmap(
         lambda xa: jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf))
                                       for leaf in jax.tree_util.tree_leaves(xa)])))(x)
@@ -303,7 +304,9 @@ def run(
         [0, n_steps], e.g. log-spaced); 0 and ``n_steps`` are always recorded.
       observables: name → function of one agent's parameters (default
         ``{"value": landscape.value}``). Wrap with :func:`sequential` to map agents one by
-        one. Define them once: they key the compilation cache.
+        one. Define them once: they key the compilation cache. A tuple of names keys a
+        function returning that many values (one pass over a test set for its risk and its
+        accuracy); each is recorded under its name.
       record_positions: also record the iterates as ``records["x"]``.
       chunk_steps: steps per jitted call (about; default ~20 chunks per run).
       progress: show a tqdm bar (default off in library calls; the CLI turns it on).
@@ -337,6 +340,7 @@ def run(
     if record_positions:
         obs["x"] = _identity
     obs_key = tuple(obs.items())
+    names = [n for key in obs for n in (key if isinstance(key, tuple) else (key,))]
 
     t0 = time.perf_counter()
     if devices is not None:
@@ -377,7 +381,7 @@ def run(
             frac = (targets - k) / max(targets[-1] - k, 1)
             walls.append((t_chunk - t0) + frac * (t_end - t_chunk))
             parts.append(recs)
-            _check(recs, targets, obs, diverged)
+            _check(recs, targets, names, diverged)
             bar.update(int(targets[-1] - k))
             done, k = done + m, int(targets[-1])
     jax.block_until_ready(state)
@@ -397,12 +401,12 @@ def run(
     )
 
 
-def _check(recs: dict, steps: np.ndarray, obs: Mapping, diverged: np.ndarray | None) -> None:
+def _check(recs: dict, steps: np.ndarray, obs_names: list, diverged: np.ndarray | None) -> None:
     """Find non-finite records: raise DivergenceError naming the first (step, agent, quantity),
     or, with ``diverged`` given, note each agent's first non-finite step."""
     bad = ~np.asarray(recs["_finite_x"], bool)  # (R, A)
     names = {}
-    for name in obs:
+    for name in obs_names:
         for leaf in jax.tree_util.tree_leaves(recs[name]):
             leaf = np.asarray(leaf)
             if not np.issubdtype(leaf.dtype, np.inexact):

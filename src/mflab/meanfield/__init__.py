@@ -42,6 +42,7 @@ from mflab.meanfield.landscape import (
     FiniteData,
     data_accuracy,
     data_risk,
+    data_risk_accuracy,
     histogram_density,
     mean_norm,
     network_landscape,
@@ -69,5 +70,6 @@ __all__ = [
     "risk_terms",
     "FiniteData", "network_landscape", "network_observables", "mean_norm",
     "reduced_coordinates", "histogram_density", "data_risk", "data_accuracy",
+    "data_risk_accuracy",
     "init_particles", "predict", "batch_risk", "batch_grad",
 ]

@@ -103,11 +103,22 @@ def data_risk(units: UnitType, theta, x, y):
 
 def data_accuracy(units: UnitType, theta, x, y):
     """Fraction of examples with sign ŷ = y (ŷ = 0 counts as −1), chunked."""
-    def hits(xb, yb):
-        yhat = network.predict(units, theta, xb)
-        return (jnp.where(yhat > 0, 1.0, -1.0) == yb).astype(theta.dtype)
+    return data_risk_accuracy(units, theta, x, y)[1]
 
-    return chunked_mean(hits, x, y)
+
+def data_risk_accuracy(units: UnitType, theta, x, y):
+    """(:func:`data_risk`, :func:`data_accuracy`) from one pass over the set: the forward
+    pass, not the two reductions, is the cost."""
+    def one(args):
+        xb, yb, mb = args
+        yb = yb.astype(theta.dtype)
+        yhat = network.predict(units, theta, xb)
+        hits = (jnp.where(yhat > 0, 1.0, -1.0) == yb).astype(theta.dtype)
+        return (jnp.sum(jnp.where(mb, (yb - yhat) ** 2, 0.0)),
+                jnp.sum(jnp.where(mb, hits, 0.0)))
+
+    sq, hits = jax.lax.map(one, _chunks(x, y))
+    return jnp.sum(sq) / x.shape[0], jnp.sum(hits) / x.shape[0]
 
 
 def data_grad(units: UnitType, theta, x, y):
@@ -327,8 +338,8 @@ def network_observables(units: UnitType, data, landscape: Landscape, *, reduced:
     if reduced:
         obs["reduced"] = lambda theta: reduced_coordinates(units, data, theta)
     if test is not None:
-        obs["test_risk"] = lambda theta: data_risk(units, theta, test.x, test.y)
-        obs["test_accuracy"] = lambda theta: data_accuracy(units, theta, test.x, test.y)
+        obs["test_risk", "test_accuracy"] = lambda theta: data_risk_accuracy(
+            units, theta, test.x, test.y)
     return obs
 
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mflab.meanfield import UNIT_SIGMOID, FiniteData, init_particles, network_landscape
-from mflab.meanfield.landscape import data_accuracy, data_risk
+from mflab.meanfield.landscape import data_risk_accuracy
 from mflab.mnist.data import MnistData, one_vs_rest
 from mflab.validation import check_int, check_positive
 
@@ -48,8 +48,8 @@ def mnist_observables(test: FiniteData) -> dict:
     """Test risk, test accuracy, and the units' c_i and |w_i| (per agent)."""
     units = UNIT_SIGMOID
     return {
-        "test_risk": lambda th: data_risk(units, th, test.x, test.y),
-        "test_accuracy": lambda th: data_accuracy(units, th, test.x, test.y),
+        ("test_risk", "test_accuracy"): lambda th: data_risk_accuracy(units, th, test.x,
+                                                                      test.y),
         "c": lambda th: th[:, 0],
         "w_norm": lambda th: jnp.linalg.norm(th[:, 1:], axis=1),
     }

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -111,10 +110,13 @@ _SCORERS: dict[Setting, Any] = {}
 
 
 def _scorer(setting: Setting, make):
-    """One jitted scoring function per setting up to the batch size (shared by every m)."""
+    """One jitted scoring function per setting up to the batch size (shared by every m); a
+    test set it closes over is passed as an argument, not compiled in."""
+    from mflab.driver import jit_with_array_arguments
+
     k = replace(setting, m=0)
     if k not in _SCORERS:
-        _SCORERS[k] = jax.jit(make())
+        _SCORERS[k] = jit_with_array_arguments(make())
     return _SCORERS[k]
 
 
@@ -176,36 +178,19 @@ def mnist_data(data_dir: str | None, digit: int, n_train: int | None, dtype: str
     return _MNIST[k]
 
 
-def test_set_metrics(units, theta, x, y, chunk: int = 1000):
-    """(test risk, test accuracy) of one network on (x, y) in one pass over chunks:
-    (1/n) Σ (y − ŷ)² and the share of sign ŷ = y (ŷ = 0 counts as −1)."""
-    from mflab.meanfield import predict
-
-    n = x.shape[0]
-    c = min(chunk, n)
-    pad = (-n) % c
-    xp = jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, c, x.shape[1])
-    yp = jnp.pad(y, (0, pad)).reshape(-1, c).astype(theta.dtype)
-    mask = (jnp.arange(n + pad) < n).reshape(-1, c)
-
-    def one(args):
-        xb, yb, mb = args
-        yhat = predict(units, theta, xb)
-        sq = jnp.where(mb, (yb - yhat) ** 2, 0.0)
-        hit = jnp.where(mb & (jnp.where(yhat > 0, 1.0, -1.0) == yb), 1.0, 0.0)
-        return jnp.stack([jnp.sum(sq), jnp.sum(hit)])
-
-    tot = jnp.sum(jax.lax.map(one, (xp, yp, mask)), axis=0)
-    return tot[0] / n, tot[1] / n
-
-
 def _build_mnist(setting: Setting) -> Built:
-    from mflab.meanfield import UNIT_SIGMOID, init_particles, mean_norm, network_landscape
+    from mflab.meanfield import (
+        UNIT_SIGMOID,
+        data_risk_accuracy,
+        init_particles,
+        mean_norm,
+        network_landscape,
+    )
 
     train, test = mnist_data(setting.data_dir, setting.digit, setting.n_train, setting.dtype)
     land = network_landscape(UNIT_SIGMOID, train, setting.N, batch_size=setting.m, seed=0)
-    metrics = _scorer(setting, lambda: lambda theta: test_set_metrics(UNIT_SIGMOID, theta,
-                                                                      test.x, test.y))
+    metrics = _scorer(setting, lambda: lambda theta: data_risk_accuracy(UNIT_SIGMOID, theta,
+                                                                        test.x, test.y))
 
     def evaluate(theta) -> dict[str, float]:
         theta = jnp.asarray(theta)
