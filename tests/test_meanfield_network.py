@@ -106,6 +106,32 @@ def test_momentum_blocked_kernel_equals_plain_steps(method, name, units, data):
     np.testing.assert_allclose(fast.records["risk"], plain.records["risk"], rtol=1e-9)
 
 
+@pytest.mark.parametrize("method", ["sgd", "mass"])
+def test_fast_path_with_gaps_that_do_not_fill_blocks(method):
+    # record gaps of 37, 963 and 101 steps: whole blocks by the kernel, the rest in plain
+    # steps; equal to plain steps throughout, and one compiled chunk serves another grid
+    units, data = unit_a(sigma_a1()), IsotropicGaussians(0.8, 10)
+    N, eps = 10, 1e-3
+    rate = meanfield_learning_rate(N, eps)
+    opt = sgd(rate) if method == "sgd" else mass(rate, 0.1 * eps * N, 0.8)
+    th = jnp.stack([init_particles(jax.random.key(s), units, N, 10, 0.8) for s in (2, 3)])
+    L = network_landscape(units, data, N)
+    key = jax.random.key(4)
+    obs = {"mean_norm": lambda t: jnp.mean(jnp.linalg.norm(t, axis=1))}
+    steps = np.array([37, 1000, 1101])
+    plain = mflab.run(opt, L, th, 1101, key, record_steps=steps, fast=False, observables=obs)
+    fast = mflab.run(opt, L, th, 1101, key, record_steps=steps, observables=obs)
+    scale = float(jnp.max(jnp.abs(plain.state.x)))  # rounding only, as in the tests above
+    assert float(jnp.max(jnp.abs(fast.state.x - plain.state.x))) < 1e-10 * scale
+    assert float(jnp.max(jnp.abs(plain.state.x - th))) > 1e-2
+    np.testing.assert_allclose(fast.records["mean_norm"], plain.records["mean_norm"],
+                               rtol=1e-10)
+    assert int(fast.state.grad_evals) == 1101
+    mflab.run(opt, L, th, 1300, key, record_steps=np.array([650, 1300]), observables=obs)
+    chunk = mflab.driver.make_chunk(opt, L, tuple(obs.items()), L.fast_path(opt).preferred_block)
+    assert chunk._cache_size() == 1
+
+
 def test_block_functions_against_plain_steps():
     units, data = unit_a(sigma_a1()), IsotropicGaussians(0.8, 10)
     theta = init_particles(jax.random.key(5), units, 15, 10)

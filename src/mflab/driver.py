@@ -136,21 +136,26 @@ def make_chunk(optimizer: Optimizer, landscape, observables: tuple, block: int |
     (absolute step indices, non-decreasing) and records the observables there. Cached on
     its arguments (optimisers, landscapes and observable functions hash by identity), so
     repeated runs do not recompile. ``block``: use the landscape's fast path with blocks of
-    that many steps (every gap is then a multiple of it), or ``None`` for plain steps.
+    that many steps (the steps of a gap that do not fill a block are plain steps), or
+    ``None`` for plain steps only.
     """
-    if block is None:
-        def one_step(k, carry):
-            state, key = carry
-            state, _ = optimizer.step(jax.random.fold_in(key, k), state, landscape)
-            return state, key
+    def one_step(k, carry):
+        state, key = carry
+        state, _ = optimizer.step(jax.random.fold_in(key, k), state, landscape)
+        return state, key
 
-        def advance(state, key, k, target):
-            return jax.lax.fori_loop(k, target, one_step, (state, key))[0]
+    def plain(state, key, k, target):
+        return jax.lax.fori_loop(k, target, one_step, (state, key))[0]
+
+    if block is None:
+        advance = plain
     else:
         block_advance = landscape.fast_path(optimizer).make(block)
 
         def advance(state, key, k, target):
-            return block_advance(state, key, k, (target - k) // block)
+            n_blocks = (target - k) // block
+            state = block_advance(state, key, k, n_blocks)
+            return plain(state, key, k + n_blocks * block, target)  # the rest (< block)
 
     def one_record(carry, target):
         state, key, k = carry
@@ -240,8 +245,13 @@ def _record_grid(n_steps: int, record_every, record_steps) -> np.ndarray:
 
 
 def _choose_block(fast: FastPath, gaps: np.ndarray) -> int:
-    """The largest block ≤ the preferred one dividing every gap between records."""
-    g = int(np.gcd.reduce(gaps[gaps > 0])) if np.any(gaps > 0) else fast.preferred_block
+    """The preferred block when no gap between records is shorter (a gap's last steps that
+    do not fill a block are plain steps), else the largest block dividing every gap: one
+    compiled kernel for any record grid of a long run."""
+    gaps = gaps[gaps > 0]
+    if gaps.size == 0 or gaps.min() >= fast.preferred_block:
+        return fast.preferred_block
+    g = int(np.gcd.reduce(gaps))
     return max(b for b in range(1, fast.preferred_block + 1) if g % b == 0)
 
 
