@@ -55,8 +55,7 @@ def main():
     units, data = unit_a(sigma_a1()), IsotropicGaussians(DELTA, D)
     land = network_landscape(units, data, N)
     theta = init_particles(jax.random.key(0), units, N, D, 0.8)
-    W = units.split(theta)[1]
-    extra = units.split(theta)[0]
+    extra, W = units.split(theta)
     print(f"jax {jax.__version__}, A1, N={N}, d={D}, m=1, float64; µs per step", flush=True)
 
     t_nb = 1e6 / numba_fused(D, steps, DELTA)
@@ -73,9 +72,11 @@ def main():
         return jax.vmap(lambda k: land.draw(
             jax.random.fold_in(jax.random.fold_in(key, k), 0), k, 0))(ks)
 
+    X0 = draw_block(0)[0].reshape(B, D).astype(W.dtype)  # drawn once: GEMMs only below
+
     def gemms(W):
         def block(b, W):
-            X = draw_block(0)[0].reshape(B, D) + 1e-9 * b  # the same samples: GEMMs only
+            X = X0 + 1e-9 * b  # b keeps XLA from hoisting the products out of the loop
             return W + 1e-9 * (W @ X.T) @ X
         return jax.lax.fori_loop(0, n_blocks, block, W)
 

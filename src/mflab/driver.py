@@ -176,10 +176,11 @@ def jit_with_array_arguments(fn: Callable) -> Callable:
 
     A landscape's data (the MNIST training set, a test set an observable scores on) is
     captured by closures; ``jit`` would copy it into every executable, and XLA's compile
-    time grows with it (0.5 s for 12 000 MNIST images, 2.2 s for 60 000, per compiled
-    function; ``docs/benchmarks.md``). Here ``fn`` is traced once per input signature
-    (``jax.make_jaxpr``), its captured arrays become the leading arguments of one jitted
-    evaluation of that jaxpr, and the same arrays are passed on every call.
+    time grows with it (``benchmarks/bench_mnist.py``'s first call on 60 000 images: 3.9–4.4 s
+    with them compiled in, 2.2–2.8 s as arguments; ``docs/benchmarks.md``). Here ``fn`` is
+    traced once per input signature (``jax.make_jaxpr``), its captured arrays become the
+    leading arguments of one jitted evaluation of that jaxpr, and the same arrays are passed
+    on every call.
     """
     cache: dict = {}
 
@@ -350,7 +351,6 @@ def run(
     if record_positions:
         obs["x"] = _identity
     obs_key = tuple(obs.items())
-    names = [n for key in obs for n in (key if isinstance(key, tuple) else (key,))]
 
     t0 = time.perf_counter()
     if devices is not None:
@@ -391,7 +391,7 @@ def run(
             frac = (targets - k) / max(targets[-1] - k, 1)
             walls.append((t_chunk - t0) + frac * (t_end - t_chunk))
             parts.append(recs)
-            _check(recs, targets, names, diverged)
+            _check(recs, targets, diverged)
             bar.update(int(targets[-1] - k))
             done, k = done + m, int(targets[-1])
     jax.block_until_ready(state)
@@ -411,13 +411,15 @@ def run(
     )
 
 
-def _check(recs: dict, steps: np.ndarray, obs_names: list, diverged: np.ndarray | None) -> None:
+def _check(recs: dict, steps: np.ndarray, diverged: np.ndarray | None) -> None:
     """Find non-finite records: raise DivergenceError naming the first (step, agent, quantity),
     or, with ``diverged`` given, note each agent's first non-finite step."""
     bad = ~np.asarray(recs["_finite_x"], bool)  # (R, A)
     names = {}
-    for name in obs_names:
-        for leaf in jax.tree_util.tree_leaves(recs[name]):
+    for name, rec in recs.items():
+        if name in ("_finite_x", "_grad_evals"):  # the driver's own records
+            continue
+        for leaf in jax.tree_util.tree_leaves(rec):
             leaf = np.asarray(leaf)
             if not np.issubdtype(leaf.dtype, np.inexact):
                 continue

@@ -85,14 +85,15 @@ def _chunks(x, y, chunk: int = EVAL_CHUNK):
 
 
 def chunked_mean(fn, x, y, chunk: int = EVAL_CHUNK):
-    """(1/n) Σ_l fn(x_l, y_l) summed chunk by chunk (``fn`` maps a chunk to per-example values;
-    padding is masked)."""
+    """(1/n) Σ_l fn(x_l, y_l) summed chunk by chunk (``fn`` maps a chunk to per-example values,
+    or to a tuple of them: one mean each; padding is masked)."""
 
     def one(args):
         xb, yb, mb = args
-        return jnp.sum(jnp.where(mb, fn(xb, yb), 0.0))
+        return jax.tree_util.tree_map(lambda v: jnp.sum(jnp.where(mb, v, 0.0)), fn(xb, yb))
 
-    return jnp.sum(jax.lax.map(one, _chunks(x, y, chunk))) / x.shape[0]
+    sums = jax.lax.map(one, _chunks(x, y, chunk))
+    return jax.tree_util.tree_map(lambda s: jnp.sum(s) / x.shape[0], sums)
 
 
 def data_risk(units: UnitType, theta, x, y):
@@ -109,16 +110,12 @@ def data_accuracy(units: UnitType, theta, x, y):
 def data_risk_accuracy(units: UnitType, theta, x, y):
     """(:func:`data_risk`, :func:`data_accuracy`) from one pass over the set: the forward
     pass, not the two reductions, is the cost."""
-    def one(args):
-        xb, yb, mb = args
+    def per_example(xb, yb):
         yb = yb.astype(theta.dtype)
         yhat = network.predict(units, theta, xb)
-        hits = (jnp.where(yhat > 0, 1.0, -1.0) == yb).astype(theta.dtype)
-        return (jnp.sum(jnp.where(mb, (yb - yhat) ** 2, 0.0)),
-                jnp.sum(jnp.where(mb, hits, 0.0)))
+        return (yb - yhat) ** 2, (jnp.where(yhat > 0, 1.0, -1.0) == yb).astype(theta.dtype)
 
-    sq, hits = jax.lax.map(one, _chunks(x, y))
-    return jnp.sum(sq) / x.shape[0], jnp.sum(hits) / x.shape[0]
+    return chunked_mean(per_example, x, y)
 
 
 def data_grad(units: UnitType, theta, x, y):
