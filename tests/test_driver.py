@@ -71,17 +71,6 @@ def test_bad_arguments():
         sgd(-0.1)
 
 
-def test_second_run_does_not_recompile():
-    L = quadratic(np.eye(2))
-    opt = sgd(0.1)
-    x0 = jnp.ones((4, 2))
-    mflab.run(opt, L, x0, 100, jax.random.key(0), record_every=10, progress=False)
-    mflab.run(opt, L, x0 + 1, 100, jax.random.key(0), record_every=10, progress=False)
-    # both runs went through one cached, once-compiled chunk function
-    chunk = mflab.driver.make_chunk(opt, L, (("value", L.value),), None)
-    assert chunk._cache_size() == 1
-
-
 def test_continue_on_divergence_reports_each_agents_first_bad_step():
     # GD on ½ x² with η = 3 multiplies x by −2 per step: agent 1 (x = 1, float32) overflows
     # after ~128 steps; agent 0 (x = 0) stays at 0 and is never reported

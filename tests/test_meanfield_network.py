@@ -128,7 +128,8 @@ def test_fast_path_with_gaps_that_do_not_fill_blocks(method):
                                rtol=1e-10)
     assert int(fast.state.grad_evals) == 1101
     mflab.run(opt, L, th, 1300, key, record_steps=np.array([650, 1300]), observables=obs)
-    chunk = mflab.driver.make_chunk(opt, L, tuple(obs.items()), L.fast_path(opt).preferred_block)
+    chunk = mflab.driver.make_chunk(jax.tree_util.tree_structure(opt), L, tuple(obs.items()),
+                                    L.fast_path(opt).preferred_block)
     assert chunk._cache_size() == 1
 
 

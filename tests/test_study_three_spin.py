@@ -56,7 +56,7 @@ def test_methods_run_in_meanfield_time(method):
                                           momentum=0.9, mass_ratio=0.1, M=4, burn_in=1,
                                           excess=1e-24)
         x0 = jax.tree_util.tree_map(lambda v: v[None], x)
-        runs.append(T.train(opt, values, tau, land, x0, steps, jax.random.key(2), 4))
+        runs.append(T.train(opt, tau, land, x0, steps, jax.random.key(2), 4))
     one, two = runs
     tol = 1e-9 if method == "B10" else 1e-12
     np.testing.assert_allclose(two.loss, one.loss, rtol=tol * 100)

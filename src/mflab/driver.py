@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,39 +30,12 @@ from jax.extend.core import ClosedJaxpr, jaxpr_as_fun
 from tqdm.auto import tqdm
 
 from mflab.errors import DivergenceError
+from mflab.fastpath import FastPath
+from mflab.observables import sequential
 from mflab.optimizers.base import Optimizer
 from mflab.validation import check_choice, check_ensemble, check_int, check_key
 
 __all__ = ["run", "Trace", "FastPath", "sequential", "record_grid", "DivergenceError"]
-
-
-class FastPath(NamedTuple):
-    """A kernel advancing several steps of one optimiser at once (offered by a landscape).
-
-    ``make(B)`` returns ``advance(state, key, k0, n_blocks) -> state``, performing the
-    n_blocks·B steps k0, k0 + 1, … with the keys ``fold_in(key, k)`` exactly as that many
-    calls of ``optimizer.step`` would (to rounding). ``preferred_block`` is the fastest B.
-    (The kernel runs its own loop over blocks, so it may keep a cheaper working form of the
-    state between blocks.)
-    """
-
-    preferred_block: int
-    make: Callable[[int], Callable[[Any, jax.Array, jax.Array], Any]]
-
-
-class sequential:  # noqa: N801 - reads as a function wrapper
-    """Mark an observable to be evaluated agent by agent (``lax.map``) instead of ``vmap``.
-
-    Use it for observables that branch with ``lax.cond`` on data (``vmap`` would evaluate
-    both branches), such as :func:`mflab.meanfield.exact_risk`.
-    """
-
-    def __init__(self, fn: Callable):
-        self.fn = fn
-        functools.update_wrapper(self, fn)
-
-    def __call__(self, x):
-        return self.fn(x)
 
 
 @dataclass
@@ -129,27 +102,32 @@ def _evaluate(observables: tuple, x) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=128)
-def make_chunk(optimizer: Optimizer, landscape, observables: tuple, block: int | None):
-    """The jitted function advancing the optimiser through a chunk of record steps.
+def make_chunk(structure, landscape, observables: tuple, block: int | None):
+    """The jitted function advancing an optimiser through a chunk of record steps.
 
-    ``chunk(state, key, k, targets)`` goes from step ``k`` to each of ``targets`` in turn
-    (absolute step indices, non-decreasing) and records the observables there. Cached on
-    its arguments (optimisers, landscapes and observable functions hash by identity), so
-    repeated runs do not recompile. ``block``: use the landscape's fast path with blocks of
-    that many steps (the steps of a gap that do not fill a block are plain steps), or
-    ``None`` for plain steps only.
+    ``chunk(optimizer, state, key, k, targets)`` goes from step ``k`` to each of ``targets``
+    in turn (absolute step indices, non-decreasing) and records the observables there.
+    ``structure`` is the optimiser's pytree structure (``jax.tree_util.tree_structure``: its
+    type and static fields); the optimiser itself is an argument, its numeric
+    hyper-parameters traced, so every optimiser of that structure — any step size, a fresh
+    factory call — shares one compilation. Cached on the landscape and the observable
+    functions by identity. ``block``: use the landscape's fast path with blocks of that many
+    steps (the steps of a gap that do not fill a block are plain steps), or ``None`` for
+    plain steps only.
     """
-    def one_step(k, carry):
-        state, key = carry
-        state, _ = optimizer.step(jax.random.fold_in(key, k), state, landscape)
-        return state, key
+    del structure  # the cache key; jit traces the optimiser it is given
 
-    def plain(state, key, k, target):
-        return jax.lax.fori_loop(k, target, one_step, (state, key))[0]
+    def make_advance(optimizer):
+        def one_step(k, carry):
+            state, key = carry
+            state, _ = optimizer.step(jax.random.fold_in(key, k), state, landscape)
+            return state, key
 
-    if block is None:
-        advance = plain
-    else:
+        def plain(state, key, k, target):
+            return jax.lax.fori_loop(k, target, one_step, (state, key))[0]
+
+        if block is None:
+            return plain
         block_advance = landscape.fast_path(optimizer).make(block)
 
         def advance(state, key, k, target):
@@ -157,13 +135,17 @@ def make_chunk(optimizer: Optimizer, landscape, observables: tuple, block: int |
             state = block_advance(state, key, k, n_blocks)
             return plain(state, key, k + n_blocks * block, target)  # the rest (< block)
 
-    def one_record(carry, target):
-        state, key, k = carry
-        state = advance(state, key, k, target)
-        rec = {**_evaluate(observables, state.x), "_grad_evals": state.grad_evals}
-        return (state, key, target), rec
+        return advance
 
-    def chunk(state, key, k, targets):
+    def chunk(optimizer, state, key, k, targets):
+        advance = make_advance(optimizer)
+
+        def one_record(carry, target):
+            state, key, k = carry
+            state = advance(state, key, k, target)
+            rec = {**_evaluate(observables, state.x), "_grad_evals": state.grad_evals}
+            return (state, key, target), rec
+
         (state, _, _), recs = jax.lax.scan(one_record, (state, key, k), targets)
         return state, recs
 
@@ -370,7 +352,7 @@ def run(
         mean_gap = max(1.0, n_steps / max(n_rec, 1))
         per_chunk = max(1, int(check_int("chunk_steps", chunk_steps) // mean_gap))
     per_chunk = min(per_chunk + 1, grid.size)  # + 1: the first chunk also records the start
-    chunk = make_chunk(optimizer, landscape, obs_key, block)
+    chunk = make_chunk(jax.tree_util.tree_structure(optimizer), landscape, obs_key, block)
 
     # chunks cover the record grid, the first starting with a zero-length advance to the
     # start (its record); one compiled function serves every chunk
@@ -384,7 +366,7 @@ def run(
             targets = grid[done: done + m] + start_step
             padded = np.concatenate([targets, np.full(per_chunk - m, targets[-1])])
             t_chunk = time.perf_counter()
-            state, recs = chunk(state, key, jnp.asarray(k, jnp.int32),
+            state, recs = chunk(optimizer, state, key, jnp.asarray(k, jnp.int32),
                                 jnp.asarray(padded, jnp.int32))
             recs = jax.tree_util.tree_map(lambda a, m=m: np.asarray(a)[:m], jax.device_get(recs))
             t_end = time.perf_counter()

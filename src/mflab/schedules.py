@@ -3,6 +3,8 @@
 Every step size of every optimiser in :mod:`mflab.optimizers` is a ``ScalarOrSchedule``:
 a number, or a function ``k -> η_k`` of the step index k = 0, 1, … (a JAX-traceable
 function of an int32 scalar, exactly as an ``optax.Schedule``; optax's own schedules work).
+mflab's schedules are registered pytrees whose numbers are leaves, so an optimiser built
+with a new ε reuses a compiled run; an opaque callable (an optax closure) is structure.
 
 The mean-field time of SPEC Part A is t = kε with step s_k = ε ξ(kε). On the risk R_N of
 a network of N units, B1 with learning rate
@@ -38,6 +40,9 @@ class Constant:
 
     def __call__(self, count):
         return jnp.asarray(self.value)
+
+
+jax.tree_util.register_dataclass(Constant, data_fields=["value"], meta_fields=[])
 
 
 def as_schedule(name: str, value: ScalarOrSchedule, *, allow_zero: bool = False) -> Schedule:
@@ -87,6 +92,10 @@ class XiPower:
         return (1.0 + t / self.t0) ** (-self.alpha)
 
 
+jax.tree_util.register_dataclass(XiConstant, data_fields=[], meta_fields=[])
+jax.tree_util.register_dataclass(XiPower, data_fields=["alpha", "t0"], meta_fields=[])
+
+
 def xi_constant() -> XiConstant:
     """ξ(t) ≡ 1 (SPEC Part A default)."""
     return XiConstant()
@@ -118,6 +127,10 @@ class MeanFieldRate:
     def time(self, k):
         """Mean-field time t = kε of step k."""
         return np.asarray(k) * self.eps
+
+
+# ε and ξ's numbers are leaves (a new ε reuses a compiled run); N is structure
+jax.tree_util.register_dataclass(MeanFieldRate, data_fields=["eps", "xi"], meta_fields=["N"])
 
 
 def meanfield_learning_rate(N: int, eps: float, xi: Callable | None = None) -> MeanFieldRate:

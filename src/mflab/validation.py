@@ -19,7 +19,7 @@ import numpy as np
 def traced(value) -> bool:
     """Whether ``value`` is a JAX tracer (an abstract value inside ``jit``/``vmap``): checks
     of numbers pass it through (it was checked when it was concrete, see
-    :func:`mflab.optimizers.tunable`)."""
+    an optimiser's numeric arguments, rebuilt inside ``jit``: :mod:`mflab.optimizers.base`)."""
     return isinstance(value, jax.core.Tracer)
 
 

@@ -82,8 +82,9 @@ class Landscape:
         drawn; ``None`` when not meaningful.
       fast_path: optional ``optimizer -> FastPath | None``: a kernel advancing several
         steps of ``optimizer`` at once, equal to its step-by-step form (the driver uses it
-        when offered; see :class:`mflab.driver.FastPath`). It must return equal objects
-        for the same optimiser (they key the compilation cache).
+        when offered; see :mod:`mflab.fastpath`). Build it from a
+        :class:`~mflab.fastpath.KernelRegistry` (kernels by optimiser type) so that users
+        can register kernels for their own optimisers.
       info: free-form facts about Φ (JSON-able where possible).
     """
 

@@ -38,6 +38,7 @@ from mflab.meanfield.dd_aniso import (
     aniso_ubar,
     aniso_v,
 )
+from mflab.meanfield.kernels import NetworkOracle, network_kernels
 from mflab.meanfield.landscape import (
     FiniteData,
     data_accuracy,
@@ -72,4 +73,5 @@ __all__ = [
     "reduced_coordinates", "histogram_density", "data_risk", "data_accuracy",
     "data_risk_accuracy",
     "init_particles", "predict", "batch_risk", "batch_grad",
+    "network_kernels", "NetworkOracle",
 ]

@@ -17,7 +17,9 @@ Gram matrix G = X Xᵀ of the block's samples:
   coefficients obey τ_{k+1} = γ τ_k + (γ − r_k) e_k, υ_{k+1} = υ_k − η_k (τ_{k+1} + e_k),
   μ_{k+1} = μ_k − η_k γ^{k+1}; so z_k = U₀X_kᵀ + μ_k T₀X_kᵀ + Σ_j υ_{kj} C_j G_{jk}, and
   the block ends with [U_B; T_B] from one stacked GEMM and w_B = u_B + η_{B−1} t_B
-  (w⁺ = u⁺ + η t⁺ within a step). About twice B1's GEMM work per step.
+  (w⁺ = u⁺ + η t⁺ within a step). About twice B1's GEMM work per step. The same algebra
+  holds for any linear momentum rule with the gradient at u
+  (:func:`linear_momentum_block`; heavy ball is the example of ``docs/extending.md``).
 
 The non-linear extra parameters (a, b of type b; c of type c) are updated step by step
 (they are (N, p), cheap). Samples come in as ``X (B, m, d)``, ``Y (B, m)``.
@@ -90,18 +92,23 @@ def sgd_block_plain(units: UnitType, W, extra, X, Y, eta):
     return W, extra
 
 
-def momentum_block(units: UnitType, U, T, ue, te, X, Y, eta, ratio, gamma: float):
-    """B steps of the momentum rule (B2/B4, fixed γ) by the exact blocked update.
+def linear_momentum_block(units: UnitType, U, T, ue, te, X, Y, eta, a, b, c):
+    """B steps of a linear momentum rule with the gradient at u, by the exact blocked update::
+
+        t_{k+1} = a_k t_k + b_k g_k,     u_{k+1} = u_k − η_k (t_{k+1} + c_k g_k),   g_k = ∇R̂(u_k)
+
+    B2/B4 are a = γ, b = γ − r_k, c = 1 (:func:`momentum_block`); Polyak's heavy ball
+    (s⁺ = β s + g(x), x⁺ = x − η s⁺) is a = β, b = 1, c = 0 with u = x, t = s. With
+    t_k = (Π a) T₀ + Σ_j τ_{kj} g_j and u_k = U₀ + μ_k T₀ + Σ_j υ_{kj} g_j the scalar
+    coefficients obey τ_{k+1} = a_k τ_k + b_k e_k, υ_{k+1} = υ_k − η_k (τ_{k+1} + c_k e_k),
+    μ_{k+1} = μ_k − η_k Π_{i≤k} a_i (module docstring).
 
     Args:
       units: unit type.
-      U, T: (N, d) input-weight parts of the look-ahead u and the trace t.
-      ue, te: (N, p) their extra-parameter parts.
-      X (B, m, d), Y (B, m): samples; eta (B,): η_k; ratio (B,): r_k = η₂/η₁ at step k.
-      gamma: fixed momentum γ.
+      U, T: (N, d) input-weight parts of u and t; ue, te: (N, p) their extra parts.
+      X (B, m, d), Y (B, m): samples; eta, a, b, c: (B,) the coefficients of each step.
 
-    Returns ``(U, T, ue, te, We, we_extra)``: u and t after the block, and the iterate w's
-    parts (w = u + η_{B−1} t).
+    Returns ``(U, T, ue, te)`` after the block.
     """
     B, m, _ = X.shape
     N = U.shape[0]
@@ -113,25 +120,45 @@ def momentum_block(units: UnitType, U, T, ue, te, X, Y, eta, ratio, gamma: float
     zeros_b = jnp.zeros(B, dtype)
 
     def body(carry, inp):
-        C, tau, ups, mu, gk, ue, te = carry  # gk = γ^k
-        k, zu, zt, g, y, e, r = inp
+        C, tau, ups, mu, gk, ue, te = carry  # gk = Π_{i<k} a_i
+        k, zu, zt, g, y, e, ak, bk, ck = inp
         coeff = jnp.repeat(ups, m)  # υ_{kj} per sample column
         z = zu + mu * zt + C @ (coeff[:, None] * g)
         Ck, g_ex = _step_gradient(units, z, ue, y, N)
         C = jax.lax.dynamic_update_slice(C, Ck, (0, k * m))
         onehot = (jnp.arange(B) == k).astype(dtype)
-        tau = gamma * tau + (gamma - r) * onehot
-        ups = ups - e * (tau + onehot)
-        gk = gk * gamma
+        tau = ak * tau + bk * onehot
+        ups = ups - e * (tau + ck * onehot)
+        gk = gk * ak
         mu = mu - e * gk
-        te = gamma * te + (gamma - r) * g_ex
-        ue = ue - e * (te + g_ex)
+        te = ak * te + bk * g_ex
+        ue = ue - e * (te + ck * g_ex)
         return (C, tau, ups, mu, gk, ue, te), None
 
     init = (C0, zeros_b, zeros_b, jnp.zeros((), dtype), jnp.ones((), dtype), ue, te)
     (C, tau, ups, mu, gk, ue, te), _ = jax.lax.scan(
-        body, init, (jnp.arange(B), Zu, Zt, G, Y, eta, ratio))
+        body, init, (jnp.arange(B), Zu, Zt, G, Y, eta, a, b, c))
     U_new = U + mu * T + (C * jnp.repeat(ups, m)[None]) @ Xf
     T_new = gk * T + (C * jnp.repeat(tau, m)[None]) @ Xf
+    return U_new, T_new, ue, te
+
+
+def momentum_block(units: UnitType, U, T, ue, te, X, Y, eta, ratio, gamma: float):
+    """B steps of the momentum rule (B2/B4, fixed γ) by the exact blocked update
+    (:func:`linear_momentum_block` with a = γ, b = γ − r_k, c = 1).
+
+    Args:
+      units: unit type.
+      U, T: (N, d) input-weight parts of the look-ahead u and the trace t.
+      ue, te: (N, p) their extra-parameter parts.
+      X (B, m, d), Y (B, m): samples; eta (B,): η_k; ratio (B,): r_k = η₂/η₁ at step k.
+      gamma: fixed momentum γ.
+
+    Returns ``(U, T, ue, te, We, we_extra)``: u and t after the block, and the iterate w's
+    parts (w = u + η_{B−1} t).
+    """
+    a = jnp.full(eta.shape, gamma, U.dtype)
+    U, T, ue, te = linear_momentum_block(units, U, T, ue, te, X, Y, eta, a, a - ratio,
+                                         jnp.ones_like(a))
     e_last = eta[-1]
-    return U_new, T_new, ue, te, U_new + e_last * T_new, ue + e_last * te
+    return U, T, ue, te, U + e_last * T, ue + e_last * te

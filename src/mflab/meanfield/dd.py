@@ -341,7 +341,7 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
                    np.concatenate([[float(norm0)], np.asarray(norm)]),
                    np.concatenate([np.asarray(x0)[None], np.asarray(xs)]))
     if not np.all(np.isfinite(res.risk)):
-        from mflab.driver import DivergenceError
+        from mflab.errors import DivergenceError
 
         k = int(np.argmax(~np.isfinite(res.risk)))
         raise DivergenceError(f"DD risk became {res.risk[k]} at t = {times[k]:g} (record {k}); "

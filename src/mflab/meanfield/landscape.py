@@ -18,31 +18,30 @@ for sigmoid units on Gaussian data, and the full-data risk for a finite data set
 
 For B1 and for B2/B4 with a fixed γ at small batches the landscape offers the driver a fast
 path: the exact blocked kernels of :mod:`~mflab.meanfield.blocked` (equal to the plain
-steps to rounding, tested).
+steps to rounding, tested), found by optimiser type in :data:`mflab.meanfield.kernels.
+network_kernels`, where a user's optimiser can register its own.
 
 Reference: SPEC A5; Mei, Montanari & Nguyen, PNAS 2018; Sirignano & Spiliopoulos 2020.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mflab.driver import FastPath, sequential
 from mflab.landscapes.base import Landscape
 from mflab.landscapes.sampling import EpochSampler
 from mflab.meanfield import network
 from mflab.meanfield.activations import UnitType
-from mflab.meanfield.blocked import momentum_block, sgd_block
+from mflab.meanfield.kernels import NetworkOracle
+from mflab.meanfield.kernels import fast_path as network_fast_path
+from mflab.observables import sequential
 from mflab.validation import check_int
 
-#: Steps per block of the fast path (fastest measured at d = 40 and 320, m = 1; benchmarks/).
-BLOCK = 32
-#: Largest batch for which the blocked kernels beat plain steps (the Gram matrix is (Bm)²).
-MAX_FAST_BATCH = 8
 #: Chunk of examples for full-data risks and gradients (memory ∝ chunk · N).
 EVAL_CHUNK = 1000
 
@@ -196,107 +195,9 @@ def network_landscape(units: UnitType, data, N: int, *, batch_size: int = 1, see
             def value(theta):
                 return data_risk(units, theta, xe, ye)
 
-    def fast_path(optimizer):
-        return _fast_path(units, draw, m, optimizer)
-
+    fast_path = functools.partial(network_fast_path, NetworkOracle(units, draw, m))
     return Landscape(name=f"network-{units.kind}-N{N}", value=value, grad=grad, draw=draw,
                      batch_grad=batch_grad, batch_size=m, fast_path=fast_path, info=info)
-
-
-# ---------------------------------------------------------------------------- fast path
-
-
-def _fast_path(units: UnitType, draw, m: int, optimizer) -> FastPath | None:
-    """The blocked kernels for B1 and fixed-γ B2/B4 at small batches (else ``None``); also for
-    those optimisers wrapped by :func:`~mflab.optimizers.tunable.tunable` (the step sizes are
-    then read from the state)."""
-    hp = dict(optimizer.hyperparams)
-    resolve = None
-    if hp.get("rule") == "tunable":
-        resolve = hp["resolve"]
-        hp = dict(hp["template"].hyperparams)
-    rule = hp.get("rule")
-    if m > MAX_FAST_BATCH or rule not in ("sgd", "momentum") or hp.get("restart"):
-        return None
-
-    def samples(key, k0, calls0, B, agent, dtype):
-        """The data agent ``agent`` draws in the plain steps k0..k0+B−1: X (B, m, d), Y (B, m)."""
-        def one_step(j):
-            kk = jax.random.fold_in(jax.random.fold_in(key, k0 + j), agent)  # agent_keys
-            return draw(kk, calls0 + j, agent)
-
-        X, Y = jax.vmap(one_step)(jnp.arange(B))
-        return X.astype(dtype), Y.astype(dtype)
-
-    def per_agent(fn, arrays):
-        """fn(agent index, *agent's arrays) over the agent axis: a loop for few agents (faster
-        than vmap on CPU), else vmap."""
-        A = jax.tree_util.tree_leaves(arrays)[0].shape[0]
-        if A <= 16:
-            outs = [fn(i, *(a[i] for a in arrays)) for i in range(A)]
-            return tuple(jnp.stack(o) for o in zip(*outs, strict=True))
-        return jax.vmap(fn)(jnp.arange(A), *arrays)
-
-    def sgd_advance(opt, state, key, k0, n_blocks, B):
-        eta = opt.hyperparams["eta"]
-        dtype = state.x.dtype
-
-        def one(a, theta):
-            def block(b, carry):
-                W, extra = carry
-                kb = k0 + b * B
-                X, Y = samples(key, kb, state.grad_evals + b * B, B, a, dtype)
-                e = jax.vmap(eta)(state.count + b * B + jnp.arange(B)).astype(dtype)
-                return sgd_block(units, W, extra, X, Y, e)
-
-            extra, W = units.split(theta)
-            W, extra = jax.lax.fori_loop(0, n_blocks, block, (W, extra))
-            return (units.join(extra, W),)
-
-        (x,) = per_agent(one, (state.x,))
-        n = n_blocks * B
-        return state._replace(x=x, grad_evals=state.grad_evals + n, count=state.count + n)
-
-    def momentum_advance(opt, state, key, k0, n_blocks, B):
-        hp_k = opt.hyperparams
-        dtype = state.x.dtype
-        gamma = jnp.asarray(hp_k["gamma"], dtype)  # a tuned γ is a float64 tracer
-
-        def one(a, u, t, w):
-            def block(b, carry):
-                U, T, ue, te, _ = carry
-                X, Y = samples(key, k0 + b * B, state.grad_evals + b * B, B, a, dtype)
-                ks = state.count + b * B + jnp.arange(B)
-                e = jax.vmap(hp_k["eta"])(ks).astype(dtype)
-                r = (jax.vmap(hp_k["eta2"])(ks) / jax.vmap(hp_k["eta"])(ks)).astype(dtype)
-                U, T, ue, te, _, _ = momentum_block(units, U, T, ue, te, X, Y, e, r, gamma)
-                return U, T, ue, te, e[-1]
-
-            ue, U = units.split(u)
-            te, T = units.split(t)
-            carry = (U, T, ue, te, jnp.zeros((), dtype))
-            U, T, ue, te, e_last = jax.lax.fori_loop(0, n_blocks, block, carry)
-            # w = u + η_{k−1} t (w⁺ = u⁺ + η t⁺ within a step), formed once per call
-            x = jnp.where(n_blocks > 0, units.join(ue + e_last * te, U + e_last * T), w)
-            return x, units.join(ue, U), units.join(te, T)
-
-        x, u, t = per_agent(one, (state.u, state.trace, state.x))
-        n = n_blocks * B
-        return state._replace(x=x, u=u, trace=t, grad_evals=state.grad_evals + n,
-                              count=state.count + n)
-
-    kernel = sgd_advance if rule == "sgd" else momentum_advance
-
-    def make(B):
-        def advance(state, key, k0, n_blocks):
-            if resolve is None:
-                return kernel(optimizer, state, key, k0, n_blocks, B)
-            opt, inner = resolve(state)
-            return state._replace(inner=kernel(opt, inner, key, k0, n_blocks, B))
-
-        return advance
-
-    return FastPath(BLOCK, make)
 
 
 # -------------------------------------------------------------------------- observables

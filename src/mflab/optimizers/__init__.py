@@ -18,9 +18,20 @@ B2, B3, B4 (and the momentum phases of B8 and B11) share one rule,
 :mod:`~mflab.optimizers.momentum`. Step sizes are numbers or schedules
 (:mod:`mflab.schedules`). B1–B5 also come as optax ``GradientTransformation``s
 (``as_optax_*``, built on the same rule; :func:`scale_by_momentum` is the bare direction).
+
+Every factory returns an :class:`Optimizer` *value*: its numeric arguments are pytree leaves,
+so :func:`mflab.run` compiles once per structure — a new step size or a fresh call with the
+same structural arguments reuses the compiled loop (:mod:`mflab.optimizers.base`).
 """
 
-from mflab.optimizers.base import EmptyInfo, Optimizer
+from mflab.optimizers.base import (
+    EmptyInfo,
+    FactoryOptimizer,
+    Optimizer,
+    StepFunctions,
+    optimizer_factory,
+    static_field,
+)
 from mflab.optimizers.gibbs_init import GibbsInitState, gibbs_init_descent
 from mflab.optimizers.hamilton_jacobi import HJState, hj_smoothing, hj_value_and_grad
 from mflab.optimizers.langevin import SGLDState, interacting_sgld, sgld
@@ -38,10 +49,13 @@ from mflab.optimizers.optax_adapters import (
 )
 from mflab.optimizers.sgd import SGDState, sgd
 from mflab.optimizers.smoothing import SmoothingState, gaussian_smoothing
-from mflab.optimizers.tunable import TunedState, init_with, tunable
 
 __all__ = [
     "Optimizer",
+    "StepFunctions",
+    "FactoryOptimizer",
+    "optimizer_factory",
+    "static_field",
     "EmptyInfo",
     "sgd",
     "SGDState",
@@ -74,7 +88,4 @@ __all__ = [
     "as_optax_mass",
     "as_optax_sgld",
     "scale_by_momentum",
-    "tunable",
-    "init_with",
-    "TunedState",
 ]

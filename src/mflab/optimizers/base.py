@@ -1,7 +1,7 @@
-"""The optimiser interface shared by B1–B11 (SPEC Part B).
+"""The optimiser interface shared by B1–B11 (SPEC Part B): optimisers are values.
 
-An optimiser is a small factory returning an :class:`Optimizer`, a NamedTuple of
-pure functions (the optax/blackjax style):
+An optimiser is an immutable :class:`Optimizer` object with two pure methods (the
+optax/blackjax pair):
 
 * ``init(x0) -> state`` where ``x0`` is the ensemble's parameters: every leaf has a
   leading **agent axis** of size A.
@@ -9,20 +9,40 @@ pure functions (the optax/blackjax style):
   Gradients come from :func:`ensemble_grad` (the landscape's oracle, ``vmap``-ed over
   the agents with independent keys).
 
+**Values, not closures.** An optimiser is a pytree: its numeric hyper-parameters (step
+sizes, schedules' parameters, β, γ, λ, …) are leaves, its structural arguments (inner-loop
+lengths, ``restart``, ``mode``) are static. :func:`mflab.run` passes it to the compiled
+loop as an argument and caches the compilation on its *structure*
+(``jax.tree_util.tree_structure``), so a new step size, a fresh factory call with the same
+structural arguments, or a new seed never compiles again — the way ``jit`` treats an
+equinox ``Module`` or an ``optax.inject_hyperparams`` state.
+
+Two ways to write one:
+
+* a subclass of :class:`Optimizer` (it becomes a frozen dataclass; fields are leaves unless
+  declared with :func:`static_field`), with ``name`` and ``grads_per_step`` and the two
+  methods — see ``docs/extending.md``;
+* a factory returning :class:`StepFunctions` (closures), decorated with
+  :func:`optimizer_factory` naming its numeric arguments: how B1–B11 are written. Each
+  decorated factory gets its own subclass (``factory.optimizer_type``), so a landscape can
+  offer fast kernels per type (:mod:`mflab.fastpath`).
+
 Every state is a NamedTuple whose first fields are ``x`` (the current iterate, the
 point a user reads off), ``grad_evals`` (gradient evaluations — oracle calls — per agent
 so far, an int32 scalar) and ``count`` (steps taken, int32: the k of a schedule η_k), so
 the driver can record any optimiser the same way and compare them at equal cost.
 ``grads_per_step`` is the oracle calls each step costs one agent. Step sizes are
-``ScalarOrSchedule`` (:mod:`mflab.schedules`). ``hyperparams`` records the factory's
-arguments (for run records and for fast paths that recognise an update rule).
+``ScalarOrSchedule`` (:mod:`mflab.schedules`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,24 +54,169 @@ State = Any
 Info = Any
 
 
-class Optimizer(NamedTuple):
-    """A pair of pure functions plus the per-step gradient cost (per agent).
+def static_field(**kwargs):
+    """A field of an :class:`Optimizer` subclass that is structure, not a leaf (an int loop
+    length, a flag, a string): changing it compiles anew."""
+    return dataclasses.field(metadata={"static": True}, **kwargs)
 
-    Optimisers compare and hash by identity (like the functions they hold), so they can
-    key compilation caches.
+
+class Optimizer:
+    """Base class of every optimiser: an immutable pytree with ``init`` and ``step``.
+
+    Subclasses are made frozen dataclasses and registered as pytrees when they are defined:
+    each field is a leaf (a number, an array, a registered schedule) unless declared with
+    :func:`static_field`. They provide ``name`` (str) and ``grads_per_step`` (oracle calls per
+    agent per step), as class attributes or static fields, and
+
+    * ``init(self, x0) -> state`` (first state fields ``x``, ``grad_evals``, ``count``),
+    * ``step(self, key, state, landscape) -> (state, info)``.
+
+    Optimisers compare and hash by identity; :func:`mflab.run` keys its compiled loop on
+    ``jax.tree_util.tree_structure(optimizer)`` (type + static fields), not on the object.
     """
 
+    name: ClassVar[str] = "optimizer"
+    grads_per_step: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_opaque"):  # registers itself (StepFunctions)
+            return
+        dataclasses.dataclass(frozen=True, eq=False)(cls)
+        if not hasattr(cls, "hyperparams"):
+            cls.hyperparams = property(_fields_of)
+        fields = dataclasses.fields(cls)
+        jax.tree_util.register_dataclass(
+            cls,
+            data_fields=[f.name for f in fields if not f.metadata.get("static")],
+            meta_fields=[f.name for f in fields if f.metadata.get("static")])
+
+    def init(self, x0: Params) -> State:
+        raise NotImplementedError(f"{type(self).__name__} does not define init(x0).")
+
+    def step(self, key: jax.Array, state: State, landscape) -> tuple[State, Info]:
+        raise NotImplementedError(f"{type(self).__name__} does not define step(key, state, "
+                                  "landscape).")
+
+    #: The optimiser's arguments (name → value), for run records: a subclass's fields by
+    #: default (a property set when the class is made, unless the class defines its own).
+    hyperparams: ClassVar[Mapping[str, Any]]
+
+
+def _fields_of(opt) -> Mapping[str, Any]:
+    return MappingProxyType({f.name: getattr(opt, f.name) for f in dataclasses.fields(opt)})
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StepFunctions(Optimizer):
+    """An optimiser given as two closures (what a factory builds; compiled per object).
+
+    ``init(x0)``, ``step(key, state, landscape)``, ``grads_per_step``, ``name`` and
+    ``hyperparams`` (the factory's arguments, for records). A pytree without leaves whose
+    structure is the object itself: two objects compile twice. Decorate the factory with
+    :func:`optimizer_factory` to make its numeric arguments leaves.
+    """
+
+    _opaque = True
     init: Callable[[Params], State]
     step: Callable[[jax.Array, State, Any], tuple[State, Info]]
     grads_per_step: int
     name: str
-    hyperparams: Mapping[str, Any] = MappingProxyType({})
+    hyperparams: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({}))
 
-    def __hash__(self) -> int:
-        return id(self)
 
-    def __eq__(self, other) -> bool:
-        return self is other
+jax.tree_util.register_pytree_node(StepFunctions, lambda opt: ((), opt), lambda opt, _: opt)
+
+
+class FactoryOptimizer(Optimizer):
+    """The value made by an :func:`optimizer_factory`-decorated factory.
+
+    ``arguments``: the numeric arguments (leaves); ``static``: the others, as sorted
+    ``(name, value)`` pairs. The factory is called again with traced ``arguments`` inside
+    ``jit`` (its checks pass tracers through, :func:`mflab.validation.traced`), so the
+    arithmetic equals that of the concrete optimiser.
+    """
+
+    arguments: dict
+    static: tuple = static_field()
+    name: str = static_field()
+    grads_per_step: int = static_field()
+    factory: ClassVar[Callable[..., StepFunctions]]
+
+    @functools.cached_property
+    def built(self) -> StepFunctions:
+        """The factory's :class:`StepFunctions` for these arguments."""
+        return type(self).factory(**dict(self.static), **self.arguments)
+
+    def init(self, x0):
+        return self.built.init(x0)
+
+    def step(self, key, state, landscape):
+        return self.built.step(key, state, landscape)
+
+    @property
+    def hyperparams(self) -> Mapping[str, Any]:
+        return self.built.hyperparams
+
+
+def _is_leafy(value) -> bool:
+    """Whether an argument can be a pytree leaf (a number or array, or a registered pytree
+    of them such as mflab's schedules); an opaque callable (an optax schedule closure) or a
+    string cannot, and stays static."""
+    if isinstance(value, bool | str) or value is None:
+        return False
+    leaves, treedef = jax.tree_util.tree_flatten(value)
+    if treedef.num_leaves == 1 and treedef.num_nodes == 1:  # value is itself a leaf
+        return isinstance(value, int | float | jax.Array) or hasattr(value, "dtype")
+    return all(isinstance(v, int | float | jax.Array) or hasattr(v, "dtype") for v in leaves)
+
+
+def _canonical(value):
+    """Numbers as Python floats (an int 2 and a float 2.0 share one compilation)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def optimizer_factory(*numeric: str):
+    """Decorate a factory returning :class:`StepFunctions` so that it returns a value.
+
+    ``numeric`` names the arguments that may be leaves (numbers or registered schedules; an
+    opaque callable given for one of them stays static). The returned factory validates its
+    arguments by calling the original once, and returns an instance of a subclass of
+    :class:`FactoryOptimizer` made for it (``factory.optimizer_type``, the type fast
+    kernels register for).
+    """
+    def wrap(factory: Callable[..., StepFunctions]):
+        sig = inspect.signature(factory)
+        unknown = [n for n in numeric if n not in sig.parameters]
+        if unknown:
+            raise TypeError(f"{factory.__name__} has no argument(s) {unknown}.")
+        cls_name = "".join(p.capitalize() for p in factory.__name__.split("_"))
+        cls = type(cls_name, (FactoryOptimizer,),
+                   {"factory": staticmethod(factory), "__module__": factory.__module__,
+                    "__qualname__": cls_name,
+                    "__doc__": f"The optimiser value of :func:`{factory.__name__}`."})
+
+        @functools.wraps(factory)
+        def make(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            built = factory(**bound.arguments)  # validates, fixes the structure
+            leaves = {n: _canonical(v) for n, v in bound.arguments.items()
+                      if n in numeric and _is_leafy(v)}
+            static = tuple(sorted((n, v) for n, v in bound.arguments.items()
+                                  if n not in leaves))
+            opt = cls(arguments=leaves, static=static, name=built.name,
+                      grads_per_step=built.grads_per_step)
+            opt.__dict__["built"] = built  # the concrete closures, reused outside jit
+            return opt
+
+        make.optimizer_type = cls
+        return make
+
+    return wrap
 
 
 class EmptyInfo(NamedTuple):
@@ -72,21 +237,24 @@ def zero_counts() -> tuple[jax.Array, jax.Array]:
     return z, z
 
 
-def ensemble_grad(landscape, key: jax.Array, x: Params, calls=0) -> Params:
+def ensemble_grad(landscape, key: jax.Array, x: Params, calls=None) -> Params:
     """g̃(x_i) for every agent i, with independent keys (``vmap`` of the one-agent oracle).
 
     Agent i draws with ``fold_in(key, i)`` (:func:`agent_keys`), so its stream does not
     depend on the size of the ensemble. ``calls`` is the index of this oracle call in each
     agent's sequence (an optimiser passes its ``state.grad_evals`` plus the calls already
     made this step): a landscape with a data stream (``landscape.draw``) uses it to walk
-    its epochs. For an exact oracle no keys are drawn (A keys per step cost more than the
-    Müller–Brown gradient itself).
+    its epochs without replacement. Without it (``None``, e.g. a user's optimiser that does
+    not count) each agent draws a uniformly random batch from its key — a new batch every
+    step, since every step has its own key, but with replacement: never the same batch
+    reused by mistake. For an exact oracle no keys are drawn (A keys per step cost more
+    than the Müller–Brown gradient itself).
     """
     if landscape.exact:
         return jax.vmap(landscape.grad)(x)
     A = jax.tree_util.tree_leaves(x)[0].shape[0]
     keys = agent_keys(key, A)
-    if landscape.draw is not None:
+    if landscape.draw is not None and calls is not None:
         return jax.vmap(lambda k, a, xa: landscape.batch_grad(xa, landscape.draw(k, calls, a)))(
             keys, jnp.arange(A), x)
     return jax.vmap(landscape.sample_grad)(keys, x)

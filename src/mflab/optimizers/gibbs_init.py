@@ -28,8 +28,10 @@ from jax.flatten_util import ravel_pytree
 
 from mflab.optimizers.base import (
     Optimizer,
+    StepFunctions,
     ensemble_grad,
     num_agents,
+    optimizer_factory,
     retract,
     tree_axpy,
 )
@@ -83,6 +85,7 @@ def aldi_step(key, x, g, eta: float, beta: float):
     return unflat(X + eta * drift + jnp.sqrt(2.0 * eta / beta) * xi @ S)
 
 
+@optimizer_factory('beta', 'langevin_eta', 'eta', 'momentum')
 def gibbs_init_descent(
     beta: float = 0.05,
     langevin_eta: ScalarOrSchedule = 1e-4,
@@ -171,7 +174,7 @@ def gibbs_init_descent(
         return new, GibbsInitInfo(is_langevin)
 
     name = "gibbs-init-" + ("aldi-" if affine_invariant else "") + descent
-    return Optimizer(init, step, grads_per_step=1, name=name,
+    return StepFunctions(init, step, grads_per_step=1, name=name,
                      hyperparams={"rule": "gibbs-init", "beta": beta,
                                   "langevin_eta": langevin_schedule,
                                   "langevin_steps": langevin_steps, "descent": descent,

@@ -26,9 +26,11 @@ from jax.scipy.special import logsumexp
 
 from mflab.optimizers.base import (
     Optimizer,
+    StepFunctions,
     ensemble_grad,
     normal_like,
     num_agents,
+    optimizer_factory,
     retract,
     tree_axpy,
     tree_scale,
@@ -178,6 +180,7 @@ class HJInfo(NamedTuple):
     smoothed_grad: jax.Array
 
 
+@optimizer_factory('eta', 'beta', 'gamma', 'inner_eta')
 def hj_smoothing(
     eta: ScalarOrSchedule = 1e-3,
     beta: float = 0.1,
@@ -267,7 +270,7 @@ def hj_smoothing(
                              count=state.count + 1, y=y)
         return new, HJInfo(g)
 
-    return Optimizer(init, step, grads_per_step=cost, name="hj-smoothing",
+    return StepFunctions(init, step, grads_per_step=cost, name="hj-smoothing",
                      hyperparams={"rule": "hj-smoothing", "eta": schedule, "beta": beta,
                                   "gamma": gamma, "inner_steps": inner_steps,
                                   "inner_eta": inner_eta, "burn_in": burn_in,

@@ -16,9 +16,11 @@ import jax.numpy as jnp
 from mflab.optimizers.base import (
     EmptyInfo,
     Optimizer,
+    StepFunctions,
     ensemble_grad,
     normal_like,
     num_agents,
+    optimizer_factory,
     retract,
     tree_add,
     tree_agent_mean,
@@ -67,11 +69,12 @@ def _langevin(name: str, eta, beta: float, lam: float) -> Optimizer:
         x = retract(landscape, langevin_update(key_noise, state.x, g, eta_k, beta, lam))
         return SGLDState(x, state.grad_evals + 1, state.count + 1), EmptyInfo()
 
-    return Optimizer(init, step, grads_per_step=1, name=name,
+    return StepFunctions(init, step, grads_per_step=1, name=name,
                      hyperparams={"rule": "langevin", "eta": schedule, "beta": beta,
                                   "lam": lam})
 
 
+@optimizer_factory('eta', 'beta')
 def sgld(eta: ScalarOrSchedule = 1e-4, beta: float = 1.0) -> Optimizer:
     """B5, stochastic gradient Langevin dynamics (report eq. 19, SPEC errata 1)::
 
@@ -93,6 +96,7 @@ def sgld(eta: ScalarOrSchedule = 1e-4, beta: float = 1.0) -> Optimizer:
     return _langevin("sgld", eta, check_positive("beta", beta), 0.0)
 
 
+@optimizer_factory('eta', 'beta', 'lam')
 def interacting_sgld(eta: ScalarOrSchedule = 1e-4, beta: float = 1.0,
                      lam: float = 1.0) -> Optimizer:
     """B6, interacting SGLD with Curie–Weiss interaction (report eqs. 23–24)::

@@ -17,8 +17,10 @@ import jax
 from mflab.optimizers.base import (
     EmptyInfo,
     Optimizer,
+    StepFunctions,
     ensemble_grad,
     num_agents,
+    optimizer_factory,
     tree_add,
     tree_axpy,
     tree_scale,
@@ -39,6 +41,7 @@ class MaSS3State(NamedTuple):
     v: jax.Array
 
 
+@optimizer_factory('eta1', 'eta2', 'gamma')
 def mass(
     eta1: ScalarOrSchedule = 1e-4,
     eta2: ScalarOrSchedule = 1e-5,
@@ -110,6 +113,7 @@ def mass_parameters(eta: float, alpha: float, kappa_tilde: float) -> tuple[float
     return eta, (eta - alpha * delta) / (1.0 + alpha), (1.0 - alpha) / (1.0 + alpha)
 
 
+@optimizer_factory()
 def mass_three_variable(eta: float, alpha: float, kappa_tilde: float) -> Optimizer:
     """MaSS in Liu & Belkin's three-variable form (their eq. 4, the form of their code)::
 
@@ -153,4 +157,4 @@ def mass_three_variable(eta: float, alpha: float, kappa_tilde: float) -> Optimiz
         new = MaSS3State(w_new, state.grad_evals + 1, state.count + 1, u_new, v_new)
         return new, EmptyInfo()
 
-    return Optimizer(init, step, grads_per_step=1, name="mass-3var")
+    return StepFunctions(init, step, grads_per_step=1, name="mass-3var")

@@ -30,9 +30,11 @@ import jax.numpy as jnp
 from mflab.optimizers.base import (
     EmptyInfo,
     Optimizer,
+    StepFunctions,
     ensemble_grad,
     normal_like,
     num_agents,
+    optimizer_factory,
     retract,
     tree_agent_mean,
     tree_axpy,
@@ -57,6 +59,7 @@ class FastSlowState(NamedTuple):
     y: jax.Array
 
 
+@optimizer_factory('dt', 'eps', 'beta', 'gamma')
 def fast_slow(
     dt: ScalarOrSchedule = 1e-6, eps: float = 0.01, beta: float = 0.1, gamma: float = 0.1
 ) -> Optimizer:
@@ -100,7 +103,7 @@ def fast_slow(
                             retract(landscape, y_new))
         return new, EmptyInfo()
 
-    return Optimizer(init, step, grads_per_step=1, name="fast-slow",
+    return StepFunctions(init, step, grads_per_step=1, name="fast-slow",
                      hyperparams={"rule": "fast-slow", "dt": schedule, "eps": eps,
                                   "beta": beta, "gamma": gamma})
 
@@ -124,6 +127,7 @@ class MFHomInfo(NamedTuple):
     y_bar: jax.Array
 
 
+@optimizer_factory('Delta', 'delta', 'eps', 'beta', 'gamma', 'lam')
 def mf_hom_sgld(
     Delta: ScalarOrSchedule = 1e-3,
     delta: float = 1e-6,
@@ -197,7 +201,7 @@ def mf_hom_sgld(
         x_new = retract(landscape, tree_axpy(-delta_k, force, x))
         return MFHomState(x_new, state.grad_evals + M, state.count + 1, y), MFHomInfo(y_bar)
 
-    return Optimizer(init, step, grads_per_step=M, name="mf-hom-sgld",
+    return StepFunctions(init, step, grads_per_step=M, name="mf-hom-sgld",
                      hyperparams={"rule": "mf-hom-sgld", "Delta": schedule, "delta": delta,
                                   "eps": eps, "beta": beta, "gamma": gamma, "lam": lam, "M": M,
                                   "burn_in": burn_in})

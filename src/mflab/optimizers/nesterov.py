@@ -12,7 +12,14 @@ itself (and its scale-free form) is :mod:`mflab.optimizers.momentum`.
 
 from __future__ import annotations
 
-from mflab.optimizers.base import EmptyInfo, Optimizer, ensemble_grad, num_agents
+from mflab.optimizers.base import (
+    EmptyInfo,
+    Optimizer,
+    StepFunctions,
+    ensemble_grad,
+    num_agents,
+    optimizer_factory,
+)
 from mflab.optimizers.momentum import momentum_init, momentum_update
 from mflab.optimizers.sgd import leaf_dtype
 from mflab.schedules import ScalarOrSchedule, as_schedule, at_step
@@ -35,11 +42,12 @@ def momentum_optimizer(name: str, eta, eta2, *, gamma, restart: bool,
                                     restart=restart, landscape=landscape)
         return new, (info if restart else EmptyInfo())
 
-    return Optimizer(init, step, grads_per_step=1, name=name,
+    return StepFunctions(init, step, grads_per_step=1, name=name,
                      hyperparams={"rule": "momentum", "eta": eta, "eta2": eta2,
                                   "gamma": gamma, "restart": restart, **hyperparams})
 
 
+@optimizer_factory('eta', 'gamma')
 def nesterov(eta: ScalarOrSchedule = 1e-4, gamma: float = 0.9) -> Optimizer:
     """B2, Nesterov SGD (report eq. 32; SPEC Part B)::
 
@@ -65,6 +73,7 @@ def nesterov(eta: ScalarOrSchedule = 1e-4, gamma: float = 0.9) -> Optimizer:
                               gamma=gamma, restart=False, hyperparams={})
 
 
+@optimizer_factory('eta')
 def restart_nesterov(eta: ScalarOrSchedule = 1e-4) -> Optimizer:
     """B3, gradient-restart Nesterov SGD (report eq. 33; O'Donoghue & Candès 2015).
 

@@ -9,8 +9,10 @@ import jax
 from mflab.optimizers.base import (
     EmptyInfo,
     Optimizer,
+    StepFunctions,
     ensemble_grad,
     num_agents,
+    optimizer_factory,
     retract,
     tree_axpy,
     zero_counts,
@@ -31,6 +33,7 @@ def leaf_dtype(x):
     return jax.tree_util.tree_leaves(x)[0].dtype
 
 
+@optimizer_factory('eta')
 def sgd(eta: ScalarOrSchedule = 1e-4) -> Optimizer:
     """B1, SGD / GD:  x ← x − η_k g̃(x).
 
@@ -57,5 +60,5 @@ def sgd(eta: ScalarOrSchedule = 1e-4) -> Optimizer:
         x = retract(landscape, tree_axpy(-eta_k, g, state.x))
         return SGDState(x, state.grad_evals + 1, state.count + 1), EmptyInfo()
 
-    return Optimizer(init, step, grads_per_step=1, name="sgd",
+    return StepFunctions(init, step, grads_per_step=1, name="sgd",
                      hyperparams={"rule": "sgd", "eta": schedule})

@@ -23,9 +23,11 @@ import numpy as np
 from mflab.optimizers.base import (
     EmptyInfo,
     Optimizer,
+    StepFunctions,
     ensemble_grad,
     normal_like,
     num_agents,
+    optimizer_factory,
     retract,
     tree_axpy,
     zero_counts,
@@ -72,6 +74,7 @@ class SmoothingState(NamedTuple):
     count: jax.Array
 
 
+@optimizer_factory('eta', 'h')
 def gaussian_smoothing(
     eta: ScalarOrSchedule = 1e-4,
     h: float = 0.03,
@@ -149,7 +152,7 @@ def gaussian_smoothing(
         x = retract(landscape, tree_axpy(-eta_k, g, state.x))
         return SmoothingState(x, state.grad_evals + cost, state.count + 1), EmptyInfo()
 
-    return Optimizer(init, step, grads_per_step=cost, name="gaussian-smoothing",
+    return StepFunctions(init, step, grads_per_step=cost, name="gaussian-smoothing",
                      hyperparams={"rule": "gaussian-smoothing", "eta": schedule, "h": h, "K": K,
                                   "quadrature_nodes": quadrature_nodes})
 

@@ -22,7 +22,7 @@ AXES = (("samples", "samples drawn per replica"), ("steps", "steps"),
 
 
 def _curves(run_dir: Path, cfg: dict):
-    from mflab.studies.optimizers_networks import _curves as read
+    from mflab.studies.optnets.tables import read_curves as read
 
     return {(p, m): read(run_dir, p, m, cfg["methods"]) for p in cfg["problems"]
             for m in cfg["batch_sizes"]}

@@ -75,15 +75,13 @@ def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
 
 @functools.lru_cache(maxsize=32)
 def _b1_engine(units, data, N: int, batch: int, reduced: bool):
-    """B1 with its step size in the state, the network landscape and its observables, built
-    once per (units, data, N, m): every seed, κ and ε of a study then reuses one compiled run
-    (:func:`mflab.optimizers.tunable`; a constant step baked into the optimiser compiled
-    anew for each ε)."""
+    """The network landscape and its observables, built once per (units, data, N, m): the
+    compiled run keys on them (and on the optimiser's structure), so every seed, κ and ε of a
+    study reuses one compilation."""
     from mflab.meanfield import network_landscape, network_observables
-    from mflab.optimizers import sgd, tunable
 
     land = network_landscape(units, data, N, batch_size=batch)
-    return tunable(sgd, ("eta",)), land, network_observables(units, data, land, reduced=reduced)
+    return land, network_observables(units, data, land, reduced=reduced)
 
 
 def sgd_trajectories(key, units, data, theta0, *, eps: float, record_steps, batch: int = 1,
@@ -105,17 +103,16 @@ def sgd_trajectories(key, units, data, theta0, *, eps: float, record_steps, batc
     and, with ``reduced``, ``reduced (S, R, N, k)``; ``wall`` (s).
     """
     import mflab
-    from mflab.optimizers import init_with
+    from mflab.optimizers import sgd
     from mflab.schedules import meanfield_learning_rate
 
     theta0 = jnp.asarray(theta0)
     N = theta0.shape[1]
-    opt, land, obs = _b1_engine(units, data, N, batch, reduced)
-    eta = float(meanfield_learning_rate(N, eps)(0))  # η = Nε: constant, as ξ ≡ 1
-    state = init_with(opt, theta0, eta=eta)
+    land, obs = _b1_engine(units, data, N, batch, reduced)
+    opt = sgd(float(meanfield_learning_rate(N, eps)(0)))  # η = Nε: constant, as ξ ≡ 1
     rec = np.asarray(record_steps)
     tr = mflab.run(opt, land, theta0, int(rec[-1]), key, record_steps=rec, observables=obs,
-                   progress=progress, state=state)
+                   progress=progress)
     out = {"steps": tr.steps, "times": tr.steps * eps, "risk": tr.records["risk"].T,
            "mean_norm": tr.records["mean_norm"].T, "wall": tr.wall_time}
     if reduced:

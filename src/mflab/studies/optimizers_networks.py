@@ -30,11 +30,7 @@ from mflab.studies.optnets import protocol as P
 from mflab.studies.optnets.config import OptimizersNetworksConfig
 from mflab.studies.optnets.jobs import run_job
 from mflab.studies.optnets.problems import PROBLEMS, score_name, target_for
-
-
-def curve_name(problem: str, m: int, variant: str) -> str:
-    """Name of the arrays of one (problem, m, method) comparison."""
-    return f"curves_{problem}_m{m}_{variant}"
+from mflab.studies.optnets.tables import curve_name, read_curves
 
 
 class OptimizersNetworksStudy(Study):
@@ -151,7 +147,7 @@ class OptimizersNetworksStudy(Study):
             fam = PROBLEMS[problem].family
             tmetric = "test_accuracy" if fam == "a4" else "risk"
             for m in config.batch_sizes:
-                curves = _curves(run_dir, problem, m, config.methods)
+                curves = read_curves(run_dir, problem, m, config.methods)
                 for row in summary_rows(curves, score_name(problem), target_for(config, problem),
                                         fam == "a4", tmetric):
                     rows.append({"problem": problem, "m": m, "target": target_for(config,
@@ -168,18 +164,6 @@ class OptimizersNetworksStudy(Study):
         from mflab.studies.optnets.summary import summary_markdown
 
         return summary_markdown(Path(run_dir))
-
-
-def _curves(run_dir: Path, problem: str, m: int, methods) -> dict[str, dict]:
-    """The saved comparison arrays of (problem, m), per method and λ = 0 variant."""
-    from mflab.runs.io import read_arrays
-
-    out = {}
-    for meth in methods:
-        for variant in (meth, f"{meth}-lam0"):
-            if (Path(run_dir) / "arrays" / f"{curve_name(problem, m, variant)}.npz").exists():
-                out[variant] = read_arrays(run_dir, curve_name(problem, m, variant))
-    return out
 
 
 def _frame(rows: list[dict]):

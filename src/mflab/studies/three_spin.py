@@ -186,10 +186,10 @@ class ThreeSpinStudy(Study):
     def _compare_run(self, c, ctx, d, method, dt, seeds, tag):
         land, c0 = self._problem_for(c, d, c.n, c.batch)
         x0 = T.initial_params(self._keys(ctx, 1, d), seeds, c.n, d, c0)
-        opt, values, tau = self._setup(c, land, method, dt)
+        opt, _, tau = self._setup(c, land, method, dt)
         steps = c.budget // opt.grads_per_step
         key = self._keys(ctx, 2, d, ALL_METHODS.index(method), tag)
-        return T.train(opt, values, tau, land, x0, steps, key, c.n_records, ctx.progress,
+        return T.train(opt, tau, land, x0, steps, key, c.n_records, ctx.progress,
                        extra_steps=(steps // 10,)), land
 
     # --------------------------------------------------------------------- jobs
@@ -287,10 +287,10 @@ class ThreeSpinStudy(Study):
         land, c0 = self._problem_for(c, d, n, None if mode == "GD" else c.batch)
         seeds = list(range(c.scale_seeds))
         x0 = T.initial_params(self._keys(ctx, 3, d, n), seeds, n, d, c0)
-        opt, values, tau = self._setup(c, land, "B1", dt)
+        opt, _, tau = self._setup(c, land, "B1", dt)
         steps = T.read_steps(c.scale_time, dt)
         key = self._keys(ctx, 4, d, n, list(T.scale_modes(c)).index(mode))
-        cur = T.train(opt, values, tau, land, x0, steps[-1], key, c.n_records, ctx.progress,
+        cur = T.train(opt, tau, land, x0, steps[-1], key, c.n_records, ctx.progress,
                       extra_steps=steps)
         half = 0.5 * land.info["second_moment"]
         extra = {}
@@ -314,9 +314,9 @@ class ThreeSpinStudy(Study):
         n, dt = c.dt_check_n, c.scale_dt / 10
         land, c0 = self._problem_for(c, d, n, None)
         x0 = T.initial_params(self._keys(ctx, 3, d, n), list(range(c.scale_seeds)), n, d, c0)
-        opt, values, tau = self._setup(c, land, "B1", dt)
+        opt, _, tau = self._setup(c, land, "B1", dt)
         steps = T.read_steps(c.scale_time, dt)[0]
-        cur = T.train(opt, values, tau, land, x0, steps, self._keys(ctx, 5, d), 3)
+        cur = T.train(opt, tau, land, x0, steps, self._keys(ctx, 5, d), 3)
         ctx.save_arrays(f"dtcheck_d{d}", dt=np.float64(dt), time=cur.time, loss=cur.loss,
                         half=np.float64(0.5 * land.info["second_moment"]))
 

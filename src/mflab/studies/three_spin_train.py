@@ -1,10 +1,9 @@
 """Training runs of study C7 (the 3-spin kernel networks): methods, mean-field units, fits.
 
 Every run is one call of :func:`mflab.run` on a :func:`~mflab.spherical.three_spin_landscape`
-with a whole set of seeds as the agent axis. Optimisers are :func:`~mflab.optimizers.tunable`
-and built once per process (:func:`method_optimizer`), and landscapes once per
-(d, n, batch) (:func:`landscape_for`), so a tuning grid, the seeds and the comparison runs
-of one shape share one compiled chunk.
+with a whole set of seeds as the agent axis. Optimisers are values (their numbers are
+pytree leaves) and landscapes are built once per (d, n, batch) (:func:`landscape_for`), so
+a tuning grid, the seeds and the comparison runs of one shape share one compiled chunk.
 
 **Mean-field units.** The mean-field flow of SPEC C7 is ċ_i = −n ∂L/∂c_i, ż_i likewise
 (Rotskoff & Vanden-Eijnden 2022): a step of size η on L is a step dt = η/n of the flow,
@@ -58,26 +57,33 @@ METHODS: dict[str, Method] = {m.id: m for m in (
 
 def mf_rate(n: int, dt: float) -> float:
     """η = n·dt, the learning rate on L that is a step dt of the mean-field flow (SPEC C7):
-    :func:`mflab.schedules.meanfield_learning_rate` with ξ ≡ 1, as a number (a tunable
-    optimiser carries it in its state)."""
+    :func:`mflab.schedules.meanfield_learning_rate` with ξ ≡ 1, as a number."""
     return float(meanfield_learning_rate(n, dt)(0))
 
 
-@functools.cache
 def method_optimizer(method_id: str, static: tuple[tuple[str, Any], ...] = ()):
-    """The tunable optimiser of ``method_id`` with static arguments ``static`` (hashable
-    pairs), built once per process so that its compiled chunks are reused."""
+    """The factory of ``method_id`` with its structural arguments ``static`` (pairs) bound:
+    called with the tuned values, it returns an optimiser value (one compiled chunk per
+    structure, whatever the values)."""
     import mflab.optimizers as O
 
     m = METHODS[method_id]
-    return O.tunable(getattr(O, m.factory), m.tuned, **dict(static))
+    return functools.partial(getattr(O, m.factory), **dict(static))
 
 
 def method_setup(method_id: str, dt: float, *, n: int, d: int, second_moment: float,
                  momentum: float, mass_ratio: float, M: int, burn_in: int,
                  excess: float) -> tuple[Any, dict[str, float], float]:
-    """(optimizer, tuned values, mean-field time per step) of one method at time step dt
+    """(optimizer, its tuned values, mean-field time per step) of one method at time step dt
     (module docstring)."""
+    factory, values, tau = _method_values(method_id, dt, n=n, d=d, second_moment=second_moment,
+                                          momentum=momentum, mass_ratio=mass_ratio, M=M,
+                                          burn_in=burn_in, excess=excess)
+    return factory(**values), values, tau
+
+
+def _method_values(method_id: str, dt: float, *, n: int, d: int, second_moment: float,
+                   momentum: float, mass_ratio: float, M: int, burn_in: int, excess: float):
     eta = mf_rate(n, dt)
     if method_id == "B1":
         return method_optimizer("B1"), {"eta": eta}, dt
@@ -135,19 +141,15 @@ class Curves(NamedTuple):
     z: np.ndarray
 
 
-def train(optimizer, values: dict[str, float], time_per_step: float, landscape, x0,
-          n_steps: int, key: jax.Array, n_records: int, progress: bool = False,
-          extra_steps: tuple[int, ...] = ()) -> Curves:
-    """Run ``optimizer`` with hyper-parameters ``values`` for ``n_steps`` steps from the
-    ensemble ``x0``; record the exact loss at ~``n_records`` log-spaced steps (and at
-    ``extra_steps``)."""
+def train(optimizer, time_per_step: float, landscape, x0, n_steps: int, key: jax.Array,
+          n_records: int, progress: bool = False, extra_steps: tuple[int, ...] = ()) -> Curves:
+    """Run ``optimizer`` for ``n_steps`` steps from the ensemble ``x0``; record the exact loss
+    at ~``n_records`` log-spaced steps (and at ``extra_steps``)."""
     import mflab
-    from mflab.optimizers import init_with
 
-    state = init_with(optimizer, x0, **values)
     grid = np.union1d(record_grid(n_steps, n_records, log=True),
                       np.asarray(extra_steps, np.int64))
-    tr = mflab.run(optimizer, landscape, x0, n_steps, key, record_steps=grid, state=state,
+    tr = mflab.run(optimizer, landscape, x0, n_steps, key, record_steps=grid,
                    on_divergence="continue", progress=progress)
     loss = np.asarray(tr.values, dtype=np.float64)
     diverged = np.asarray(tr.diverged)

@@ -80,17 +80,14 @@ def run_job(job: Job) -> dict[str, Any]:
 def _start(job: Job, built, opt):
     import jax.numpy as jnp
 
-    from mflab.optimizers import init_with
-
     init_key, run_key = job_keys(job.root_seed, job.setting.problem, job.seed)
     theta0 = built.init(init_key)
     x0 = jnp.broadcast_to(theta0, (job.replicas, *theta0.shape))
-    state = init_with(opt, x0, **dict(job.values))
+    state = opt.init(x0)
     offset = 0
     if job.setting.finite:  # seed s walks its own epochs of the one sampler
         offset = job.seed * EPOCH_STRIDE * built.batches_per_epoch
-        state = state._replace(inner=state.inner._replace(
-            grad_evals=jnp.asarray(offset, state.inner.grad_evals.dtype)))
+        state = state._replace(grad_evals=jnp.asarray(offset, state.grad_evals.dtype))
     return x0, state, run_key, offset
 
 
@@ -101,7 +98,7 @@ def _run(job: Job) -> dict[str, Any]:
     from mflab.errors import DivergenceError
 
     built = build(job.setting)
-    opt = optimizer(job.method, job.static)
+    opt = optimizer(job.method, job.static, job.values)
     x0, state, run_key, offset = _start(job, built, opt)
     m = job.setting.m
     sig = _signature(job, built, opt)
@@ -139,7 +136,7 @@ def _run(job: Job) -> dict[str, Any]:
 def _signature(job: Job, built, opt) -> tuple:
     """What selects the compiled chunk of a job's run: setting, method, agents, the number
     of records and the fast path's block (the largest divisor ≤ BLOCK of the record gaps)."""
-    from mflab.meanfield.landscape import BLOCK
+    from mflab.meanfield.kernels import BLOCK
 
     grid = np.unique(np.concatenate([[0], job.record_steps, [job.n_steps]]))
     block = 1

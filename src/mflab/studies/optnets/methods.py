@@ -99,19 +99,18 @@ _TUNED = {"B1": ("sgd", ("eta",)), "B2": ("nesterov", ("eta", "gamma")),
           "B5": ("sgld", ("eta", "beta")), "B6": ("interacting_sgld", ("eta", "beta", "lam")),
           "B8": ("hj_smoothing", ("eta", "beta", "gamma", "inner_eta")),
           "B10": ("mf_hom_sgld", ("Delta", "delta", "beta", "gamma", "lam"))}
-_OPTIMIZERS: dict[tuple, Any] = {}
+def optimizer(method: str, static: tuple[tuple[str, Any], ...],
+              values: tuple[tuple[str, float], ...]):
+    """The optimiser of ``method`` with its structural arguments ``static`` and tuned
+    ``values``: a value whose numbers are leaves, so one compiled chunk serves every grid
+    point and seed of a structure (:mod:`mflab.optimizers.base`)."""
+    import mflab.optimizers as O
 
-
-def optimizer(method: str, static: tuple[tuple[str, Any], ...]):
-    """The :func:`~mflab.optimizers.tunable` optimiser of ``method`` (one per process and
-    static arguments, so one compiled chunk serves every grid point and seed)."""
-    k = (method, static)
-    if k not in _OPTIMIZERS:
-        import mflab.optimizers as O
-
-        factory, names = _TUNED[method]
-        _OPTIMIZERS[k] = O.tunable(getattr(O, factory), names, **dict(static))
-    return _OPTIMIZERS[k]
+    factory, names = _TUNED[method]
+    unknown = [n for n, _ in values if n not in names]
+    if unknown:
+        raise ValueError(f"{method} tunes {list(names)}; got values for {unknown}.")
+    return getattr(O, factory)(**dict(static), **dict(values))
 
 
 def secondary_grid(method: str, config) -> tuple:

@@ -41,7 +41,7 @@ def cost(job: Job) -> float:
 def align(m: int, method: str) -> int:
     """Record steps are multiples of the fast path's block where it applies (B1, B2, B4
     at small batches), so the blocked kernel runs whole blocks."""
-    from mflab.meanfield.landscape import BLOCK, MAX_FAST_BATCH
+    from mflab.meanfield.kernels import BLOCK, MAX_FAST_BATCH
 
     return BLOCK if (m <= MAX_FAST_BATCH and method in ("B1", "B2", "B4")) else 1
 

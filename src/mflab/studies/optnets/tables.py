@@ -9,6 +9,7 @@ units that reach the target.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -82,3 +83,20 @@ def summary_rows(curves: dict, score: str, target: float, higher_target: bool,
             row["final test accuracy (median)"] = float(np.median(units(c["test_accuracy"])[:, -1]))
         rows.append(row)
     return rows
+
+
+def curve_name(problem: str, m: int, variant: str) -> str:
+    """Name of the arrays of one (problem, m, method) comparison."""
+    return f"curves_{problem}_m{m}_{variant}"
+
+
+def read_curves(run_dir: Path, problem: str, m: int, methods) -> dict[str, dict]:
+    """The saved comparison arrays of (problem, m), per method and λ = 0 variant."""
+    from mflab.runs.io import read_arrays
+
+    out = {}
+    for meth in methods:
+        for variant in (meth, f"{meth}-lam0"):
+            if (Path(run_dir) / "arrays" / f"{curve_name(problem, m, variant)}.npz").exists():
+                out[variant] = read_arrays(run_dir, curve_name(problem, m, variant))
+    return out
