@@ -172,13 +172,8 @@ def test_an_optimiser_that_passes_no_call_index_draws_a_new_batch_each_step():
     x, y = _regression()
     L = from_loss(lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2), (x, y), batch_size=8)
     seen = []
-
-    def record(key, xa):  # the batch each oracle call sees, through the landscape's sampler
-        return xa
-
-    del record
     w0 = jnp.zeros((1, 3))
-    # the batches of 5 steps: with no call index every step's batch differs
+    # the batches of 5 steps (as the oracle draws them with no call index) all differ
     opt = NoCount(eta=0.05)
     state = opt.init(w0)
     from mflab.optimizers.base import agent_keys
@@ -277,3 +272,47 @@ def test_layers_of_the_architecture():
     for m in graph:
         if m not in state:
             visit(m, [])
+
+
+# ------------------------------------------------------------- diagnostics as observables
+
+
+def test_step_info_records_restarts_and_gamma_like_a_plain_loop():
+    from mflab.driver import step_info
+
+    L = quadratic(np.diag([0.1, 10.0]))
+    x0 = jnp.array([[1.0, 1.0], [-2.0, 0.5]])
+    opt = O.restart_nesterov(0.05)
+    obs = {"value": L.value, "restarts": step_info("restarted", "sum"),
+           "gamma": step_info("gamma", "last"), "mean_gamma": step_info("gamma", "mean")}
+    tr = mflab.run(opt, L, x0, 200, jax.random.key(0), record_every=50, observables=obs)
+    # the same steps by hand: restarts counted per agent between records
+    state, key = opt.init(x0), jax.random.key(0)
+    step = jax.jit(lambda k, s: opt.step(k, s, L))
+    counts, gsum = np.zeros(2, int), np.zeros(2)
+    want_counts, want_gamma, want_mean = [np.zeros(2, int)], [np.zeros(2)], [np.zeros(2)]
+    for k in range(200):
+        state, info = step(jax.random.fold_in(key, k), state)
+        counts += np.asarray(info.restarted, int)
+        gsum += np.asarray(info.gamma)
+        if (k + 1) % 50 == 0:
+            want_counts.append(counts.copy())
+            want_gamma.append(np.asarray(info.gamma))
+            want_mean.append(gsum / 50)
+            counts[:], gsum[:] = 0, 0.0
+    np.testing.assert_array_equal(tr.records["restarts"], np.stack(want_counts))
+    np.testing.assert_allclose(tr.records["gamma"], np.stack(want_gamma), rtol=1e-12)
+    np.testing.assert_allclose(tr.records["mean_gamma"], np.stack(want_mean), rtol=1e-12)
+    assert tr.records["restarts"].sum() > 0  # the ill-conditioned quadratic does restart
+    np.testing.assert_allclose(tr.state.x, state.x, rtol=1e-12)
+
+
+def test_step_info_names_a_missing_field():
+    from mflab.driver import step_info
+
+    L = quadratic(np.eye(2))
+    with pytest.raises(ValueError, match="no field 'restarted'"):
+        mflab.run(O.sgd(0.1), L, jnp.ones((1, 2)), 10, jax.random.key(0),
+                  observables={"r": step_info("restarted")})
+    with pytest.raises(ValueError, match="reduce must be one of"):
+        step_info("restarted", "max")

@@ -44,7 +44,7 @@ def test_plain_langevin_phase_samples_gibbs_law():
     L = double_well(tilt=TILT)
     A, eta, n = 2000, 2e-3, 10_000
     x0 = jax.random.uniform(jax.random.key(0), (A, 1), jnp.float64, -2.0, 2.0)
-    opt = gibbs_init_descent(beta=BETA, langevin_eta=eta, langevin_steps=10**9)
+    opt = gibbs_init_descent(beta=BETA, langevin_eta=eta, langevin_steps=10**9, eta=eta)
     tr = mflab.run(
         opt, L, x0, n, jax.random.key(1), record_every=250, record_positions=True, progress=False
     )
@@ -58,7 +58,7 @@ def _aldi_replicas(R, J, n, eta, seed, beta=BETA):
     """R independent ALDI ensembles of J agents (own jitted scan, vmapped over replicas)."""
     L = double_well(tilt=TILT)
     opt = gibbs_init_descent(
-        beta=beta, langevin_eta=eta, langevin_steps=10**9, affine_invariant=True
+        beta=beta, langevin_eta=eta, langevin_steps=10**9, affine_invariant=True, eta=eta
     )
     x0 = jax.random.uniform(jax.random.key(seed), (R, J, 1), jnp.float64, -2.0, 2.0)
     state = jax.vmap(opt.init)(x0)
@@ -154,10 +154,10 @@ def test_descent_phase_restart_converges_faster_than_gd():
 )
 def test_bad_input(kwargs, word):
     with pytest.raises(ValueError, match=word):
-        gibbs_init_descent(**kwargs)
+        gibbs_init_descent(**{"langevin_eta": 1e-4, "eta": 1e-4, **kwargs})
 
 
 def test_affine_invariant_needs_enough_agents():
-    opt = gibbs_init_descent(affine_invariant=True)
+    opt = gibbs_init_descent(langevin_eta=1e-4, eta=1e-4, affine_invariant=True)
     with pytest.raises(ValueError, match="J=3"):
         opt.init(jnp.zeros((3, 2)))

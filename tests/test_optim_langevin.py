@@ -17,6 +17,7 @@ recursions, so their laws are known in closed form:
   stationary spread is (1 − 1/A)/(βμ(1 − ημ/2)) (continuum: (1 − 1/A)/(β(λ_H + λ))).
 """
 
+import inspect
 from functools import partial
 
 import jax
@@ -173,4 +174,5 @@ def test_langevin_steps_preserve_the_dtype_and_count_gradients():
 )
 def test_bad_hyperparameters_raise_value_error_naming_the_value(factory, kwargs, bad):
     with pytest.raises(ValueError, match=bad.replace(".", r"\.")):
-        factory(**kwargs)
+        step = next(iter(inspect.signature(factory).parameters))  # the required step size
+        factory(**{step: 1e-4, **kwargs})

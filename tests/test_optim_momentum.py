@@ -2,6 +2,8 @@
 on an ill-conditioned quadratic, the restart convention against a plain loop, MaSS with
 η2 = 0 = Nesterov, and MaSS = Liu & Belkin's three-variable form."""
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -228,4 +230,5 @@ def test_mass_matches_the_three_variable_form_step_for_step():
 )
 def test_bad_hyperparameters_raise_value_error_naming_the_value(factory, kwargs, bad):
     with pytest.raises(ValueError, match=bad.replace(".", r"\.")):
-        factory(**kwargs)
+        step = next(iter(inspect.signature(factory).parameters))  # the required step size
+        factory(**{step: 1e-4, **kwargs})

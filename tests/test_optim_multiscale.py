@@ -151,7 +151,7 @@ def test_b10_curie_weiss_contraction_rate(lam):
 )
 def test_b10_bad_input(kwargs, word):
     with pytest.raises(ValueError, match=word):
-        mf_hom_sgld(**kwargs)
+        mf_hom_sgld(**{"Delta": 1e-3, **kwargs})
 
 
 @pytest.mark.parametrize(
@@ -165,4 +165,4 @@ def test_b10_bad_input(kwargs, word):
 )
 def test_b9_bad_input(kwargs, word):
     with pytest.raises(ValueError, match=word):
-        fast_slow(**kwargs)
+        fast_slow(**{"dt": 1e-6, **kwargs})

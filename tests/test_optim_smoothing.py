@@ -109,11 +109,11 @@ def test_b7_pytree_parameters():
 )
 def test_b7_bad_input(kwargs, word):
     with pytest.raises(ValueError, match=word):
-        gaussian_smoothing(**kwargs)
+        gaussian_smoothing(**{"eta": 1e-4, **kwargs})
 
 
 def test_b7_quadrature_needs_flat_parameters_of_dim():
-    opt = gaussian_smoothing(quadrature_nodes=4, dim=2)
+    opt = gaussian_smoothing(1e-4, quadrature_nodes=4, dim=2)
     with pytest.raises(ValueError, match=r"\(A, 2\)"):
         opt.init(jnp.zeros((5, 3)))
 
@@ -165,7 +165,7 @@ def test_hj_quadratic_closed_form(k, gamma, beta):
 
 def _langevin_grad(L, x, beta, gamma, A, seed, **kw):
     """B8's Langevin estimate of ∇Φ^{β,γ}(x) for A independent agents at x (info.smoothed_grad)."""
-    opt = hj_smoothing(beta=beta, gamma=gamma, **kw)
+    opt = hj_smoothing(1e-3, beta=beta, gamma=gamma, **kw)  # η: the info does not use it
     x0 = jnp.full((A, 1), x)
     _, info = jax.jit(lambda k, s: opt.step(k, s, L))(jax.random.key(seed), opt.init(x0))
     return np.asarray(info.smoothed_grad)[:, 0]
@@ -238,4 +238,4 @@ def test_hj_restart_first_step_is_plain_and_then_accelerates():
 )
 def test_hj_bad_input(kwargs, word):
     with pytest.raises(ValueError, match=word):
-        hj_smoothing(**kwargs)
+        hj_smoothing(**{"eta": 1e-3, **kwargs})

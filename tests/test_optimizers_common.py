@@ -41,7 +41,7 @@ CASES = [
     ("mf_hom_sgld", dict(Delta=0.05, delta=0.01, eps=1.0, beta=BETA, gamma=0.1, M=20, burn_in=5),
      dict(Delta=0.02, beta=BETA, M=20, burn_in=5), True),
     ("gibbs_init_descent", dict(beta=BETA, langevin_eta=0.1, langevin_steps=100, eta=0.1),
-     dict(beta=BETA, langevin_steps=5000, eta=1e-4), True),
+     dict(beta=BETA, langevin_eta=1e-4, langevin_steps=5000, eta=1e-4), True),
 ]
 IDS = [f"{c[0]}-{i}" for i, c in enumerate(CASES)]
 

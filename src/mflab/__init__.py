@@ -15,8 +15,9 @@ Conventions (used everywhere in the package):
 """
 
 from mflab import landscapes, optimizers
-from mflab.driver import DivergenceError, Trace, run
+from mflab.driver import DivergenceError, Trace, run, step_info
 
 __version__ = "0.1.0"
 
-__all__ = ["landscapes", "optimizers", "run", "Trace", "DivergenceError", "__version__"]
+__all__ = ["landscapes", "optimizers", "run", "step_info", "Trace", "DivergenceError",
+           "__version__"]

@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also show each study's config fields and presets")
 
     q = sub.add_parser("run", help="run one study into a new run directory")
-    q.add_argument("study", metavar="STUDY", help="a study name from `mflab list`")
+    q.add_argument("study", metavar="STUDY",
+                   help="a study name from `mflab list`, or your own as module:attribute")
     q.add_argument("--preset", default="quick",
                    help="config preset: quick (minutes, default) or paper (published scale)")
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -144,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     _max_memory(q)
 
     q = sub.add_parser("sweep", help="run one study over many seeds (optionally on Dask)")
-    q.add_argument("study", metavar="STUDY", help="a study name from `mflab list`")
+    q.add_argument("study", metavar="STUDY",
+                   help="a study name from `mflab list`, or your own as module:attribute")
     q.add_argument("--seeds", type=_seeds, required=True, metavar="SEEDS",
                    help="seeds: a list 0,1,5 or a range 0-7")
     q.add_argument("--preset", default="quick", help="config preset (default quick)")
@@ -206,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
 
+    from mflab.errors import UnknownStudyError
     from mflab.runs import ConfigError, RunError
-    from mflab.studies.registry import UnknownStudyError
 
     try:
         if args.command == "run":

@@ -31,11 +31,12 @@ from tqdm.auto import tqdm
 
 from mflab.errors import DivergenceError
 from mflab.fastpath import FastPath
-from mflab.observables import sequential
+from mflab.observables import sequential, step_info
 from mflab.optimizers.base import Optimizer
 from mflab.validation import check_choice, check_ensemble, check_int, check_key
 
-__all__ = ["run", "Trace", "FastPath", "sequential", "record_grid", "DivergenceError"]
+__all__ = ["run", "Trace", "FastPath", "sequential", "step_info", "record_grid",
+           "DivergenceError"]
 
 
 @dataclass
@@ -90,6 +91,8 @@ def _identity(x):
 def _evaluate(observables: tuple, x) -> dict[str, Any]:
     out = {}
     for name, fn in observables:
+        if isinstance(fn, step_info):  # recorded from the steps' info (make_chunk)
+            continue
         val = jax.lax.map(fn, x) if isinstance(fn, sequential) else jax.vmap(fn)(x)
         if isinstance(name, tuple):  # one function, several observables
             out.update(zip(name, val, strict=True))
@@ -117,20 +120,25 @@ def make_chunk(structure, landscape, observables: tuple, block: int | None):
     """
     del structure  # the cache key; jit traces the optimiser it is given
 
+    infos = tuple((name, fn) for name, fn in observables if isinstance(fn, step_info))
+
     def make_advance(optimizer):
         def one_step(k, carry):
-            state, key = carry
-            state, _ = optimizer.step(jax.random.fold_in(key, k), state, landscape)
-            return state, key
+            state, key, acc, n = carry
+            state, info = optimizer.step(jax.random.fold_in(key, k), state, landscape)
+            return state, key, _accumulate(infos, acc, info, state), n + 1
 
-        def plain(state, key, k, target):
-            return jax.lax.fori_loop(k, target, one_step, (state, key))[0]
+        def plain(state, key, k, target, acc=None):
+            if acc is None:
+                return jax.lax.fori_loop(k, target, one_step, (state, key, (), 0))[0]
+            state, _, acc, n = jax.lax.fori_loop(k, target, one_step, (state, key, acc, 0))
+            return state, acc, n
 
         if block is None:
             return plain
         block_advance = landscape.fast_path(optimizer).make(block)
 
-        def advance(state, key, k, target):
+        def advance(state, key, k, target, acc=None):
             n_blocks = (target - k) // block
             state = block_advance(state, key, k, n_blocks)
             return plain(state, key, k + n_blocks * block, target)  # the rest (< block)
@@ -139,17 +147,62 @@ def make_chunk(structure, landscape, observables: tuple, block: int | None):
 
     def chunk(optimizer, state, key, k, targets):
         advance = make_advance(optimizer)
+        acc0 = _info_zeros(infos, optimizer, state, key, landscape)
 
         def one_record(carry, target):
             state, key, k = carry
-            state = advance(state, key, k, target)
-            rec = {**_evaluate(observables, state.x), "_grad_evals": state.grad_evals}
+            rec = {}
+            if infos:
+                state, acc, n = advance(state, key, k, target, acc0)
+                rec = _info_records(infos, acc, n)
+            else:
+                state = advance(state, key, k, target)
+            rec.update(_evaluate(observables, state.x), _grad_evals=state.grad_evals)
             return (state, key, target), rec
 
         (state, _, _), recs = jax.lax.scan(one_record, (state, key, k), targets)
         return state, recs
 
     return jit_with_array_arguments(chunk)
+
+
+def _info_zeros(infos: tuple, optimizer, state, key, landscape) -> tuple:
+    """Zero accumulators shaped like each info observable (from the step's abstract output)."""
+    if not infos:
+        return ()
+    _, info = jax.eval_shape(lambda s: optimizer.step(key, s, landscape), state)
+    A = jax.tree_util.tree_leaves(state.x)[0].shape[0]
+
+    def zeros(spec, reduce):
+        shape = spec.shape if spec.ndim else (A,)
+        dtype = spec.dtype if reduce == "last" else (
+            jnp.int32 if jnp.issubdtype(spec.dtype, jnp.bool_) else spec.dtype)
+        return jnp.zeros(shape, dtype)
+
+    return tuple(jax.tree_util.tree_map(lambda s, r=fn.reduce: zeros(s, r), fn.read(info))
+                 for _, fn in infos)
+
+
+def _accumulate(infos: tuple, acc: tuple, info, state) -> tuple:
+    """Fold one step's info into the accumulators (last value, or a running sum)."""
+    out = []
+    for (_, fn), a in zip(infos, acc, strict=True):
+        def one(prev, v, reduce=fn.reduce):
+            v = jnp.broadcast_to(v, prev.shape)
+            return v if reduce == "last" else prev + v.astype(prev.dtype)
+
+        out.append(jax.tree_util.tree_map(one, a, fn.read(info)))
+    return tuple(out)
+
+
+def _info_records(infos: tuple, acc: tuple, n) -> dict:
+    """The recorded values of the info observables: last, sum, or sum / steps (mean)."""
+    rec = {}
+    for (name, fn), a in zip(infos, acc, strict=True):
+        if fn.reduce == "mean":
+            a = jax.tree_util.tree_map(lambda v: v / jnp.maximum(n, 1), a)
+        rec[name] = a
+    return rec
 
 
 def jit_with_array_arguments(fn: Callable) -> Callable:
@@ -299,7 +352,9 @@ def run(
         ``{"value": landscape.value}``). Wrap with :func:`sequential` to map agents one by
         one. Define them once: they key the compilation cache. A tuple of names keys a
         function returning that many values (one pass over a test set for its risk and its
-        accuracy); each is recorded under its name.
+        accuracy); each is recorded under its name. A :class:`step_info` records a field of
+        the optimiser's per-step info instead (restarts, inner-loop statistics: its last
+        value, or its sum or mean over the steps since the previous record).
       record_positions: also record the iterates as ``records["x"]``.
       chunk_steps: steps per jitted call (about; default ~20 chunks per run).
       progress: show a tqdm bar (default off in library calls; the CLI turns it on).
@@ -342,7 +397,9 @@ def run(
         state = None if state is None else shard_agents(state, devices)
     state = optimizer.init(x0) if state is None else state
 
-    fp = landscape.fast_path(optimizer) if (fast and landscape.fast_path) else None
+    wants_info = any(isinstance(fn, step_info) for fn in obs.values())
+    fp = (landscape.fast_path(optimizer)
+          if (fast and landscape.fast_path and not wants_info) else None)
     block = _choose_block(fp, np.diff(grid)) if fp is not None else None
 
     n_rec = grid.size - 1

@@ -6,6 +6,9 @@
   what is allowed.
 * :class:`RunError` — a run cannot start, resume or be read; one line for the user.
 * :class:`RunDiverged` — a run ended but a method diverged: a failed run.
+* :class:`LockHeld` — another live process writes the run directory.
+* :class:`UnknownStudyError` — no study of that name (the message lists them).
+* :class:`MnistFileError` — an MNIST file is missing, corrupt or could not be downloaded.
 
 Argument errors of library functions are plain ``ValueError``/``TypeError`` raised by
 :mod:`mflab.validation`.
@@ -57,6 +60,21 @@ class RunDiverged(RuntimeError):
         more = [d.get("method") or "?" for d in self.divergences[1:]]
         also = f"; also diverged: {', '.join(more)}" if more else ""
         super().__init__(f"run diverged: {what}{also} (files and meta.json in {self.run_dir})")
+
+
+class LockHeld(RunError):
+    """Another live process writes this run directory; the message names it (pid, host)."""
+
+
+class UnknownStudyError(KeyError):
+    """No study of that name; the message lists the registered ones."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it one plain line
+        return self.args[0]
+
+
+class MnistFileError(OSError):
+    """An MNIST file is missing, corrupt, truncated or could not be downloaded."""
 
 
 def describe_divergence(d: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-__all__ = ["sequential"]
+__all__ = ["sequential", "step_info"]
 
 
 class sequential:  # noqa: N801 - reads as a function wrapper
@@ -27,3 +27,43 @@ class sequential:  # noqa: N801 - reads as a function wrapper
 
     def __call__(self, x):
         return self.fn(x)
+
+
+class step_info:  # noqa: N801 - reads as a function
+    """An observable read off the optimiser's per-step ``info`` instead of the parameters.
+
+    ``step_info("restarted", "sum")`` records, at each record, the number of restarts of each
+    agent since the previous record (B3's :class:`~mflab.optimizers.RestartInfo`);
+    ``"last"`` the value at the last step before the record, ``"mean"`` the mean over those
+    steps. ``field`` names a field of the info NamedTuple (or ``None`` for the whole info).
+    A run with an info observable takes plain steps (a fast kernel has no per-step info).
+    Per-agent fields have shape ``(A, ...)``; a scalar field is recorded for every agent.
+    """
+
+    REDUCTIONS = ("last", "sum", "mean")
+
+    def __init__(self, field: str | None, reduce: str = "last"):
+        if reduce not in self.REDUCTIONS:
+            raise ValueError(f"reduce must be one of {', '.join(map(repr, self.REDUCTIONS))}; "
+                             f"got {reduce!r}.")
+        self.field, self.reduce = field, reduce
+
+    def read(self, info):
+        """The field of one step's info (its ``field`` attribute), checked by name."""
+        if self.field is None:
+            return info
+        if not hasattr(info, self.field):
+            fields = getattr(info, "_fields", ())
+            raise ValueError(f"this optimiser's step info ({type(info).__name__}) has no field "
+                             f"{self.field!r}; its fields: {list(fields) or 'none'}.")
+        return getattr(info, self.field)
+
+    def __eq__(self, other):
+        return isinstance(other, step_info) and (self.field, self.reduce) == (other.field,
+                                                                              other.reduce)
+
+    def __hash__(self):
+        return hash((step_info, self.field, self.reduce))
+
+    def __repr__(self):
+        return f"step_info({self.field!r}, {self.reduce!r})"

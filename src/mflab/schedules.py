@@ -52,6 +52,9 @@ def as_schedule(name: str, value: ScalarOrSchedule, *, allow_zero: bool = False)
     ``jit``, e.g. under ``optax.inject_hyperparams``) is taken as is. A callable is
     returned unchanged; it is evaluated at k = 0 to catch an obviously wrong schedule.
     """
+    if value is None:
+        raise TypeError(f"{name} is required: a step size > 0 or a schedule of the step "
+                        "(mflab's optimisers, like optax's, have no default step size).")
     if callable(value):
         v0 = value(jnp.zeros((), jnp.int32))
         if not isinstance(v0, jax.core.Tracer):

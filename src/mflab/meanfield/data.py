@@ -18,20 +18,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mflab.validation import check_int, check_interval
+
 LABELS = (1.0, -1.0)
 
 
-def _check_dim(name, value, minimum=1):
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def _check_delta(delta):
-    v = float(delta)
-    if not 0.0 <= v < 1.0:
-        raise ValueError(f"Delta must lie in [0, 1) (class scales 1 ± Delta > 0); got {delta!r}.")
-    return v
+    """Δ ∈ [0, 1): the class scales 1 ± Δ must be positive."""
+    return check_interval("Delta", delta, 0, 1)
 
 
 class _TwoGaussians:
@@ -73,7 +67,7 @@ class IsotropicGaussians(_TwoGaussians):
 
     def __post_init__(self):
         object.__setattr__(self, "delta", _check_delta(self.delta))
-        object.__setattr__(self, "d", _check_dim("d", self.d))
+        object.__setattr__(self, "d", check_int("d", self.d))
 
     @property
     def class_scales(self) -> tuple[float, float]:
@@ -101,8 +95,8 @@ class AnisotropicGaussians(_TwoGaussians):
 
     def __post_init__(self):
         object.__setattr__(self, "delta", _check_delta(self.delta))
-        object.__setattr__(self, "d", _check_dim("d", self.d))
-        s0 = _check_dim("s0", self.s0)
+        object.__setattr__(self, "d", check_int("d", self.d))
+        s0 = check_int("s0", self.s0)
         if s0 > self.d:
             raise ValueError(f"s0 must satisfy 1 <= s0 <= d = {self.d}; got {self.s0!r}.")
         object.__setattr__(self, "s0", s0)

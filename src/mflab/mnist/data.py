@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mflab.mnist.files import MNIST_FILES, mnist_paths, read_idx
+from mflab.validation import check_int
 
 #: Mean and standard deviation of all training-set pixels after scaling to [0, 1]
 #: (60000·784 values; the familiar 0.1307 / 0.3081), used by ``standardize=True``.
@@ -129,6 +130,4 @@ def one_vs_rest(
 
 
 def _check_digit(digit) -> int:
-    if isinstance(digit, bool) or int(digit) != digit or not 0 <= int(digit) <= 9:
-        raise ValueError(f"digit must be an integer 0..9; got {digit!r}.")
-    return int(digit)
+    return check_int("digit", digit, minimum=0, maximum=9)

@@ -32,6 +32,8 @@ from typing import NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
+from mflab.errors import MnistFileError
+
 ENV_DATA_DIR = "MFLAB_MNIST_DIR"
 ENV_CACHE_DIR = "MFLAB_CACHE_DIR"
 
@@ -78,10 +80,6 @@ MNIST_FILES: dict[str, MnistFileSpec] = {
         "t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4542, 2049, (10000,)
     ),
 }
-
-
-class MnistFileError(OSError):
-    """An MNIST file is missing, corrupt, truncated or could not be downloaded."""
 
 
 # ------------------------------------------------------------------------ locations

@@ -88,10 +88,10 @@ def aldi_step(key, x, g, eta: float, beta: float):
 @optimizer_factory('beta', 'langevin_eta', 'eta', 'momentum')
 def gibbs_init_descent(
     beta: float = 0.05,
-    langevin_eta: ScalarOrSchedule = 1e-4,
+    langevin_eta: ScalarOrSchedule = None,
     langevin_steps: int = 20_000,
     descent: str = "gd",
-    eta: ScalarOrSchedule = 1e-4,
+    eta: ScalarOrSchedule = None,
     momentum: float = 0.9,
     affine_invariant: bool = False,
 ) -> Optimizer:
@@ -112,14 +112,15 @@ def gibbs_init_descent(
         2·10⁴ Langevin steps reach it — then GD ends 80 % of agents in A (ALDI: 77 %),
         against 48.5 % for GD alone; at β = 0.1 (97 % Gibbs mass in A) the barriers out
         of B and C, ≈ 36 and ≈ 40, are not crossed in time and only 68 % end in A).
-      langevin_eta: Langevin step η₁ > 0 or a schedule of the step (default 1e-4, the C6
-        learning rate; plain Langevin needs η₁ λ_max(∇²V) < 2, λ_max ≈ 4.1e3 on
-        Müller–Brown; ALDI needs η₁ λ_max(C∇²V) < 2, which near equilibrium is ≈ 1/β).
+      langevin_eta: Langevin step η₁ > 0 or a schedule of the step (required unless
+        ``langevin_steps = 0``; the C6 learning rate is 1e-4; plain Langevin needs
+        η₁ λ_max(∇²V) < 2, λ_max ≈ 4.1e3 on Müller–Brown; ALDI needs η₁ λ_max(C∇²V) < 2,
+        which near equilibrium is ≈ 1/β).
       langevin_steps: K₁ ≥ 0, Langevin steps before descent (default 2·10⁴, physical
         time 2, enough at β = 0.05 on Müller–Brown, see ``beta``).
       descent: ``"gd"`` (default), ``"nesterov"`` or ``"restart"``.
-      eta: descent step η > 0 or a schedule of the descent step k − K₁ (default 1e-4, the
-        C6 learning rate for GD-like methods).
+      eta: descent step η > 0 or a schedule of the descent step k − K₁ (required; the
+        C6 learning rate for GD-like methods is 1e-4).
       momentum: μ ∈ [0, 1) for ``"nesterov"`` (default 0.9, as B2).
       affine_invariant: ALDI preconditioning (default False); needs J > d + 1 agents.
 
@@ -128,8 +129,10 @@ def gibbs_init_descent(
     SIAM J. Appl. Dyn. Syst. 19 (2020), eq. (2.3) (ALDI with the finite-J correction).
     """
     beta = check_positive("beta", beta)
-    langevin_schedule = as_schedule("langevin_eta", langevin_eta)
     langevin_steps = check_int("langevin_steps", langevin_steps, minimum=0)
+    if langevin_steps == 0 and langevin_eta is None:  # no Langevin phase: no step needed
+        langevin_eta = eta
+    langevin_schedule = as_schedule("langevin_eta", langevin_eta)
     schedule = as_schedule("eta", eta)
     momentum = check_interval("momentum", momentum, 0.0, 1.0)
     check_choice("descent", descent, _DESCENTS)
@@ -175,8 +178,8 @@ def gibbs_init_descent(
 
     name = "gibbs-init-" + ("aldi-" if affine_invariant else "") + descent
     return StepFunctions(init, step, grads_per_step=1, name=name,
-                     hyperparams={"rule": "gibbs-init", "beta": beta,
-                                  "langevin_eta": langevin_schedule,
-                                  "langevin_steps": langevin_steps, "descent": descent,
-                                  "eta": schedule, "momentum": momentum,
-                                  "affine_invariant": affine_invariant})
+                         hyperparams={"rule": "gibbs-init", "beta": beta,
+                                      "langevin_eta": langevin_schedule,
+                                      "langevin_steps": langevin_steps, "descent": descent,
+                                      "eta": schedule, "momentum": momentum,
+                                      "affine_invariant": affine_invariant})

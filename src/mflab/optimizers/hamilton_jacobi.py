@@ -182,7 +182,7 @@ class HJInfo(NamedTuple):
 
 @optimizer_factory('eta', 'beta', 'gamma', 'inner_eta')
 def hj_smoothing(
-    eta: ScalarOrSchedule = 1e-3,
+    eta: ScalarOrSchedule,
     beta: float = 0.1,
     gamma: float = 0.1,
     inner_steps: int = 100,
@@ -211,7 +211,7 @@ def hj_smoothing(
     λ = 0 are the same scheme, η = Δ, τ = δ/ε).
 
     Args:
-      eta: outer step η > 0 or a schedule of the outer steps (default 1e-3;
+      eta: outer step η > 0 or a schedule of the outer steps (required; the report's 1e-3:
         ∇²Φ^{β,γ} ≤ 1/γ, so η < 2γ is stable).
       beta: inverse temperature β > 0 (default 0.1).
       gamma: smoothing time γ > 0 (default 0.1).
@@ -249,7 +249,7 @@ def hj_smoothing(
         A = num_agents(x0)
         if mode == "quadrature":
             _check_flat(x0, dim)
-        return HJState(*momentum_init(x0, A), y=x0)
+        return HJState(**momentum_init(x0, A)._asdict(), y=x0)
 
     def step(key, state, landscape):
         p = state.u if restart else state.x
@@ -262,16 +262,17 @@ def hj_smoothing(
             _, g = hj_value_and_grad(landscape, p, beta, gamma, nodes)
         eta_k = at_step(schedule, state.count, leaf_dtype(state.x))
         if restart:
-            m, _ = momentum_update(MomentumState(*state[:6]), g, eta_k, 0.0, gamma=None,
+            ms = MomentumState(**{f: getattr(state, f) for f in MomentumState._fields})
+            m, _ = momentum_update(ms, g, eta_k, 0.0, gamma=None,
                                    restart=True, landscape=landscape, cost=cost)
-            return HJState(*m, y=y), HJInfo(g)
+            return HJState(**m._asdict(), y=y), HJInfo(g)
         x = retract(landscape, tree_axpy(-eta_k, g, state.x))
         new = state._replace(x=x, u=x, grad_evals=state.grad_evals + cost,
                              count=state.count + 1, y=y)
         return new, HJInfo(g)
 
     return StepFunctions(init, step, grads_per_step=cost, name="hj-smoothing",
-                     hyperparams={"rule": "hj-smoothing", "eta": schedule, "beta": beta,
-                                  "gamma": gamma, "inner_steps": inner_steps,
-                                  "inner_eta": inner_eta, "burn_in": burn_in,
-                                  "restart": restart, "mode": mode})
+                         hyperparams={"rule": "hj-smoothing", "eta": schedule, "beta": beta,
+                                      "gamma": gamma, "inner_steps": inner_steps,
+                                      "inner_eta": inner_eta, "burn_in": burn_in,
+                                      "restart": restart, "mode": mode})

@@ -70,12 +70,12 @@ def _langevin(name: str, eta, beta: float, lam: float) -> Optimizer:
         return SGLDState(x, state.grad_evals + 1, state.count + 1), EmptyInfo()
 
     return StepFunctions(init, step, grads_per_step=1, name=name,
-                     hyperparams={"rule": "langevin", "eta": schedule, "beta": beta,
-                                  "lam": lam})
+                         hyperparams={"rule": "langevin", "eta": schedule, "beta": beta,
+                                      "lam": lam})
 
 
 @optimizer_factory('eta', 'beta')
-def sgld(eta: ScalarOrSchedule = 1e-4, beta: float = 1.0) -> Optimizer:
+def sgld(eta: ScalarOrSchedule, beta: float = 1.0) -> Optimizer:
     """B5, stochastic gradient Langevin dynamics (report eq. 19, SPEC errata 1)::
 
         x ← x − η g̃(x) + sqrt(2η/β) ξ,    ξ ~ N(0, I) fresh per agent and step
@@ -86,8 +86,8 @@ def sgld(eta: ScalarOrSchedule = 1e-4, beta: float = 1.0) -> Optimizer:
     (β H (I − ηH/2))⁻¹ = (βH)⁻¹ + O(η) (exact for the discrete scheme).
 
     Args:
-      eta: step size η > 0 or a schedule (default 1e-4: the SPEC C6 learning rate for
-        GD-like methods).
+      eta: step size η > 0 or a schedule (required, as in optax; SPEC C6 uses 1e-4
+        for GD-like methods on Müller–Brown).
       beta: inverse temperature β > 0 (default 1: unit temperature; the seed documents
         give no value, so studies set β per landscape relative to its barrier heights).
 
@@ -97,7 +97,7 @@ def sgld(eta: ScalarOrSchedule = 1e-4, beta: float = 1.0) -> Optimizer:
 
 
 @optimizer_factory('eta', 'beta', 'lam')
-def interacting_sgld(eta: ScalarOrSchedule = 1e-4, beta: float = 1.0,
+def interacting_sgld(eta: ScalarOrSchedule, beta: float = 1.0,
                      lam: float = 1.0) -> Optimizer:
     """B6, interacting SGLD with Curie–Weiss interaction (report eqs. 23–24)::
 
@@ -112,8 +112,8 @@ def interacting_sgld(eta: ScalarOrSchedule = 1e-4, beta: float = 1.0,
     ``tests/test_optim_langevin.py`` for the closed forms. λ = 0 is B5.
 
     Args:
-      eta: step size η > 0 or a schedule (default 1e-4: the SPEC C6 learning rate for
-        GD-like methods).
+      eta: step size η > 0 or a schedule (required, as in optax; SPEC C6 uses 1e-4
+        for GD-like methods on Müller–Brown).
       beta: inverse temperature β > 0 (default 1, as :func:`sgld`).
       lam: interaction strength λ ≥ 0 (default 1: the report's MF-Hom-SGLD
         requirement "λ ∼ 1", §3.1.4).

@@ -43,8 +43,8 @@ class MaSS3State(NamedTuple):
 
 @optimizer_factory('eta1', 'eta2', 'gamma')
 def mass(
-    eta1: ScalarOrSchedule = 1e-4,
-    eta2: ScalarOrSchedule = 1e-5,
+    eta1: ScalarOrSchedule,
+    eta2: ScalarOrSchedule | None = None,
     gamma: float | None = None,
     restart: bool = False,
 ) -> Optimizer:
@@ -64,9 +64,9 @@ def mass(
     γ = (α − 1)/(α + 2), α ← α + 1, α ← 1 when g̃(u)ᵀ(w⁺ − w) > 0, per agent (report eq. 35).
 
     Args:
-      eta1: step size η1 > 0 or a schedule (default 1e-4: the SPEC C6 learning rate for
-        GD-like methods).
-      eta2: compensation step η2 ≥ 0 or a schedule (default 1e-5 = 0.1·η1). In Liu &
+      eta1: step size η1 > 0 or a schedule (required, as in optax; SPEC C6 uses 1e-4
+        for GD-like methods on Müller–Brown).
+      eta2: compensation step η2 ≥ 0 or a schedule (default ``None``: 0.1·η1). In Liu &
         Belkin's parametrisation (see :func:`mass_parameters`) η2 = η1 (1 − 1/κ̃)/(1 + α)
         with α = (1 − γ)/(1 + γ) and κ̃ ≥ 1 the statistical condition number of the
         mini-batch gradient; their theory gives η2 → 0 in the full-batch limit
@@ -80,6 +80,8 @@ def mass(
     Reference: Liu & Belkin, "Accelerating SGD with momentum for over-parameterized
     learning", ICLR 2020, arXiv:1810.13395, eq. (3) and Algorithm 1; report eqs. (34)–(35).
     """
+    if eta2 is None:  # 0.1·η1, for a number or a schedule
+        eta2 = (lambda k, f=eta1: f(k) / 10) if callable(eta1) else eta1 / 10
     eta1 = as_schedule("eta1", eta1)
     eta2 = as_schedule("eta2", eta2, allow_zero=True)
     if restart and gamma is not None:

@@ -61,7 +61,7 @@ class FastSlowState(NamedTuple):
 
 @optimizer_factory('dt', 'eps', 'beta', 'gamma')
 def fast_slow(
-    dt: ScalarOrSchedule = 1e-6, eps: float = 0.01, beta: float = 0.1, gamma: float = 0.1
+    dt: ScalarOrSchedule, eps: float = 0.01, beta: float = 0.1, gamma: float = 0.1
 ) -> Optimizer:
     """B9, Euler–Maruyama on the fast–slow system (report eq. 29, noise as erratum 1)::
 
@@ -72,8 +72,8 @@ def fast_slow(
     gradient per agent and step.
 
     Args:
-      dt: time step Δt > 0 or a schedule (default 1e-6, so that Δt/ε = 1e-4, the stable
-        Langevin step on Müller–Brown, see the module notes).
+      dt: time step Δt > 0 or a schedule (required, as in optax; the report's 1e-6 gives
+        Δt/ε = 1e-4, the stable Langevin step on Müller–Brown, see the module notes).
       eps: scale separation ε > 0 (default 0.01).
       beta: inverse temperature β > 0 (default 0.1, module notes).
       gamma: coupling γ > 0 (default 0.1, module notes).
@@ -104,8 +104,8 @@ def fast_slow(
         return new, EmptyInfo()
 
     return StepFunctions(init, step, grads_per_step=1, name="fast-slow",
-                     hyperparams={"rule": "fast-slow", "dt": schedule, "eps": eps,
-                                  "beta": beta, "gamma": gamma})
+                         hyperparams={"rule": "fast-slow", "dt": schedule, "eps": eps,
+                                      "beta": beta, "gamma": gamma})
 
 
 # ---------------------------------------------------------------------------- B10
@@ -129,7 +129,7 @@ class MFHomInfo(NamedTuple):
 
 @optimizer_factory('Delta', 'delta', 'eps', 'beta', 'gamma', 'lam')
 def mf_hom_sgld(
-    Delta: ScalarOrSchedule = 1e-3,
+    Delta: ScalarOrSchedule,
     delta: float = 1e-6,
     eps: float = 0.01,
     beta: float = 0.1,
@@ -155,7 +155,7 @@ def mf_hom_sgld(
     ``grads_per_step = M``.
 
     Args:
-      Delta: outer step Δ > 0 or a schedule of the outer steps (default 1e-3;
+      Delta: outer step Δ > 0 or a schedule of the outer steps (required; the report's 1e-3:
         ∇²Φ^{β,γ} ≤ 1/γ, so Δ < 2γ is stable; 3000 outer steps reach A from the whole
         start box, module notes).
       delta: inner step δ > 0 (default 1e-6, so δ/ε = 1e-4, module notes).
@@ -202,6 +202,6 @@ def mf_hom_sgld(
         return MFHomState(x_new, state.grad_evals + M, state.count + 1, y), MFHomInfo(y_bar)
 
     return StepFunctions(init, step, grads_per_step=M, name="mf-hom-sgld",
-                     hyperparams={"rule": "mf-hom-sgld", "Delta": schedule, "delta": delta,
-                                  "eps": eps, "beta": beta, "gamma": gamma, "lam": lam, "M": M,
-                                  "burn_in": burn_in})
+                         hyperparams={"rule": "mf-hom-sgld", "Delta": schedule, "delta": delta,
+                                      "eps": eps, "beta": beta, "gamma": gamma, "lam": lam, "M": M,
+                                      "burn_in": burn_in})

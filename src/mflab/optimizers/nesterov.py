@@ -43,12 +43,12 @@ def momentum_optimizer(name: str, eta, eta2, *, gamma, restart: bool,
         return new, (info if restart else EmptyInfo())
 
     return StepFunctions(init, step, grads_per_step=1, name=name,
-                     hyperparams={"rule": "momentum", "eta": eta, "eta2": eta2,
-                                  "gamma": gamma, "restart": restart, **hyperparams})
+                         hyperparams={"rule": "momentum", "eta": eta, "eta2": eta2,
+                                      "gamma": gamma, "restart": restart, **hyperparams})
 
 
 @optimizer_factory('eta', 'gamma')
-def nesterov(eta: ScalarOrSchedule = 1e-4, gamma: float = 0.9) -> Optimizer:
+def nesterov(eta: ScalarOrSchedule, gamma: float = 0.9) -> Optimizer:
     """B2, Nesterov SGD (report eq. 32; SPEC Part B)::
 
         w⁺ = u − η g̃(u)
@@ -60,8 +60,8 @@ def nesterov(eta: ScalarOrSchedule = 1e-4, gamma: float = 0.9) -> Optimizer:
     ``optax.sgd(η, momentum=γ, nesterov=True)`` (see :mod:`~mflab.optimizers.momentum`).
 
     Args:
-      eta: step size η > 0 or a schedule (default 1e-4: the SPEC C6 learning rate for
-        GD-like methods).
+      eta: step size η > 0 or a schedule (required, as in optax; SPEC C6 uses 1e-4
+        for GD-like methods on Müller–Brown).
       gamma: momentum γ ∈ [0, 1) (default 0.9, the value of the report's fixed-γ
         Nesterov runs, §3.2, and the usual Nesterov/Sutskever et al. 2013 choice).
 
@@ -74,7 +74,7 @@ def nesterov(eta: ScalarOrSchedule = 1e-4, gamma: float = 0.9) -> Optimizer:
 
 
 @optimizer_factory('eta')
-def restart_nesterov(eta: ScalarOrSchedule = 1e-4) -> Optimizer:
+def restart_nesterov(eta: ScalarOrSchedule) -> Optimizer:
     """B3, gradient-restart Nesterov SGD (report eq. 33; O'Donoghue & Candès 2015).
 
     As B2 with a per-agent momentum schedule γ = (α − 1)/(α + 2) (the k/(k+3)-type
@@ -85,8 +85,8 @@ def restart_nesterov(eta: ScalarOrSchedule = 1e-4) -> Optimizer:
     (before a possible reset); ``info.restarted`` and ``info.gamma`` report each step.
 
     Args:
-      eta: step size η > 0 or a schedule (default 1e-4: the SPEC C6 learning rate for
-        GD-like methods).
+      eta: step size η > 0 or a schedule (required, as in optax; SPEC C6 uses 1e-4
+        for GD-like methods on Müller–Brown).
 
     Reference: O'Donoghue & Candès, Found. Comput. Math. 15 (2015), arXiv:1204.3982,
     §3.2 "gradient scheme"; report eq. (33).

@@ -78,7 +78,8 @@ def _learning_rate(learning_rate, alias_name: str, alias) -> ScalarOrSchedule:
             raise TypeError(f"give learning_rate or {alias_name} (its alias), not both.")
         learning_rate = alias
     if learning_rate is None:
-        learning_rate = 1e-4
+        raise TypeError(f"learning_rate (or its alias {alias_name}) is required: a step size > 0 "
+                        "or a schedule, as in optax.")
     as_schedule("learning_rate", learning_rate)  # validates numbers and schedules
     return learning_rate
 
@@ -126,7 +127,8 @@ def as_optax_sgd(learning_rate: ScalarOrSchedule | None = None, *,
     """B1 as optax: updates = −η_k g (x ← x − η g̃(x)); the same as ``optax.sgd(η)``.
 
     Args:
-      learning_rate: η > 0 or a schedule (default 1e-4); ``eta`` is its alias.
+      learning_rate: η > 0 or a schedule (required, as in optax); ``eta`` is its
+        alias.
     """
     lr = _learning_rate(learning_rate, "eta", eta)
     return _with_learning_rate(optax.identity(), lr)
@@ -157,7 +159,8 @@ def as_optax_mass(learning_rate: ScalarOrSchedule | None = None, gamma: float | 
     """B4, MaSS (report eqs. 34–35; Liu & Belkin 2020) as optax.
 
     Args:
-      learning_rate: η₁ > 0 or a schedule (default 1e-4); ``eta1`` is its alias.
+      learning_rate: η₁ > 0 or a schedule (required, as in optax); ``eta1`` is
+        its alias.
       gamma: fixed γ ∈ [0, 1) (default 0.9 unless ``restart``).
       restart: the B3 gradient-restart schedule for γ.
       ratio: r = η₂/η₁ ≥ 0, the compensation relative to the step (default 0.1, as
@@ -188,7 +191,8 @@ def as_optax_sgld(learning_rate: ScalarOrSchedule | None = None, beta: float = 1
     ``key = jax.random.key(seed)`` — so a run is reproducible from the seed alone.
 
     Args:
-      learning_rate: η > 0 or a schedule (default 1e-4); ``eta`` is its alias.
+      learning_rate: η > 0 or a schedule (required, as in optax); ``eta`` is its
+        alias.
       beta: inverse temperature β > 0 (default 1).
       seed: integer seed of the noise (as ``optax.add_noise``).
     """

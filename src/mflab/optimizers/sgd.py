@@ -34,7 +34,7 @@ def leaf_dtype(x):
 
 
 @optimizer_factory('eta')
-def sgd(eta: ScalarOrSchedule = 1e-4) -> Optimizer:
+def sgd(eta: ScalarOrSchedule) -> Optimizer:
     """B1, SGD / GD:  x ← x − η_k g̃(x).
 
     With an exact oracle this is gradient descent; on a quadratic with Hessian H it
@@ -43,8 +43,8 @@ def sgd(eta: ScalarOrSchedule = 1e-4) -> Optimizer:
     the online SGD of SPEC Part A, step for step (SPEC A5).
 
     Args:
-      eta: step size η > 0 or a schedule k ↦ η_k (default 1e-4: the SPEC C6 learning rate
-        for GD-like methods).
+      eta: step size η > 0 or a schedule k ↦ η_k (required, as in optax; SPEC C6 uses 1e-4
+        for GD-like methods on Müller–Brown).
 
     Reference: SPEC Part B, B1.
     """
@@ -61,4 +61,4 @@ def sgd(eta: ScalarOrSchedule = 1e-4) -> Optimizer:
         return SGDState(x, state.grad_evals + 1, state.count + 1), EmptyInfo()
 
     return StepFunctions(init, step, grads_per_step=1, name="sgd",
-                     hyperparams={"rule": "sgd", "eta": schedule})
+                         hyperparams={"rule": "sgd", "eta": schedule})

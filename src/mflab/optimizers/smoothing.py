@@ -76,7 +76,7 @@ class SmoothingState(NamedTuple):
 
 @optimizer_factory('eta', 'h')
 def gaussian_smoothing(
-    eta: ScalarOrSchedule = 1e-4,
+    eta: ScalarOrSchedule,
     h: float = 0.03,
     K: int = 16,
     quadrature_nodes: int | None = None,
@@ -92,8 +92,8 @@ def gaussian_smoothing(
     exact for polynomial Φ of degree ≤ 2n.
 
     Args:
-      eta: step size η > 0 or a schedule (default 1e-4: the SPEC C6 learning rate for
-        GD-like methods).
+      eta: step size η > 0 or a schedule (required, as in optax; SPEC C6 uses 1e-4
+        for GD-like methods on Müller–Brown).
       h: variance h > 0 of the Gaussian kernel G_h (default 0.03, chosen on Müller–Brown,
         SPEC C6, by a grid computation of G_h ∗ V over h ∈ {1e-3, 3e-3, 1e-2, 3e-2}: the
         three minima survive up to h = 0.01; at h = 0.03 the shallow minimum C is gone
@@ -153,8 +153,8 @@ def gaussian_smoothing(
         return SmoothingState(x, state.grad_evals + cost, state.count + 1), EmptyInfo()
 
     return StepFunctions(init, step, grads_per_step=cost, name="gaussian-smoothing",
-                     hyperparams={"rule": "gaussian-smoothing", "eta": schedule, "h": h, "K": K,
-                                  "quadrature_nodes": quadrature_nodes})
+                         hyperparams={"rule": "gaussian-smoothing", "eta": schedule, "h": h, "K": K,
+                                      "quadrature_nodes": quadrature_nodes})
 
 
 def _check_flat(x0, dim: int) -> None:

@@ -66,6 +66,7 @@ def default_out(study_name: str, base: Path | str = "runs") -> Path:
     """``base/YYYYmmdd-HHMMSS-STUDY`` (with ``-2``, ``-3``… if that name is taken)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(base)
+    study_name = study_name.replace(":", "-").replace("/", "-")  # a user's module:attribute
     out, i = base / f"{stamp}-{study_name}", 2
     while out.exists() or partial_for(out).exists():
         out, i = base / f"{stamp}-{study_name}-{i}", i + 1

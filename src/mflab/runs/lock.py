@@ -25,13 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mflab.errors import RunError
+from mflab.errors import LockHeld, RunError
 
 LOCK_NAME = ".lock"
-
-
-class LockHeld(RunError):
-    """Another live process writes this directory; the message names it."""
 
 
 def _owner_record() -> dict[str, Any]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import NamedTuple
 
+from mflab.errors import UnknownStudyError
+
 
 class Entry(NamedTuple):
     """Where a study lives and what it does."""
@@ -70,32 +72,43 @@ STUDIES: dict[str, Entry] = {
 }
 
 
-class UnknownStudyError(KeyError):
-    """No study of that name; the message lists the registered ones."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it one plain line
-        return self.args[0]
-
-
 def names() -> list[str]:
     """Registered study names, in registry order."""
     return list(STUDIES)
 
 
 def describe(name: str) -> str:
-    """One-line description of a study without importing it."""
-    return _entry(name).description
+    """One-line description of a study (a registered one without importing it)."""
+    if name in STUDIES:
+        return STUDIES[name].description
+    study = get(name)
+    doc = getattr(study, "description", None) or (type(study).__doc__ or name).strip()
+    return doc.splitlines()[0]
 
 
 def get(name: str):
-    """The study object registered as ``name`` (imports its module)."""
-    module, attr = _entry(name).target.split(":")
-    return getattr(importlib.import_module(module), attr)
+    """The study registered as ``name`` (imports its module), or a user's study given as
+    ``module:attribute`` (an importable module on ``sys.path``, the attribute a
+    :class:`~mflab.studies.base.Study` instance or subclass): ``mflab run my_module:MyStudy``
+    runs it without editing this registry."""
+    from mflab.studies.base import Study
 
-
-def _entry(name: str) -> Entry:
-    if name not in STUDIES:
+    if name in STUDIES:
+        module, attr = STUDIES[name].target.split(":")
+        return getattr(importlib.import_module(module), attr)
+    if ":" not in name:
         raise UnknownStudyError(
-            f"unknown study {name!r}; registered studies: {', '.join(STUDIES)}."
+            f"unknown study {name!r}; registered studies: {', '.join(STUDIES)} "
+            "(or a study of your own as module:attribute)."
         )
-    return STUDIES[name]
+    module, _, attr = name.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise UnknownStudyError(f"cannot load study {name!r}: {type(e).__name__}: {e}.") from None
+    if isinstance(obj, type) and issubclass(obj, Study):
+        obj = obj()
+    if not isinstance(obj, Study):
+        raise UnknownStudyError(f"{name!r} is a {type(obj).__name__}, not a mflab Study (a "
+                                "subclass of mflab.studies.base.Study or an instance of one).")
+    return obj
