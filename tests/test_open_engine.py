@@ -316,3 +316,16 @@ def test_step_info_names_a_missing_field():
                   observables={"r": step_info("restarted")})
     with pytest.raises(ValueError, match="reduce must be one of"):
         step_info("restarted", "max")
+
+
+def test_dd_systems_share_one_type():
+    from mflab.meanfield import AnisotropicDD, DDSystem, FullDD, RadialDD, solve_dd
+
+    assert all(issubclass(c, DDSystem) for c in (RadialDD, FullDD, AnisotropicDD))
+
+    class NotASystem:
+        def energy(self, x):
+            return jnp.sum(x**2)
+
+    with pytest.raises(TypeError, match="must be a DDSystem"):
+        solve_dd(NotASystem(), jnp.ones(4), t_max=1.0, dt=0.1)

@@ -124,10 +124,10 @@ def test_dd_divergence_is_reported():
     import pytest
 
     from mflab.driver import DivergenceError
-    from mflab.meanfield.dd import solve_dd
+    from mflab.meanfield.dd import DDSystem, solve_dd
 
     @dataclass(frozen=True)
-    class BlowUp:  # F = −Σ x⁴: the flow ẋ = 8x³ blows up in finite time (t = 1/16 from 1)
+    class BlowUp(DDSystem):  # F = −Σ x⁴: the flow ẋ = 8x³ blows up in finite time (t = 1/16 from 1)
         def energy(self, x):
             return -jnp.sum(x**4)
 

@@ -23,6 +23,7 @@ from mflab.meanfield.activations import (
 from mflab.meanfield.data import AnisotropicGaussians, IsotropicGaussians
 from mflab.meanfield.dd import (
     DDResult,
+    DDSystem,
     FullDD,
     RadialDD,
     cosine_moments,
@@ -64,7 +65,8 @@ __all__ = [
     "RELU", "UNIT_RELU", "UNIT_SIGMOID", "RampSum", "UnitType", "piecewise_linear",
     "relu_gaussian_mean", "sigma_a1", "sigma_a2", "sigmoid", "sigmoid_deriv", "unit_a",
     "AnisotropicGaussians", "IsotropicGaussians",
-    "DDResult", "FullDD", "RadialDD", "cosine_moments", "radial_density", "radial_quantiles",
+    "DDResult", "DDSystem", "FullDD", "RadialDD", "cosine_moments", "radial_density",
+    "radial_quantiles",
     "radial_ubar", "radial_v", "solve_dd",
     "AnisotropicDD", "aniso_quantiles", "aniso_ubar", "aniso_v",
     "exact_risk", "hermite_coeffs", "interaction_U", "pair_expectation", "potential_V",

@@ -31,6 +31,7 @@ solution of the DD" (radial reduction); report eq. (5).
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -114,8 +115,36 @@ def radial_ubar(units: UnitType, data, r1, r2, *, method="series", n_terms=DD_SE
     raise ValueError(f"method must be 'series' or 'jacobi'; got {method!r}.")
 
 
+class DDSystem(abc.ABC):
+    """A particle system of the distributional dynamics ∂_t ρ = 2ξ(t) ∇·(ρ ∇Ψ(θ; ρ)).
+
+    M particles x (shape ``(M, ...)``) approximate ρ; the flow is ẋ_j = −2ξ(t) ∇_j F(x)
+    (:func:`solve_dd`). A system defines ``energy(x)`` = F (Σ_j V + (1/2M) Σ_{j,l} U, so that
+    ∇_j F = ∇Ψ(x_j; ρ̂)), ``risk(x)`` = R(ρ̂) and ``mean_norm(x)``, and may restrict the
+    particles to a constraint set by ``project`` (identity by default).
+
+    Reference: Mei, Montanari & Nguyen, PNAS 2018, eqs. (7)–(8); SPEC Part A.
+    """
+
+    @abc.abstractmethod
+    def energy(self, x):
+        """F(x): its gradient in particle j is the DD velocity field ∇Ψ(x_j; ρ̂) (up to −2ξ)."""
+
+    @abc.abstractmethod
+    def risk(self, x):
+        """R(ρ̂) of the empirical law of the particles."""
+
+    @abc.abstractmethod
+    def mean_norm(self, x):
+        """The mean norm of the units' input weights."""
+
+    def project(self, x):
+        """Onto the constraint set (identity: unconstrained particles)."""
+        return x
+
+
 @dataclass(frozen=True, eq=False)
-class RadialDD:
+class RadialDD(DDSystem):
     """Reduced isotropic DD: particles r (M,) ≥ 0; F(r) = Σ v(r_j) + (1/2M) Σ ū_d(r_j, r_l).
 
     The cone point r = 0: v and ū are even in r and, for an activation with a kink at 0
@@ -163,7 +192,7 @@ class RadialDD:
 
 
 @dataclass(frozen=True, eq=False)
-class FullDD:
+class FullDD(DDSystem):
     """Unreduced DD: particles θ (M, D); F(θ) = Σ V(θ_j) + (1/2M) Σ U(θ_j, θ_l) by quadrature."""
 
     units: UnitType
@@ -189,7 +218,7 @@ INTEGRATORS = {"heun": 2, "rk4": 4}
 def _integrate(system, xi, scheme, n_sub, x0, t0, dt, n_rec):
     # n_sub and dt are traced (one compilation serves every step size); n_rec is static
     grad = jax.grad(system.energy)
-    P = getattr(system, "project", lambda x: x)  # constraint set (RadialDD: r ≥ 0)
+    P = system.project  # constraint set (RadialDD: r ≥ 0; identity otherwise)
 
     def f(t, x):
         return -2.0 * xi(t) * grad(x)
@@ -317,13 +346,17 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
     """Integrate the particle DD from x0 (M, ...) to t_max, recording n_records times (t=0 incl.).
 
     Args:
-      system: :class:`RadialDD` or :class:`FullDD`.
+      system: a :class:`DDSystem` (:class:`RadialDD`, :class:`FullDD`,
+        :class:`~mflab.meanfield.dd_aniso.AnisotropicDD`, or one of your own).
       dt: time step (t_max / (n_records − 1) must be a multiple of dt, up to rounding).
       xi: schedule ξ (default ≡ 1). scheme: ``"heun"`` (order 2) or ``"rk4"`` (order 4).
       refine: optional callable ``M -> x0`` giving the initial particles for any M; when
         given, the solver estimates its own error (:func:`estimate_error`: dt/2, dt/4 and
         M/2, 2M, Richardson with the observed orders).
     """
+    if not isinstance(system, DDSystem):
+        raise TypeError(f"system must be a DDSystem (RadialDD, FullDD, AnisotropicDD or a "
+                        f"subclass of mflab.meanfield.dd.DDSystem); got {type(system).__name__}.")
     if scheme not in INTEGRATORS:
         raise ValueError(f"scheme must be one of {sorted(INTEGRATORS)}; got {scheme!r}.")
     if not (dt > 0 and t_max > 0):

@@ -29,7 +29,7 @@ import scipy.special as sps
 import scipy.stats as st
 
 from mflab.meanfield.activations import RELU, relu_gaussian_mean
-from mflab.meanfield.dd import cosine_moments
+from mflab.meanfield.dd import DDSystem, cosine_moments
 from mflab.meanfield.risk import _safe_sqrt, hermite_coeffs
 
 ANISO_TERMS = 40
@@ -100,7 +100,7 @@ def aniso_quantiles(m1: int, m2: int, d: int, s0: int, kappa: float, a0=1.0, b0=
 
 
 @dataclass(frozen=True, eq=False)
-class AnisotropicDD:
+class AnisotropicDD(DDSystem):
     """Reduced A3 DD: particles (M, 4) rows (a, b, r1, r2); F = Σ v + (1/2M) Σ ū."""
 
     data: object

@@ -33,11 +33,10 @@ from mflab.optimizers.base import (
     num_agents,
     optimizer_factory,
     retract,
-    tree_axpy,
 )
 from mflab.optimizers.langevin import langevin_update
 from mflab.optimizers.momentum import MomentumState, momentum_init, momentum_update
-from mflab.optimizers.sgd import leaf_dtype
+from mflab.optimizers.sgd import leaf_dtype, sgd_update
 from mflab.schedules import ScalarOrSchedule, as_schedule, at_step
 from mflab.validation import check_choice, check_int, check_interval, check_positive
 
@@ -161,7 +160,7 @@ def gibbs_init_descent(
         del key
         eta_k = at_step(schedule, state.count - langevin_steps, leaf_dtype(state.x))
         if descent == "gd":
-            x = retract(landscape, tree_axpy(-eta_k, g, state.x))
+            x = sgd_update(landscape, state.x, g, eta_k)
             return state._replace(x=x, u=x)
         new, _ = momentum_update(state, g, eta_k, 0.0, gamma=momentum,
                                  restart=descent == "restart", landscape=landscape, cost=0)

@@ -37,7 +37,7 @@ from mflab.optimizers.base import (
     tree_sub,
 )
 from mflab.optimizers.momentum import MomentumState, momentum_init, momentum_update
-from mflab.optimizers.sgd import leaf_dtype
+from mflab.optimizers.sgd import leaf_dtype, sgd_update
 from mflab.optimizers.smoothing import _check_flat, gauss_hermite_rule
 from mflab.schedules import ScalarOrSchedule, as_schedule, at_step
 from mflab.validation import check_choice, check_int, check_positive
@@ -266,7 +266,7 @@ def hj_smoothing(
             m, _ = momentum_update(ms, g, eta_k, 0.0, gamma=None,
                                    restart=True, landscape=landscape, cost=cost)
             return HJState(**m._asdict(), y=y), HJInfo(g)
-        x = retract(landscape, tree_axpy(-eta_k, g, state.x))
+        x = sgd_update(landscape, state.x, g, eta_k)
         new = state._replace(x=x, u=x, grad_evals=state.grad_evals + cost,
                              count=state.count + 1, y=y)
         return new, HJInfo(g)

@@ -33,6 +33,16 @@ def leaf_dtype(x):
     return jax.tree_util.tree_leaves(x)[0].dtype
 
 
+def sgd_update(landscape, x, g, eta):
+    """The B1 rule, written once: x − η g, retracted onto the landscape's manifold (if any).
+
+    Every method whose update is plain descent on some gradient estimate uses it: B1 on the
+    oracle's g̃, B7 on the Gaussian-smoothed gradient, B8 on the Hamilton–Jacobi estimate
+    (without restart), B11's ``"gd"`` descent phase.
+    """
+    return retract(landscape, tree_axpy(-eta, g, x))
+
+
 @optimizer_factory('eta')
 def sgd(eta: ScalarOrSchedule) -> Optimizer:
     """B1, SGD / GD:  x ← x − η_k g̃(x).
@@ -57,7 +67,7 @@ def sgd(eta: ScalarOrSchedule) -> Optimizer:
     def step(key, state, landscape):
         g = ensemble_grad(landscape, key, state.x, state.grad_evals)
         eta_k = at_step(schedule, state.count, leaf_dtype(state.x))
-        x = retract(landscape, tree_axpy(-eta_k, g, state.x))
+        x = sgd_update(landscape, state.x, g, eta_k)
         return SGDState(x, state.grad_evals + 1, state.count + 1), EmptyInfo()
 
     return StepFunctions(init, step, grads_per_step=1, name="sgd",

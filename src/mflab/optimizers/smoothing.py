@@ -28,11 +28,10 @@ from mflab.optimizers.base import (
     normal_like,
     num_agents,
     optimizer_factory,
-    retract,
     tree_axpy,
     zero_counts,
 )
-from mflab.optimizers.sgd import leaf_dtype
+from mflab.optimizers.sgd import leaf_dtype, sgd_update
 from mflab.schedules import ScalarOrSchedule, as_schedule, at_step
 from mflab.validation import check_int, check_positive
 
@@ -149,7 +148,7 @@ def gaussian_smoothing(
         estimate = mc_grad if quadrature_nodes is None else quad_grad
         g = estimate(key, state.x, landscape, state.grad_evals)
         eta_k = at_step(schedule, state.count, leaf_dtype(state.x))
-        x = retract(landscape, tree_axpy(-eta_k, g, state.x))
+        x = sgd_update(landscape, state.x, g, eta_k)
         return SmoothingState(x, state.grad_evals + cost, state.count + 1), EmptyInfo()
 
     return StepFunctions(init, step, grads_per_step=cost, name="gaussian-smoothing",
