@@ -329,3 +329,50 @@ def test_dd_systems_share_one_type():
 
     with pytest.raises(TypeError, match="must be a DDSystem"):
         solve_dd(NotASystem(), jnp.ones(4), t_max=1.0, dt=0.1)
+
+
+# ------------------------------------------------------------- one type, one error module
+
+
+def test_a_landscape_is_checked_against_its_protocol():
+    from mflab.landscapes import Landscape, LandscapeProtocol
+
+    L = quadratic(np.eye(2))
+    assert isinstance(L, LandscapeProtocol) and isinstance(L, Landscape)
+    with pytest.raises(TypeError, match="lacks name, value, grad"):
+        mflab.run(O.sgd(0.1), lambda x: jnp.sum(x**2), jnp.ones((1, 2)), 10, jax.random.key(0))
+
+
+FACTORIES = ["sgd", "nesterov", "restart_nesterov", "mass", "sgld", "interacting_sgld",
+             "gaussian_smoothing", "hj_smoothing", "fast_slow", "mf_hom_sgld"]
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_step_sizes_are_required_as_in_optax(name):
+    # no Müller–Brown step size hidden in a default (issue 21, item 6)
+    with pytest.raises(TypeError, match="missing a required argument"):
+        getattr(O, name)()
+
+
+def test_gibbs_init_and_the_optax_adapters_require_their_steps():
+    with pytest.raises(TypeError, match="eta is required"):
+        O.gibbs_init_descent(langevin_eta=1e-4)
+    with pytest.raises(TypeError, match="langevin_eta is required"):
+        O.gibbs_init_descent(eta=1e-4)
+    for adapter in (O.as_optax_sgd, O.as_optax_nesterov, O.as_optax_restart_nesterov,
+                    O.as_optax_mass, O.as_optax_sgld):
+        with pytest.raises(TypeError, match="learning_rate .* is required"):
+            adapter()
+
+
+def test_every_exception_class_lives_in_the_errors_module():
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = [ast.unparse(b) for b in node.bases]
+                if any(b.endswith(("Error", "Exception", "Warning")) for b in bases):
+                    offenders.append(f"{path.relative_to(SRC)}:{node.name}")
+    assert offenders == []

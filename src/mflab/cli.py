@@ -29,20 +29,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _seed(text: str) -> int:
-    from mflab.runs.config import INDEX_MAX
+    from mflab.runs.config import INDEX_MAX, is_seed
 
     try:
         value = int(text)
     except ValueError:
         value = -1
-    if not 0 <= value <= INDEX_MAX:
+    if not is_seed(value):
         raise argparse.ArgumentTypeError(f"must be an integer in [0, {INDEX_MAX}]; got {text!r}")
     return value
 
 
 def _seeds(text: str) -> list[int]:
     """``0,1,5`` or ``0-7``: distinct integers in [0, 2**31 − 1], at most MAX_SEEDS."""
-    from mflab.runs.config import INDEX_MAX
+    from mflab.runs.config import INDEX_MAX, is_seed
     from mflab.runs.sweep import MAX_SEEDS
 
     bad = argparse.ArgumentTypeError(
@@ -58,7 +58,7 @@ def _seeds(text: str) -> list[int]:
     except ValueError:
         raise bad from None
     if not seeds or len(set(seeds)) != len(seeds) or len(seeds) > MAX_SEEDS or not all(
-            0 <= s <= INDEX_MAX for s in seeds):
+            is_seed(s) for s in seeds):
         raise bad
     return seeds
 

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from mflab.errors import DivergenceError
 from mflab.fastpath import FastPath
+from mflab.landscapes.base import check_landscape
 from mflab.observables import sequential, step_info
 from mflab.optimizers.base import Optimizer
 from mflab.validation import check_choice, check_ensemble, check_int, check_key
@@ -381,6 +382,7 @@ def run(
     start_step = check_int("start_step", start_step, minimum=0)
     key = check_key("key", key)
     check_choice("on_divergence", on_divergence, ("raise", "continue"))
+    check_landscape("landscape", landscape)
     A = check_ensemble("x0", x0)
     _check_model(landscape, x0)
     grid = _record_grid(n_steps, record_every, record_steps)

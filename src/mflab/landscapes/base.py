@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import jax
 import numpy as np
@@ -49,9 +49,47 @@ def _stream_oracle(draw, batch_grad) -> Callable[[Key, Params], Params]:
     return sample_grad
 
 
+@runtime_checkable
+class LandscapeProtocol(Protocol):
+    """What the engine reads off a landscape: the members every landscape has.
+
+    :class:`Landscape` is the implementation every mflab landscape uses; an object of your
+    own works with :func:`mflab.run` when it has these members (the ones it does not use set
+    to ``None``: ``retract``, ``draw``, ``batch_grad``, ``batch_size``, ``fast_path``).
+    """
+
+    name: str
+    value: Callable[[Params], jax.Array]
+    grad: Callable[[Params], Params]
+    sample_grad: Callable[[Key, Params], Params]
+    exact: bool
+    retract: Callable[[Params], Params] | None
+    draw: Callable[[Key, jax.Array, jax.Array], Any] | None
+    batch_grad: Callable[[Params, Any], Params] | None
+    batch_size: int | None
+    fast_path: Callable[[Any], Any] | None
+
+
+#: The members of :class:`LandscapeProtocol` (for error messages).
+LANDSCAPE_MEMBERS = ("name", "value", "grad", "sample_grad", "exact", "retract", "draw",
+                     "batch_grad", "batch_size", "fast_path")
+
+
+def check_landscape(name: str, landscape) -> None:
+    """Refuse an object that lacks a member of :class:`LandscapeProtocol`, naming them."""
+    missing = [m for m in LANDSCAPE_MEMBERS if not hasattr(landscape, m)]
+    if missing:
+        raise TypeError(f"{name} must be a landscape (mflab.landscapes.Landscape, or an object "
+                        f"with the members of LandscapeProtocol); {type(landscape).__name__} "
+                        f"lacks {', '.join(missing)}. Wrap a loss with "
+                        "mflab.landscapes.from_loss(loss, data) or Landscape(name, value).")
+
+
 @dataclass(frozen=True, eq=False)
 class Landscape:
-    """An objective Φ: parameters → R, with gradient oracles and ground truth.
+    """An objective Φ: parameters → R, with gradient oracles and ground truth (the one
+    implementation of :class:`LandscapeProtocol`; only ``name`` and ``value`` are required,
+    the engine's other members are derived or ``None``).
 
     Args:
       name: short identifier (used in tables and file names).

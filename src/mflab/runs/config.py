@@ -39,6 +39,12 @@ from mflab.errors import ConfigError
 INDEX_MAX = 2**31 - 1
 
 
+def is_seed(value) -> bool:
+    """A root seed: an integer (not a bool) in [0, INDEX_MAX], ``jax.random.PRNGKey``'s range.
+    The one seed check of runs, sweeps and the command line."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INDEX_MAX
+
+
 def param(
     default: Any,
     *,

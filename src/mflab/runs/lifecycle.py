@@ -26,7 +26,7 @@ from typing import Any
 
 from mflab.errors import DamagedRunError, RunDiverged, RunError
 from mflab.runs import meta as _meta
-from mflab.runs.config import INDEX_MAX, build_config, config_from_dict
+from mflab.runs.config import INDEX_MAX, build_config, config_from_dict, is_seed
 from mflab.runs.context import RunContext, check_resumable, write_json
 from mflab.runs.io import read_json, reading
 from mflab.runs.lock import acquire, describe, live_owner
@@ -96,7 +96,7 @@ def check_target(final: Path) -> None:
 
 def check_seed(seed) -> int:
     """A run's root seed: an integer in [0, 2**31 − 1] (``jax.random.PRNGKey``'s range)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= INDEX_MAX:
+    if not is_seed(seed):
         raise RunError(f"--seed must be an integer in [0, {INDEX_MAX}]; got {seed!r}.")
     return seed
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from mflab.errors import RunError
 from mflab.runs.batch import Member, member_status, run_batch
-from mflab.runs.config import INDEX_MAX
+from mflab.runs.config import INDEX_MAX, is_seed
 from mflab.runs.lifecycle import default_out
 
 #: Most seeds one sweep takes (each seed is a run directory).
@@ -24,8 +24,7 @@ MAX_SEEDS = 10_000
 def check_seeds(seeds: list[int]) -> list[int]:
     """Seeds of a sweep: 1..MAX_SEEDS distinct integers in [0, 2**31 − 1]."""
     seeds = list(seeds)
-    ok = all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= INDEX_MAX
-             for s in seeds)
+    ok = all(is_seed(s) for s in seeds)
     if not seeds or not ok or len(set(seeds)) != len(seeds) or len(seeds) > MAX_SEEDS:
         shown = seeds if len(seeds) <= 8 else [*seeds[:4], "...", *seeds[-2:]]
         raise RunError(f"seeds must be 1 to {MAX_SEEDS} distinct integers in [0, {INDEX_MAX}]; "
