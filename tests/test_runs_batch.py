@@ -67,7 +67,23 @@ def test_resume_of_a_finished_batch_rebuilds_the_index_and_reruns_nothing(tmp_pa
     assert "| 1 | complete | [summary](seed-1/summary.md) |" in (out / "sweep.md").read_text()
     assert {p: p.stat().st_mtime_ns for p in out.rglob("meta.json")} == before
     both = pd.read_parquet(out / "metrics.parquet")
-    assert both.groupby("seed").size().to_dict() == {0: 6, 1: 6}
+    assert both.groupby("sweep_seed").size().to_dict() == {0: 6, 1: 6}
+
+
+def test_a_sweeps_table_tells_its_seeds_apart(tmp_path):
+    # issue 26, case 1: a study whose own `seed` column is a repetition index (every member
+    # writes 0) — the combined table keeps each member's root seed in `sweep_seed`
+    Toy.repetition_column = True
+    out, failed = sweep("toy", [0, 1, 2, 3], out=tmp_path / "sw", overrides=["n_steps=3"])
+    assert failed == []
+    df = pd.read_parquet(out / "metrics.parquet")
+    assert sorted(df.sweep_seed.unique()) == [0, 1, 2, 3]
+    assert set(df.seed) == {0}  # the study's own column, untouched
+    keys = ["sweep_seed", "optimizer", "step", "metric"]
+    assert df.groupby(keys).size().eq(1).all() and len(df) == 4 * 3
+    for s in range(4):  # each member's values are its own walk
+        np.testing.assert_array_equal(df[df.sweep_seed == s].sort_values("step").value,
+                                      walk(s, 3))
 
 
 def test_a_sweep_member_that_diverged_is_reported_and_not_rerun(tmp_path):

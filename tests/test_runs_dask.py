@@ -75,9 +75,10 @@ def _check_complete(out: Path, seeds: list[int]) -> pd.DataFrame:
     both = pd.read_parquet(out / "metrics.parquet")
     assert not both.duplicated(["seed", "optimizer", "step", "metric"]).any()
     for s in seeds:
-        pd.testing.assert_frame_equal(both[both.seed == s].reset_index(drop=True),
+        pd.testing.assert_frame_equal(both[both.sweep_seed == s].drop(columns="sweep_seed")
+                                      .reset_index(drop=True),
                                       read_metrics(out / f"seed-{s}"), check_exact=True)
-        np.testing.assert_array_equal(both[both.seed == s].value, walk(s, 12))
+        np.testing.assert_array_equal(both[both.sweep_seed == s].value, walk(s, 12))
     return both
 
 

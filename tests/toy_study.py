@@ -50,6 +50,7 @@ class Toy(base.Study):
     crash_at = -1  # class switches used by the tests (not part of the config)
     diverge_at = -1  # ctx.diverged("walk", ...) at this step, then the walk stops
     blow_up_at = -1  # raise FloatingPointError at this step
+    repetition_column = False  # log the study's own repetition index as "seed" (always 0)
 
     def run(self, config, ctx):
         like = {"x": jnp.zeros(3), "key": jax.random.key(0)}
@@ -68,8 +69,10 @@ class Toy(base.Study):
             xi = jax.random.normal(jax.random.fold_in(state["key"], k), (3,))
             state = {"x": state["x"] + xi, "key": state["key"]}
             k += 1
-            ctx.log_metrics({"optimizer": "walk", "step": k, "metric": "x0",
-                             "value": float(state["x"][0])})
+            row = {"optimizer": "walk", "step": k, "metric": "x0", "value": float(state["x"][0])}
+            if Toy.repetition_column:  # as Müller–Brown does: its repetitions are seeds 0..
+                row["seed"] = 0
+            ctx.log_metrics(row)
             ctx.save_checkpoint(k, state=state)
         ctx.save_arrays("final", x=np.asarray(state["x"]))
 
@@ -116,6 +119,7 @@ def register(monkeypatch) -> None:
         monkeypatch.setitem(registry.STUDIES, name, entry)
     for switch in ("crash_at", "diverge_at", "blow_up_at"):
         monkeypatch.setattr(Toy, switch, -1)
+    monkeypatch.setattr(Toy, "repetition_column", False)
 
 
 def walk(seed: int, n: int) -> np.ndarray:

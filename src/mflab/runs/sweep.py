@@ -56,9 +56,11 @@ def write_index(request: dict[str, Any], out: Path, items: list[Member],
     from mflab.runs.io import read_metrics
 
     status = {m.key: member_status(Path(m.out)) for m in items}
-    done = [Path(m.out) for m in items if status[m.key] in ("complete", "diverged")]
-    if done:
-        metrics = pd.concat([read_metrics(p) for p in done], ignore_index=True)
+    done = [m for m in items if status[m.key] in ("complete", "diverged")]
+    if done:  # each member's rows carry its root seed: a study's own `seed` column may be
+        # its repetition index (Müller–Brown's 0, 1, …), the same in every member
+        metrics = pd.concat([read_metrics(Path(m.out)).assign(sweep_seed=m.key) for m in done],
+                            ignore_index=True)
         tmp = out / "metrics.parquet.tmp"
         metrics.to_parquet(tmp, index=False)
         os.replace(tmp, out / "metrics.parquet")
@@ -69,7 +71,9 @@ def write_index(request: dict[str, Any], out: Path, items: list[Member],
         text = f"failed: `{errors[m.key]}`" if m.key in errors else st
         link = f"[summary](seed-{m.key}/summary.md)" if st in ("complete", "diverged") else ""
         lines.append(f"| {m.key} | {text} | {link} |")
-    lines += ["", "All seeds' metrics: [metrics.parquet](metrics.parquet) (column `seed`)."]
+    lines += ["", "All seeds' metrics: [metrics.parquet](metrics.parquet) (column `sweep_seed`: "
+              "the run's root seed; `seed` is the study's own column, for some studies a "
+              "repetition index within the run)."]
     path = out / "sweep.md"
     tmp = path.with_name("sweep.md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
