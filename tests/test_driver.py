@@ -102,3 +102,28 @@ def test_captured_arrays_are_arguments_not_constants():
     assert len(hoisted.lower(x).as_text()) < 5_000
     hoisted(x + 1)
     assert hoisted._cache_size() == 1  # one signature, one compilation
+
+
+def test_an_empty_ensemble_is_refused_in_plain_words():
+    # issue 26, case 7: x0 of shape (0, 2) used to fail inside a reshape
+    L = quadratic(np.eye(2))
+    with pytest.raises(ValueError, match=r"x0 has no agents: its leading agent axis is empty"):
+        mflab.run(sgd(0.1), L, jnp.zeros((0, 2)), 10, jax.random.key(0))
+
+
+def test_divergence_names_the_first_non_finite_step_not_the_record():
+    # issue 26, case 7: GD with η = 3 on ½x² multiplies x by −2 a step; in float64
+    # |x_k| = 2^k and x − 3x overflows on the step from k = 1023, so x_1024 is the first
+    # non-finite iterate — between the records at 1000 and 2000
+    with jax.enable_x64(True):
+        L = quadratic(np.eye(1))
+        x0 = jnp.array([[0.0], [1.0]])
+        obs = {"sign": lambda x: jnp.sign(x[0])}  # finite at ±inf: the iterate goes first
+        msg = r"the iterate became non-finite at step 1024 \(the first non-finite step\)"
+        with pytest.raises(mflab.DivergenceError, match=msg) as e:
+            mflab.run(sgd(3.0), L, x0, 2000, jax.random.key(0), record_every=1000,
+                      observables=obs)
+        assert (e.value.step, e.value.agent, e.value.quantity) == (1024, 1, "x")
+        tr = mflab.run(sgd(3.0), L, x0, 2000, jax.random.key(0), record_every=1000,
+                       observables=obs, on_divergence="continue")
+        np.testing.assert_array_equal(tr.diverged, [-1, 1024])

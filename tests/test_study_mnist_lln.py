@@ -82,3 +82,29 @@ def test_checkout_data_dir_is_found():
     found = checkout_data_dir()
     if DATA.is_dir() and str(DATA).startswith(str(ROOT.parent)):
         assert found is not None and found.resolve() == DATA.resolve()
+
+
+def test_summary_of_one_seed_says_no_spread_and_no_slope(tmp_path):
+    # issue 26, case 7: one seed printed "± 0.0000" and an empty slope
+    import json
+
+    import pandas as pd
+
+    from mflab.studies.mnist_lln import STUDY, loglog_slope
+
+    (tmp_path / "tables").mkdir()
+    cfg = {"Ns": [10, 100], "n_seeds": 1, "digit": 0, "epochs": 1, "batch_size": 10,
+           "step_size": 0.1, "n_train": None, "record_epochs": [0, 1]}
+    (tmp_path / "config.json").write_text(json.dumps({"config": cfg}))
+    pd.DataFrame([{"N": N, "seed": 0, "epoch": 1, "quantity": q, "w1": 0.1}
+                  for N in (10, 100) for q in ("c", "w_norm")]).to_csv(
+        tmp_path / "tables" / "w1.csv", index=False)
+    pd.DataFrame([{"N": N, "seed": 0, "test_accuracy": 0.95} for N in (10, 100)]).to_csv(
+        tmp_path / "tables" / "accuracy.csv", index=False)
+    text = STUDY.summarize(tmp_path)
+    assert "± 0.0000" not in text and "(one seed, no spread)" in text
+    assert "no slope (fewer than two widths below the largest)" in text
+    # and a real slope states its range and interval: W1 = N^-1/2 exactly gives -0.50 ± 0.00
+    N = np.array([10, 100, 1000])
+    assert loglog_slope(N, N ** -0.5) == "-0.50 ± 0.00 (standard error, N = 10…1000)"
+

@@ -425,6 +425,7 @@ def run(
             targets = grid[done: done + m] + start_step
             padded = np.concatenate([targets, np.full(per_chunk - m, targets[-1])])
             t_chunk = time.perf_counter()
+            state_in, k_in = state, k
             state, recs = chunk(optimizer, state, key, jnp.asarray(k, jnp.int32),
                                 jnp.asarray(padded, jnp.int32))
             recs = jax.tree_util.tree_map(lambda a, m=m: np.asarray(a)[:m], jax.device_get(recs))
@@ -432,7 +433,14 @@ def run(
             frac = (targets - k) / max(targets[-1] - k, 1)
             walls.append((t_chunk - t0) + frac * (t_end - t_chunk))
             parts.append(recs)
-            _check(recs, targets, diverged)
+            try:
+                _check(recs, targets, diverged, lambda s=state_in, k0=k_in, k1=int(targets[-1]):
+                       _make_replay(jax.tree_util.tree_structure(optimizer), landscape)(
+                           optimizer, s, key, jnp.asarray(k0, jnp.int32),
+                           jnp.asarray(k1, jnp.int32)))
+            except DivergenceError as e:
+                e.method = e.method or optimizer.name  # what diverged, for run records
+                raise
             bar.update(int(targets[-1] - k))
             done, k = done + m, int(targets[-1])
     jax.block_until_ready(state)
@@ -452,10 +460,17 @@ def run(
     )
 
 
-def _check(recs: dict, steps: np.ndarray, diverged: np.ndarray | None) -> None:
+def _check(recs: dict, steps: np.ndarray, diverged: np.ndarray | None,
+           first_steps: Callable[[], np.ndarray]) -> None:
     """Find non-finite records: raise DivergenceError naming the first (step, agent, quantity),
-    or, with ``diverged`` given, note each agent's first non-finite step."""
-    bad = ~np.asarray(recs["_finite_x"], bool)  # (R, A)
+    or, with ``diverged`` given, note each agent's first non-finite step.
+
+    Where the iterate itself became non-finite, the step is the first non-finite one, not
+    the record that saw it: ``first_steps()`` replays the chunk's steps (only then) and
+    returns each agent's first step with a non-finite iterate (−1: none).
+    """
+    bad_x = ~np.asarray(recs["_finite_x"], bool)  # (R, A)
+    bad = bad_x.copy()
     names = {}
     for name, rec in recs.items():
         if name in ("_finite_x", "_grad_evals"):  # the driver's own records
@@ -470,16 +485,53 @@ def _check(recs: dict, steps: np.ndarray, diverged: np.ndarray | None) -> None:
             bad |= nf
     if not bad.any():
         return
+    rec_first = np.argmax(bad, axis=0)  # (A,) each agent's first bad record
+    agents = np.nonzero(bad.any(axis=0))[0]
+    by_x = [a for a in agents if bad_x[rec_first[a], a] and (rec_first[a], a) not in names]
+    exact = np.full(bad.shape[1], -1, np.int64)
+    if by_x:
+        replay = np.asarray(first_steps())
+        exact[by_x] = replay[by_x]
+    first = np.where(exact >= 0, exact, np.where(bad.any(axis=0), steps[rec_first], -1))
     if diverged is not None:
-        first = np.where(bad.any(axis=0), steps[np.argmax(bad, axis=0)], -1)
         new = (diverged < 0) & (first >= 0)
         diverged[new] = first[new]
         return
-    r, a = (int(v) for v in np.argwhere(bad)[0])
-    quantity = "the iterate" if (r, a) not in names else f"the observable {names[(r, a)]!r}"
+    r = int(rec_first[agents].min())
+    a = int(min((a for a in agents if rec_first[a] == r), key=lambda a: first[a]))
+    if (r, a) in names:
+        raise DivergenceError(
+            f"the observable {names[(r, a)]!r} became non-finite by step {int(steps[r])} for "
+            f"agent (replica) {a}: NaN or inf at this record, finite at the previous one. "
+            "Lower the step size or check the objective.",
+            step=int(steps[r]), agent=a, quantity=names[(r, a)])
+    at = (f"at step {int(first[a])} (the first non-finite step)" if exact[a] >= 0
+          else f"by step {int(steps[r])}")
     raise DivergenceError(
-        f"{quantity} became non-finite by step {int(steps[r])} for agent (replica) {a}: "
-        "NaN or inf at this record, finite at the previous one. Lower the step size or "
-        "check the objective.",
-        step=int(steps[r]), agent=a, quantity=names.get((r, a), "x"),
-    )
+        f"the iterate became non-finite {at} for agent (replica) {a}. Lower the step size or "
+        "check the objective.", step=int(first[a]), agent=a, quantity="x")
+
+
+@functools.lru_cache(maxsize=32)
+def _make_replay(structure, landscape):
+    """Plain steps from ``k0`` to ``k1`` returning each agent's first step (the number of
+    steps taken, as records count them) with a non-finite iterate, −1 if none."""
+    del structure
+
+    def replay(optimizer, state, key, k0, k1):
+        def finite(x):
+            leaves = jax.tree_util.tree_leaves(x)
+            return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v.reshape(v.shape[0], -1)), axis=1)
+                                      for v in leaves]), axis=0)
+
+        A = jax.tree_util.tree_leaves(state.x)[0].shape[0]
+
+        def body(k, carry):
+            state, first = carry
+            state, _ = optimizer.step(jax.random.fold_in(key, k), state, landscape)
+            first = jnp.where((first < 0) & ~finite(state.x), k + 1, first)
+            return state, first
+
+        return jax.lax.fori_loop(k0, k1, body, (state, jnp.full((A,), -1, jnp.int32)))[1]
+
+    return jit_with_array_arguments(replay)

@@ -23,13 +23,14 @@ from typing import Any
 class DivergenceError(FloatingPointError):
     """A run produced NaN or inf; the message names the step, the agent and the quantity.
 
-    The same facts are attributes (``None`` when unknown): ``step``, ``agent``, ``quantity``.
+    The same facts are attributes (``None`` when unknown): ``step``, ``agent``, ``quantity``
+    and ``method`` (the optimiser's name, or the solver, that diverged).
     """
 
     def __init__(self, message: str, *, step: int | None = None, agent: int | None = None,
-                 quantity: str | None = None):
+                 quantity: str | None = None, method: str | None = None):
         super().__init__(message)
-        self.step, self.agent, self.quantity = step, agent, quantity
+        self.step, self.agent, self.quantity, self.method = step, agent, quantity, method
 
 
 class ConfigError(ValueError):

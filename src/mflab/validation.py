@@ -112,6 +112,9 @@ def check_ensemble(name: str, x) -> int:
     if any(s[0] != A for s in shapes):
         raise ValueError(f"every leaf of {name} needs the same leading agent axis; got shapes "
                          f"{shapes}.")
+    if A == 0:
+        raise ValueError(f"{name} has no agents: its leading agent axis is empty (shapes "
+                         f"{shapes}); give at least one agent, e.g. x0 of shape (1, ...).")
     for leaf in leaves:
         if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
             raise TypeError(

@@ -378,7 +378,7 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
 
         k = int(np.argmax(~np.isfinite(res.risk)))
         raise DivergenceError(f"DD risk became {res.risk[k]} at t = {times[k]:g} (record {k}); "
-                              f"lower dt (given {dt!r}).")
+                              f"lower dt (given {dt!r}).", method="DD solver")
     if refine is not None:
         estimate_error(res, lambda x, k: solve_dd(system, x, t_max=t_max, dt=dt / k,
                                                   n_records=n_records, xi=xi, scheme=scheme),

@@ -162,7 +162,7 @@ def execute(study, ctx: RunContext) -> Path:
                 ctx.mark_complete()
             final = _finalize(study, ctx, t0, started)
     except FloatingPointError as e:  # the study stopped on a divergence: a failed run
-        entry = {"method": None, "step": getattr(e, "step", None),
+        entry = {"method": getattr(e, "method", None), "step": getattr(e, "step", None),
                  "message": " ".join(str(e).split())}
         _update_meta(ctx, t0, started, status="diverged", divergence=entry)
         _release(ctx)

@@ -211,7 +211,7 @@ class MnistLLNStudy(Study):
             cells = []
             for q in QUANTITIES:
                 v = w1[(w1.quantity == q) & (w1.epoch == last) & (w1.N == N)].w1
-                cells.append(f"{v.mean():.4f} ± {v.std(ddof=0):.4f}" if len(v) else "—")
+                cells.append(spread(v.to_numpy()))
             a = acc[acc.N == N].test_accuracy
             cells.append(f"{a.mean():.4f}")
             lines.append(f"| {N} | " + " | ".join(cells) + " |")
@@ -219,15 +219,35 @@ class MnistLLNStudy(Study):
         for q in QUANTITIES:
             sub = w1[(w1.quantity == q) & (w1.epoch == last) & (w1.N < n_max)]
             g = sub.groupby("N").w1.mean()
-            if len(g) >= 2:
-                slope = np.polyfit(np.log(g.index.values), np.log(g.values), 1)[0]
-                slopes.append(f"{LABELS[q].replace('$', '')}: {slope:.2f}")
+            slopes.append(f"{LABELS[q].replace('$', '')}: {loglog_slope(g.index.values, g.values)}")
         lines += ["", "Fitted log-log slope of W1 vs N (N < largest; theory for the "
                   "fluctuations of an empirical law: −0.5): " + "; ".join(slopes) + ".", "",
                   "Figures: `figures/hist_c.png`, `figures/hist_w_norm.png` (histograms per "
                   "epoch, one colour per N), `figures/w1.png` (W1 vs N per epoch, and "
                   "test accuracy vs N)."]
         return "\n".join(lines) + "\n"
+
+
+def spread(v: np.ndarray) -> str:
+    """``mean ± sd`` over seeds; one seed has no spread, and says so (not ``± 0``)."""
+    if len(v) == 0:
+        return "—"
+    if len(v) == 1:
+        return f"{v[0]:.4f} (one seed, no spread)"
+    return f"{v.mean():.4f} ± {v.std(ddof=0):.4f}"
+
+
+def loglog_slope(N: np.ndarray, y: np.ndarray) -> str:
+    """The least-squares slope of log y on log N, with its range and, from 3 widths on, its
+    standard error; fewer than 2 widths: no slope."""
+    if len(N) < 2:
+        return "no slope (fewer than two widths below the largest)"
+    x, ly = np.log(np.asarray(N, float)), np.log(np.asarray(y, float))
+    rng = f"N = {int(min(N))}…{int(max(N))}"
+    if len(N) == 2:
+        return f"{(ly[1] - ly[0]) / (x[1] - x[0]):.2f} ({rng}, two widths: no interval)"
+    (slope, _), cov = np.polyfit(x, ly, 1, cov=True)
+    return f"{slope:.2f} ± {np.sqrt(cov[0, 0]):.2f} (standard error, {rng})"
 
 
 STUDY = MnistLLNStudy()
