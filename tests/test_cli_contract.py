@@ -178,3 +178,33 @@ def test_w1_figure_with_one_seed_and_two_widths(tmp_path):
     path = plot_w1(tmp_path, w1, acc)
     assert path.exists() and path.stat().st_size > 0
     assert np.isfinite(acc.test_accuracy).all()
+
+
+def test_a_port_that_is_not_a_scheduler_is_refused_within_the_deadline(tmp_path, capsys,
+                                                                      monkeypatch):
+    # issue 26, case 3: an HTTP server on the port accepted the connection and Dask's
+    # handshake waited forever (> 300 s); now a hard deadline, one line, nothing written
+    import http.server
+    import threading
+
+    import mflab.runs.executor as executor
+
+    pytest.importorskip("dask.distributed")
+    monkeypatch.setattr(executor, "CONNECT_TIMEOUT_S", 2)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.chdir(tmp_path)
+    try:
+        t0 = time.perf_counter()
+        code = main(["sweep", "toy", "--seeds", "0-1", "--dask", address])
+        elapsed = time.perf_counter() - t0
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"cannot reach the Dask scheduler at {address} within 2 s" in err
+    assert elapsed < 2 + 1.5  # the deadline, and the CLI's own work
+    assert list(tmp_path.iterdir()) == []

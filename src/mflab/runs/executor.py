@@ -95,11 +95,7 @@ class DaskExecutor:
                                          host="127.0.0.1", dashboard_address=None)
             self.client = Client(self._cluster)
         else:
-            try:
-                self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
-            except (OSError, TimeoutError) as e:
-                raise RunError(f"cannot reach the Dask scheduler at {address} within "
-                               f"{CONNECT_TIMEOUT_S} s ({type(e).__name__}).") from None
+            self.client = _connect(Client, address)
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         futures = self.client.map(fn, list(items), pure=False)
@@ -121,6 +117,33 @@ class DaskExecutor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _connect(Client, address: str):
+    """``Client(address)`` with a hard deadline of :data:`CONNECT_TIMEOUT_S` whatever answers
+    on the port: Dask's own timeout covers the TCP connection, not a peer that accepts it
+    and never speaks Dask (an HTTP server waits for a request as Dask's handshake does, and
+    both wait forever). The attempt runs in a daemon thread; past the deadline it is left
+    behind (it ends with the process) and the run is refused."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def attempt():
+        try:
+            box["client"] = Client(address, timeout=0.8 * CONNECT_TIMEOUT_S)
+        except BaseException as e:  # noqa: BLE001 - reported below, in the calling thread
+            box["error"] = e
+
+    thread = threading.Thread(target=attempt, name="mflab-dask-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_TIMEOUT_S)
+    if "client" in box:
+        return box["client"]
+    what = (type(box["error"]).__name__ if "error" in box
+            else "no Dask handshake; is something else listening there?")
+    raise RunError(f"cannot reach the Dask scheduler at {address} within "
+                   f"{CONNECT_TIMEOUT_S} s ({what}).")
 
 
 def make_executor(address: str | None) -> SerialExecutor | DaskExecutor:
