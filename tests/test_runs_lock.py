@@ -93,3 +93,40 @@ def test_a_new_run_beside_an_interrupted_one_is_told_to_resume(tmp_path, capsys)
     assert main(["run", "toy", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "an interrupted run is pending" in err and "mflab resume" in err
+
+
+def test_a_full_disk_at_the_start_leaves_no_dead_end(tmp_path, monkeypatch, capsys):
+    # issue 26, case 4: a disk full at the start left an empty lock file; afterwards
+    # `resume` said "config.json is missing" and `run` said "pending, use resume"
+    import errno
+
+    import mflab.runs.lifecycle as lifecycle
+    from mflab.cli import main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as m:
+        m.setattr(lifecycle, "write_json", full)
+        assert main(["run", "toy", "--out", "r", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(No space left on device); nothing was kept" in err
+    assert list(tmp_path.iterdir()) == []
+    assert main(["run", "toy", "--out", "r", "--no-progress"]) == 0  # space freed: it runs
+
+
+def test_a_remnant_of_a_run_that_never_started_is_replaced_not_resumed(tmp_path, capsys,
+                                                                       monkeypatch):
+    from mflab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    remnant = tmp_path / ".r.partial"
+    remnant.mkdir()
+    (remnant / ".lock").write_text("")  # what a full disk left (no config.json)
+    assert main(["resume", "r", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "failed before it started" in err
+    assert "again and it replaces it" in err
+    assert main(["run", "toy", "--out", "r", "--no-progress"]) == 0
+    assert (tmp_path / "r" / "summary.md").exists() and not remnant.exists()

@@ -42,6 +42,9 @@ def test_config_refuses_bad_input():
         build_config(MnistLLNConfig, "quick", ["record_epochs=0,5"])
     with pytest.raises(ConfigError, match="digit"):
         build_config(MnistLLNConfig, "quick", ["digit=10"])
+    # issue 26, case 4: more images than MNIST's training set used to pass validation
+    with pytest.raises(ConfigError, match="n_train must be <= 60000"):
+        build_config(MnistLLNConfig, "quick", ["n_train=1000000"])
 
 
 @needs_data

@@ -169,6 +169,7 @@ def _snapshot(d: Path) -> dict:
     ("budget_a1=5,400000", "budget_a1 = 5 samples at m = 1 is smaller than one step of B10 "
      "MF-Hom-SGLD (10 samples)"),
     ("budget_a1=40000,500", "budget_a1 = 500 samples at m = 100 is smaller than one step of B1"),
+    ("n_train=1000000", "n_train must be <= 60000; got 1000000"),  # issue 26, case 4
 ])
 def test_bad_input_exits_2_in_one_line_and_writes_nothing(setting, fragment, tmp_path, capsys,
                                                          monkeypatch):

@@ -88,10 +88,30 @@ def check_target(final: Path) -> None:
         if owner is not None:
             raise RunError(f"{final} is being written by a live run ({describe(owner)}); "
                            "choose another --out or wait for it.")
+        if never_started(partial):  # a remnant of a run that failed before its config was
+            shutil.rmtree(partial)  # written (e.g. a full disk): nothing to keep or resume
+            return
         raise RunError(
             f"an interrupted run is pending in {partial}; "
             f"continue it with `mflab resume {final}` or delete it."
         )
+
+
+#: What a run directory holds before its config is written: nothing a resume could use.
+_START_FILES = {".lock", "config.json", "meta.json", "config.json.tmp", "meta.json.tmp"}
+
+
+def never_started(partial: Path) -> bool:
+    """Whether a partial directory is the remnant of a run that failed before it started:
+    no readable ``config.json`` and nothing but the files written at the start."""
+    names = {p.name for p in Path(partial).iterdir()}
+    if not names <= _START_FILES:
+        return False
+    try:
+        read_json(partial, "config.json")
+    except (RunError, OSError, ValueError):
+        return True
+    return False
 
 
 def check_seed(seed) -> int:
@@ -126,7 +146,23 @@ def prepare(study_name: str, *, preset: str = "quick", overrides: list[str] | No
         partial.mkdir()
     except FileExistsError:
         raise RunError(f"{partial} appeared meanwhile: another run writes {final}.") from None
-    lock = acquire(partial)
+    lock = None
+    try:
+        lock = acquire(partial)
+        _write_start(partial, study_name, seed, preset, overrides, config)
+    except OSError as e:  # e.g. a full disk: remove what was made, say so, keep nothing
+        if lock is not None:
+            lock.release()
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RunError(f"cannot write the run directory {partial} ({e.strerror or e}); "
+                       "nothing was kept: free space and run the same command again.") from None
+    ctx = RunContext(study_name, config, seed, partial, final, progress=progress, lock=lock)
+    return study, ctx
+
+
+def _write_start(partial: Path, study_name: str, seed: int, preset: str, overrides,
+                 config) -> None:
+    """config.json and meta.json of a new run."""
     write_json(partial / "config.json", {
         "study": study_name, "seed": seed, "preset": preset,
         "overrides": list(overrides or []), "config": config.to_dict(),
@@ -137,8 +173,6 @@ def prepare(study_name: str, *, preset: str = "quick", overrides: list[str] | No
         "versions": _meta.versions(), "git": _meta.git_commit(), "host": _meta.host(),
         "precision": "float64 (jax_enable_x64 on for the run, via jax.enable_x64)",
     })
-    ctx = RunContext(study_name, config, seed, partial, final, progress=progress, lock=lock)
-    return study, ctx
 
 
 def execute(study, ctx: RunContext) -> Path:
@@ -307,6 +341,10 @@ def prepare_resume(path: Path | str, *, progress: bool = True,
         raise RunError(f"no interrupted run at {path} (looked for {partial}).")
     if final.exists():
         raise RunError(f"{final} exists; refusing to overwrite it with the resumed run.")
+    if live_owner(partial) is None and never_started(partial):
+        raise RunError(f"{partial} holds a run that failed before it started (no config): "
+                       f"nothing to resume; run the same `mflab run ... --out {final}` "
+                       "again and it replaces it.")
     lock = acquire(partial, stamp=False)
     try:
         cfg = read_json(partial, "config.json")

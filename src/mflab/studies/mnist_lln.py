@@ -48,7 +48,8 @@ class MnistLLNConfig(StudyConfig):
     digit: int = param(0, ge=0, le=9, doc="the 'one' of one-vs-rest (SPEC A4: 0)")
     kappa: float = param(1.0, gt=0, doc="init w ~ N(0, κ²/784 I)")
     standardize: bool = param(False, doc="map pixels to (x − 0.1307)/0.3081 instead of [0, 1]")
-    n_train: int | None = param(None, ge=100, doc="use the first n_train training images")
+    n_train: int | None = param(None, ge=100, le=60_000,
+                                doc="use the first n_train training images (of 60 000)")
     data_dir: str | None = param(None, doc="folder with the 4 MNIST .gz files (else search)")
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {

@@ -74,7 +74,8 @@ class OptimizersNetworksConfig(StudyConfig):
     mnist_kappa: float = param(1.0, gt=0, doc="A4 init w ~ N(0, κ²/784 I)")
     mnist_c0: float = param(1.0, gt=0, doc="A4 init c ~ U[−c0, c0]")
     digit: int = param(0, ge=0, le=9, doc="A4 digit vs rest (SPEC: 0)")
-    n_train: int | None = param(None, ge=100, doc="A4: first n_train training images")
+    n_train: int | None = param(None, ge=100, le=60_000,
+                                doc="A4: first n_train training images (of 60 000)")
     data_dir: str | None = param(None, doc="folder with the 4 MNIST .gz files (else search)")
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
