@@ -192,6 +192,20 @@ def _missing_extras() -> list[str]:
     return [m for m in ("matplotlib", "pandas", "pyarrow") if importlib.util.find_spec(m) is None]
 
 
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (a scheduler's or `kill`'s stop) ends a command as Ctrl-C does: the run's
+    segment is closed in meta.json and the same "interrupted; continue with" line printed.
+    Installed by the command line only (the main thread), never on import."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mflab`` command; returns the exit status."""
     argv = _glue_negative_values(list(sys.argv[1:] if argv is None else argv))
@@ -199,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)  # the command line computes in float64
+    _terminate_like_interrupt()
     if args.command == "list":
         return _list(args.verbose)
     missing = _missing_extras()

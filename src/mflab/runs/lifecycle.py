@@ -189,6 +189,7 @@ def execute(study, ctx: RunContext) -> Path:
 
     t0 = time.perf_counter()
     started = _meta.now_iso()
+    _open_segment(ctx, started)
     try:
         with float64():
             if not ctx.run_complete:
@@ -229,10 +230,14 @@ def _update_meta(ctx: RunContext, t0: float, started: str, status: str,
         meta = read_json(ctx.dir, "meta.json")
     except RunError:  # damaged: leave it to the user (the error names it elsewhere)
         return {}
-    seg = time.perf_counter() - t0
-    meta.setdefault("segments", []).append({"started": started, "ended": _meta.now_iso(),
-                                            "seconds": seg, "resumed": ctx.resumed})
-    meta["wall_time_s"] = sum(s["seconds"] for s in meta["segments"])
+    seg = {"started": started, "ended": _meta.now_iso(), "seconds": time.perf_counter() - t0,
+           "resumed": ctx.resumed}
+    segments = meta.setdefault("segments", [])
+    if segments and segments[-1].get("ended") is None:  # this run's open segment
+        segments[-1] = seg
+    else:
+        segments.append(seg)
+    meta["wall_time_s"] = sum(s["seconds"] or 0.0 for s in segments)
     meta["status"] = status
     meta.update(ctx.bookkeeping())
     if divergence is not None:
@@ -241,6 +246,42 @@ def _update_meta(ctx: RunContext, t0: float, started: str, status: str,
         meta["finished"] = _meta.now_iso()
     write_json(path, meta)
     return meta
+
+
+def _open_segment(ctx: RunContext, started: str) -> None:
+    """Record in ``meta.json`` that a segment runs from ``started`` (status ``running``), so a
+    run killed where nothing can be caught (kill -9) still shows it. A segment a killed run
+    left open is closed first, with the time of the last file that run wrote."""
+    path = ctx.dir / "meta.json"
+    try:
+        meta = read_json(ctx.dir, "meta.json")
+    except RunError:  # missing or damaged: leave it to the user (named elsewhere)
+        return
+    segments = meta.setdefault("segments", [])
+    if segments and segments[-1].get("ended") is None:
+        segments[-1] = close_killed_segment(ctx.dir, segments[-1])
+    segments.append({"started": started, "ended": None, "seconds": None,
+                     "resumed": ctx.resumed})
+    meta["wall_time_s"] = sum(s["seconds"] or 0.0 for s in segments)
+    meta["status"] = "running"
+    write_json(path, meta)
+
+
+def close_killed_segment(run_dir: Path, segment: dict[str, Any]) -> dict[str, Any]:
+    """An open segment of a killed run, closed at the last modification of a file of the run
+    (checkpoints, metric parts, arrays; not the lock or meta.json) — the latest moment the
+    run is known to have worked — and marked ``inferred``."""
+    import datetime as dt
+
+    start = dt.datetime.fromisoformat(segment["started"])
+    skip = {".lock", "meta.json"}
+    times = [p.stat().st_mtime for p in Path(run_dir).rglob("*")
+             if p.is_file() and p.name not in skip]
+    end = max([start.timestamp(), *times])
+    ended = dt.datetime.fromtimestamp(end, start.tzinfo)
+    return {**segment, "ended": ended.isoformat(timespec="seconds"),
+            "seconds": end - start.timestamp(),
+            "inferred": "killed: ended at the run's last file write"}
 
 
 def _finalize(study, ctx: RunContext, t0: float, started: str) -> Path:
