@@ -190,3 +190,20 @@ def test_error_estimate_covers_the_true_error_at_the_cone_point():
     true = np.max(np.abs((res.risk - ref_dt) + (m1 - ref_M)))
     assert abs(res.order_dt - 2) < 0.3
     assert true <= res.err_risk < 4 * true, (res.err_risk, true, res.err_dt, res.err_M)
+
+
+def test_the_solver_in_short_calls_equals_one_long_call(monkeypatch):
+    # issue 26, case 2: the DD advances in compiled calls of ≤ CHUNK_STEPS steps (so that
+    # progress shows and Ctrl-C stops it); cutting it changes nothing
+    import mflab.meanfield.dd as dd
+    from mflab.meanfield import IsotropicGaussians, RadialDD, radial_quantiles, sigma_a2, unit_a
+
+    with jax.enable_x64(True):
+        units, data = unit_a(sigma_a2()), IsotropicGaussians(0.5, 10)
+        system, r0 = RadialDD(units, data), radial_quantiles(16, 10, 0.4)
+        one = dd.solve_dd(system, r0, t_max=2.0, dt=0.01, n_records=11)  # 20 steps a record
+        monkeypatch.setattr(dd, "CHUNK_STEPS", 30)  # one record a call, 10 calls
+        cut = dd.solve_dd(system, r0, t_max=2.0, dt=0.01, n_records=11)
+    np.testing.assert_array_equal(cut.particles, one.particles)
+    np.testing.assert_array_equal(cut.risk, one.risk)
+    assert np.all(np.diff(one.risk) <= 1e-12)  # gradient flow of the risk: it decreases

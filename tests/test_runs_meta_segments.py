@@ -74,3 +74,34 @@ def test_a_segment_killed_with_sigkill_is_closed_and_counted_by_resume(tmp_path)
     assert second["resumed"] is True and second["ended"] is not None
     assert meta["status"] == "complete"
     assert abs(meta["wall_time_s"] - (first["seconds"] + second["seconds"])) < 1e-9
+
+
+def test_a_long_dd_solve_stops_within_seconds_of_sigterm(tmp_path):
+    # issue 26, case 2: the DD ran as one compiled call and ignored Ctrl-C for minutes; it
+    # now advances in short calls, so SIGTERM (as Ctrl-C) stops it at once, resumable
+    p = _start(tmp_path, "run", "mf-radial-minimum", "--preset", "quick", "--set",
+               "t_max=1000", "--set", "dd_dt=0.001", "--set", "refine_kappas=none",
+               "--out", "dd")
+    partial = tmp_path / ".dd.partial"
+    t0 = time.time()
+    while time.time() - t0 < 120:  # until the first DD solve runs (its timing not yet saved)
+        if (partial / "meta.json").exists() and time.time() - t0 > 6:
+            break
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    t_sig = time.time()
+    _, err = p.communicate(timeout=60)
+    assert time.time() - t_sig < 5, "SIGTERM took more than 5 s to stop the run"
+    assert p.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted; continue with `mflab resume dd`"
+    assert _meta(partial)["status"] == "interrupted"
+
+
+def test_a_dd_solve_over_the_step_bound_is_refused_before_anything(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mflab", "run", "mf-isotropic", "--set",
+                        "eps=50", "--out", "x"], cwd=tmp_path, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "the DD would take 1.92e+08 time steps" in r.stderr
+    assert "--set dd_max_steps=N to allow it" in r.stderr
+    assert list(tmp_path.iterdir()) == []

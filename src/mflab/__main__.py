@@ -1,7 +1,5 @@
 """``python -m mflab`` runs the ``mflab`` command line."""
 
-import sys
+from mflab.cli import entry
 
-from mflab.cli import main
-
-sys.exit(main())
+entry()

@@ -206,6 +206,25 @@ def _terminate_like_interrupt() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+#: The exit status of an interrupted command (Ctrl-C or SIGTERM), as shells report SIGINT.
+EXIT_INTERRUPTED = 130
+
+
+def entry() -> None:
+    """The ``mflab`` executable (and ``python -m mflab``): :func:`main`, then exit. An
+    interrupted command has already closed its run (meta.json, lock) and said so; it exits
+    at once, without the interpreter's teardown, which can crash while XLA's threads still
+    hold the computation the interrupt cut short."""
+    import os
+
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code == EXIT_INTERRUPTED:
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mflab`` command; returns the exit status."""
     argv = _glue_negative_values(list(sys.argv[1:] if argv is None else argv))
@@ -285,7 +304,7 @@ def _batch(request: dict, out: Path, args) -> int:
         index, failed = execute_batch(request, Path(out), members, executor=executor)
     except KeyboardInterrupt:
         print(f"interrupted; continue with `mflab resume {out}`", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         executor.close()
     if failed:
@@ -321,7 +340,7 @@ def _execute(study, ctx, executor=None) -> int:
         final = execute(study, ctx)
     except KeyboardInterrupt:
         print(f"interrupted; continue with `mflab resume {ctx.final_dir}`", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except RunDiverged as e:
         print(f"mflab: error: {_one_line(e)}", file=sys.stderr)
         return 1

@@ -214,9 +214,16 @@ class FullDD(DDSystem):
 INTEGRATORS = {"heun": 2, "rk4": 4}
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 7))
-def _integrate(system, xi, scheme, n_sub, x0, t0, dt, n_rec):
-    # n_sub and dt are traced (one compilation serves every step size); n_rec is static
+#: Most solver steps one compiled call advances: the solver returns to Python between calls,
+#: to show progress and let Ctrl-C/SIGTERM stop it within about that many steps.
+CHUNK_STEPS = 2000
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _integrate(system, xi, scheme, n_sub, x, t, dt, r0, r1, out):
+    """Records r0..r1−1 (traced bounds: one compilation serves every chunk of a solve), each
+    n_sub steps of size dt from (x, t); ``out`` = (xs, risk, norm) buffers of all records,
+    filled in place. Returns (x, t, out)."""
     grad = jax.grad(system.energy)
     P = system.project  # constraint set (RadialDD: r ≥ 0; identity otherwise)
 
@@ -237,13 +244,15 @@ def _integrate(system, xi, scheme, n_sub, x0, t0, dt, n_rec):
             x = P(x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4))
         return (x, t + dt)
 
-    def record(c, _):
-        c = jax.lax.fori_loop(0, n_sub, step, c)
-        x = c[0]
-        return c, (x, system.risk(x), system.mean_norm(x))
+    def record(r, c):
+        x, t, (xs, risk, norm) = c
+        x, t = jax.lax.fori_loop(0, n_sub, step, (x, t))
+        xs = jax.lax.dynamic_update_index_in_dim(xs, x, r, 0)
+        risk = risk.at[r].set(system.risk(x))
+        norm = norm.at[r].set(system.mean_norm(x))
+        return x, t, (xs, risk, norm)
 
-    (x, _), out = jax.lax.scan(record, (x0, t0), None, length=n_rec)
-    return out
+    return jax.lax.fori_loop(r0, r1, record, (x, t, out))
 
 
 @partial(jax.jit, static_argnums=0)
@@ -341,8 +350,28 @@ def estimate_error(res: DDResult, solve, init, M: int, order: float) -> DDResult
     return res
 
 
+def _advance(system, xi, scheme, n_sub: int, x0, dt: float, n_rec: int, progress: bool):
+    """The n_rec records of a solve, in compiled calls of at most :data:`CHUNK_STEPS` steps
+    (one record when a record is longer), with a progress bar in steps."""
+    from tqdm.auto import tqdm
+
+    dtype = jnp.result_type(x0)
+    out = (jnp.zeros((n_rec, *x0.shape), dtype), jnp.zeros(n_rec, dtype),
+           jnp.zeros(n_rec, dtype))
+    x, t = x0, jnp.asarray(0.0, dtype)
+    per_call = max(1, CHUNK_STEPS // n_sub)
+    with tqdm(total=n_rec * n_sub, disable=not progress, desc="DD", unit="step") as bar:
+        for r0 in range(0, n_rec, per_call):
+            r1 = min(n_rec, r0 + per_call)
+            x, t, out = _integrate(system, xi, scheme, jnp.asarray(n_sub, jnp.int32), x, t,
+                                   jnp.asarray(dt, dtype), r0, r1, out)
+            jax.block_until_ready(x)  # Python regains control here: progress, interrupts
+            bar.update((r1 - r0) * n_sub)
+    return out
+
+
 def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=None,
-             scheme: str = "heun", refine=None) -> DDResult:
+             scheme: str = "heun", refine=None, progress: bool = False) -> DDResult:
     """Integrate the particle DD from x0 (M, ...) to t_max, recording n_records times (t=0 incl.).
 
     Args:
@@ -353,6 +382,9 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
       refine: optional callable ``M -> x0`` giving the initial particles for any M; when
         given, the solver estimates its own error (:func:`estimate_error`: dt/2, dt/4 and
         M/2, 2M, Richardson with the observed orders).
+      progress: a tqdm bar in solver steps. The solver advances in compiled calls of at most
+        :data:`CHUNK_STEPS` steps, so Ctrl-C (or SIGTERM from the command line) stops it
+        between two calls.
     """
     if not isinstance(system, DDSystem):
         raise TypeError(f"system must be a DDSystem (RadialDD, FullDD, AnisotropicDD or a "
@@ -367,7 +399,7 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
     if n_sub < 1 or abs(n_sub * dt - seg) > 1e-9 * seg:
         raise ValueError(f"t_max/(n_records-1) = {seg!r} must be a multiple of dt = {dt!r}.")
     x0 = jnp.asarray(x0)
-    xs, risk, norm = _integrate(system, xi, scheme, n_sub, x0, 0.0, dt, n_records - 1)
+    xs, risk, norm = _advance(system, xi, scheme, n_sub, x0, dt, n_records - 1, progress)
     times = np.linspace(0.0, t_max, n_records)
     risk0, norm0 = _observe(system, x0)
     res = DDResult(times, np.concatenate([[float(risk0)], np.asarray(risk)]),
@@ -381,7 +413,8 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
                               f"lower dt (given {dt!r}).", method="DD solver")
     if refine is not None:
         estimate_error(res, lambda x, k: solve_dd(system, x, t_max=t_max, dt=dt / k,
-                                                  n_records=n_records, xi=xi, scheme=scheme),
+                                                  n_records=n_records, xi=xi, scheme=scheme,
+                                                  progress=progress),
                        refine, x0.shape[0], INTEGRATORS[scheme])
     return res
 

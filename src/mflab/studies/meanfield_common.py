@@ -43,14 +43,31 @@ def time_grid(n_steps: int, n_records: int, block: int) -> np.ndarray:
 
 DD_STAGES = 4
 
+#: Default bound on the time steps of one DD solve (t_max / dd_dt); the paper presets need
+#: at most 10⁴. A config may raise it (``dd_max_steps``).
+DD_MAX_STEPS = 1_000_000
+
+
+def check_dd_steps(t_max: float, dd_dt: float, limit: int, what: str = "t_max") -> None:
+    """Refuse a DD solve of more than ``limit`` time steps before anything runs: one compiled
+    solve of 10⁸ steps runs for hours (issue 26: ε = 50 asked for t = 1.9·10⁷)."""
+    from mflab.runs.config import ConfigError
+
+    steps = t_max / dd_dt
+    if steps > limit:
+        raise ConfigError(f"the DD would take {steps:.3g} time steps ({what} = {t_max:g} / "
+                          f"dd_dt = {dd_dt:g}), more than dd_max_steps = {limit}; lower the "
+                          "time span or raise dd_dt, or --set dd_max_steps=N to allow it.")
+
 
 def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
-                    refine=None, substeps: int = 1):
+                    refine=None, substeps: int = 1, progress: bool = False):
     """:func:`~mflab.meanfield.dd.solve_dd` over ``DD_STAGES`` decades ending at ``t_max``
     (records dense where the dynamics is fast), with ξ ≡ 1. Each stage takes the largest
     dt ≤ ``dt_max`` dividing its record interval, divided by ``substeps``. With ``refine``
     (``M -> x0``) the result carries :func:`~mflab.meanfield.dd.estimate_error` of the
-    staged solve (dt/2, dt/4 and M/2, 2M, Richardson with the observed orders)."""
+    staged solve (dt/2, dt/4 and M/2, 2M, Richardson with the observed orders).
+    ``progress``: a bar per solve (each interruptible between its compiled calls)."""
     from mflab.meanfield.dd import DDResult, estimate_error, solve_dd
 
     per = max(2, (n_records - 1) // DD_STAGES)
@@ -60,7 +77,7 @@ def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
     for t1 in ends:
         seg = (t1 - t0) / per
         dt = seg / (int(np.ceil(seg / dt_max - 1e-9)) * substeps)
-        res = solve_dd(system, x, t_max=t1 - t0, dt=dt, n_records=per + 1)
+        res = solve_dd(system, x, t_max=t1 - t0, dt=dt, n_records=per + 1, progress=progress)
         keep = slice(0 if not parts else 1, None)  # the start of a stage ends the previous one
         parts.append((t0 + res.times[keep], res.risk[keep], res.mean_norm[keep],
                       res.particles[keep]))
@@ -68,8 +85,8 @@ def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
     out = DDResult(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
     if refine is not None:
         estimate_error(out, lambda y, k: solve_dd_staged(
-            system, y, t_max=t_max, dt_max=dt_max, n_records=n_records, substeps=substeps * k),
-            refine, len(x0), 2)
+            system, y, t_max=t_max, dt_max=dt_max, n_records=n_records, substeps=substeps * k,
+            progress=progress), refine, len(x0), 2)
     return out
 
 
@@ -162,7 +179,8 @@ def simulate_case(ctx: RunContext, label: str, phase0: int, *, units, data, thet
     if done <= phase0 + 1:
         t0 = time.perf_counter()
         res = solve_dd_staged(dd_system, dd_init(dd_M), t_max=float(times[-1]), dt_max=dd_dt,
-                              n_records=dd_records, refine=dd_init if dd_refine else None)
+                              n_records=dd_records, refine=dd_init if dd_refine else None,
+                              progress=ctx.progress)
         ctx.record_timing(f"dd {label}", time.perf_counter() - t0)
         ctx.save_arrays(f"dd_{label}", times=res.times, risk=res.risk, mean_norm=res.mean_norm,
                         particles=res.particles.astype(np.float32),

@@ -21,7 +21,7 @@ from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
 from mflab.studies.base import Study
-from mflab.studies.meanfield_common import dd_gap, simulate_case
+from mflab.studies.meanfield_common import check_dd_steps, dd_gap, simulate_case
 from mflab.studies.mf_isotropic import sgd_dd_memory
 
 
@@ -45,6 +45,8 @@ class MfAnisotropicConfig(StudyConfig):
     dd_m1: int = param(6, ge=1, doc="DD quantiles of r1 (particles: dd_m1 × dd_m2)")
     dd_m2: int = param(6, ge=1, doc="DD quantiles of r2")
     dd_dt: float = param(0.05, gt=0, doc="largest DD time step (Heun, order 2)")
+    dd_max_steps: int = param(1_000_000, ge=1,
+                              doc="refuse a DD solve of more time steps (t_max / dd_dt)")
     dd_refine: bool = param(True, doc="estimate the DD error (dt/2, dt/4; m2/2, 2·m2; "
                                       "Richardson)")
     dd_records: int = param(81, ge=3, doc="DD records (log-staged in t)")
@@ -58,6 +60,7 @@ class MfAnisotropicConfig(StudyConfig):
     def check(self) -> None:
         if len(set(self.kappas)) != len(self.kappas):
             raise ConfigError(f"kappas must not repeat; got {self.kappas}.")
+        check_dd_steps(self.n_steps * self.eps, self.dd_dt, self.dd_max_steps, "n_steps·eps")
         if self.dd_refine and self.dd_m2 % 2:
             raise ConfigError(f"dd_m2 must be even when dd_refine (the error estimate halves "
                               f"it); got {self.dd_m2}.")

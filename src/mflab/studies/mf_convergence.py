@@ -36,6 +36,7 @@ from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
 from mflab.studies.base import Study
+from mflab.studies.meanfield_common import check_dd_steps
 from mflab.studies.mf_isotropic import sgd_dd_memory
 
 
@@ -53,6 +54,8 @@ class MfConvergenceConfig(StudyConfig):
     block: int = param(8, ge=1, doc="steps per blocked-kernel update")
     dd_M: int = param(400, ge=2, doc="DD radii (reference)")
     dd_dt: float = param(0.005, gt=0, doc="DD time step (Heun)")
+    dd_max_steps: int = param(1_000_000, ge=1,
+                              doc="refuse a DD solve of more time steps (t_max / dd_dt)")
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
@@ -67,6 +70,7 @@ class MfConvergenceConfig(StudyConfig):
         if len(self.Ns) < 2 or len(self.epss) < 2:
             raise ConfigError(f"need at least two N and two ε; got Ns={self.Ns}, "
                               f"epss={self.epss}.")
+        check_dd_steps(max(self.times), self.dd_dt, self.dd_max_steps, "max(times)")
 
     def memory_bytes(self) -> int:
         """The widest SGD job (all seeds) with its exact risk, and the radial DD refined at
@@ -101,7 +105,8 @@ class MfConvergenceStudy(Study):
             dt = seg / int(np.ceil(seg / c.dd_dt - 1e-9))  # ≤ dd_dt, dividing the interval
             dd = solve_dd(RadialDD(units, data), radial_quantiles(c.dd_M, c.d, c.kappa),
                           t_max=t_max, dt=dt, n_records=n_rec,
-                          refine=lambda M: radial_quantiles(M, c.d, c.kappa))
+                          refine=lambda M: radial_quantiles(M, c.d, c.kappa),
+                          progress=ctx.progress)
             ctx.save_arrays("dd", times=dd.times, risk=dd.risk, err_risk=np.float64(dd.err_risk))
             ctx.save_checkpoint(progress=1)
         dd = read_arrays(ctx.dir, "dd")

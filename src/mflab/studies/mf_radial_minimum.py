@@ -28,6 +28,7 @@ from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
 from mflab.studies.base import Study
+from mflab.studies.meanfield_common import check_dd_steps
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class MfRadialMinimumConfig(StudyConfig):
         (0.1, 0.4), gt=0, doc="starts whose DD error is estimated (none: no estimate)")
     dd_M: int = param(200, ge=2, doc="DD particles (radii)")
     dd_dt: float = param(0.001, gt=0, doc="largest DD time step (Heun)")
+    dd_max_steps: int = param(1_000_000, ge=1,
+                              doc="refuse a DD solve of more time steps (t_max / dd_dt)")
     t_max: float = param(10.0, gt=0, doc="DD end time")
     dd_records: int = param(201, ge=9, doc="DD records (log-staged in t)")
 
@@ -66,6 +69,7 @@ class MfRadialMinimumConfig(StudyConfig):
     def check(self) -> None:
         if len(set(self.kappas)) != len(self.kappas):
             raise ConfigError(f"kappas must not repeat; got {self.kappas}.")
+        check_dd_steps(self.t_max, self.dd_dt, self.dd_max_steps)
         if not set(self.refine_kappas or ()) <= set(self.kappas):
             raise ConfigError(f"refine_kappas must be among kappas {self.kappas}; "
                               f"got {self.refine_kappas}.")
@@ -153,7 +157,8 @@ class MfRadialMinimumStudy(Study):
                 refine = kappa in (c.refine_kappas or ())
             t0 = time.perf_counter()
             res = solve_dd_staged(system, init(c.dd_M), t_max=c.t_max, dt_max=c.dd_dt,
-                                  n_records=c.dd_records, refine=init if refine else None)
+                                  n_records=c.dd_records, refine=init if refine else None,
+                                  progress=ctx.progress)
             ctx.record_timing(f"dd {label}", time.perf_counter() - t0)
             rT = res.particles[-1]
             w = np.full(rT.size, 1.0 / rT.size)
