@@ -255,9 +255,12 @@ def test_diverging_network_run_names_step_replica_and_quantity():
     th = jnp.stack([init_particles(jax.random.key(0), units, 10, 10, b0=-1e3),
                     init_particles(jax.random.key(1), units, 10, 10)]).astype(jnp.float32)
     L = network_landscape(units, data, 10)
-    with pytest.raises(mflab.DivergenceError, match=r"by step \d+ for agent \(replica\) 1"):
+    msg = r"at step \d+ \(the first non-finite step\) for agent \(replica\) 1"
+    with pytest.raises(mflab.DivergenceError, match=msg) as e:
         mflab.run(sgd(1e6), L, th, 200, jax.random.key(0), record_every=10,
                   observables={"mean_norm": lambda t: jnp.sum(t**2)})
+    # the replayed first step, not the record (every 10 steps) that saw it
+    assert e.value.step % 10 != 0 and e.value.method == "sgd"
 
 
 def test_network_landscape_validates():
