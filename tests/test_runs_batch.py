@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -125,3 +126,59 @@ def test_a_member_killed_before_its_config_was_written_starts_afresh(tmp_path):
     assert sweep("toy", [0], out=out)[1] == []
     assert not any(p.name == LOCK_NAME for p in out.rglob("*"))
     np.testing.assert_array_equal(read_metrics(out / "seed-0").value, walk(0, 6))
+
+
+class _LostExecutor:
+    """A scheduler that dies right after handing each job to a worker: the workers (here
+    real processes running the member) go on writing, the client gets errors at once."""
+
+    def __init__(self):
+        self.workers = []
+
+    def map(self, fn, items):
+        import os
+        import subprocess
+        import sys
+        import time
+
+        from mflab.runs.lock import live_owner
+
+        tests = Path(__file__).resolve().parent
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent / "src"),
+                                                            str(tests)])}
+        out = []
+        for m in items:
+            self.workers.append(subprocess.Popen(
+                [sys.executable, "-m", "mflab", "run", m.study, "--seed", str(m.seed),
+                 *[a for o in m.overrides for a in ("--set", o)], "--out", m.out,
+                 "--no-progress"], env=env, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+            t0 = time.time()
+            while live_owner(partial_for(Path(m.out))) is None and time.time() - t0 < 60:
+                time.sleep(0.05)
+            out.append(ConnectionError("the scheduler died"))
+        return out
+
+
+def test_a_batch_whose_scheduler_died_waits_for_its_workers_runs(tmp_path):
+    # issue 26, case 6: the client used to report every job failed and release the sweep at
+    # once while the workers went on writing; a resume right after failed on their locks
+    from mflab.runs.batch import check_batch, execute_batch, resume_batch
+    from mflab.runs.sweep import sweep_request
+
+    request = sweep_request("toy_study:Toy", [0, 1],
+                            overrides=["n_steps=5", "step_seconds=0.3"])
+    out = tmp_path / "sw"
+    members = check_batch(request, out)
+    lost = _LostExecutor()
+    index, failed = execute_batch(request, out, members, executor=lost)
+    assert failed == [0, 1]
+    assert "lost: ConnectionError: the scheduler died" in index.read_text()
+    # it waited for the orphans: their runs are finished and nobody holds them
+    assert all((out / f"seed-{s}" / "summary.md").exists() for s in (0, 1))
+    index, failed = resume_batch(out)  # right after: nothing locked, nothing to redo
+    for w in lost.workers:
+        w.wait(timeout=60)
+    assert failed == []
+    for s in (0, 1):
+        np.testing.assert_array_equal(read_metrics(out / f"seed-{s}").value, walk(s, 5))

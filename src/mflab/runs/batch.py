@@ -32,7 +32,7 @@ from mflab.runs.config import build_config
 from mflab.runs.context import write_json
 from mflab.runs.io import read_json, read_meta
 from mflab.runs.lifecycle import partial_for, resume, start
-from mflab.runs.lock import LOCK_NAME, RunLock, acquire, live_owner
+from mflab.runs.lock import LOCK_NAME, RunLock, acquire, describe, live_owner
 from mflab.runs.preflight import check_memory, check_new_dir
 
 MANIFEST = "manifest.json"
@@ -143,10 +143,39 @@ def execute_batch(request: dict[str, Any], out: Path, members: list[Member], *,
                 errors[m.key] = f"lost: {type(res).__name__}: {' '.join(str(res).split())}"
             elif res[2]:
                 errors[m.key] = res[2]
+        lost = [m for m, res in zip(members, results, strict=True)
+                if isinstance(res, BaseException)]
+        for m in wait_for_orphans(lost):
+            errors[m.key] += f" (its run is still written by {describe(live_owner(_dir(m)))})"
         index = _kind(request).write_index(request, out, members, errors)
     finally:
         lock.release(remove=True)
     return index, [m.key for m in members if m.key in errors]
+
+
+#: Seconds a batch waits for the runs of jobs its executor lost (a dead scheduler's workers
+#: go on until they finish or notice it) before it reports them and releases the batch.
+ORPHAN_WAIT_S = 600.0
+
+
+def _dir(m: Member) -> Path:
+    """The partial directory of a member's run (where a live writer holds the lock)."""
+    return partial_for(Path(m.out))
+
+
+def wait_for_orphans(lost: list[Member], timeout: float | None = None,
+                     poll: float = 0.25) -> list[Member]:
+    """Wait until no live process writes the runs of ``lost`` members (jobs whose scheduler
+    died while a worker ran them), at most ``timeout`` s (default :data:`ORPHAN_WAIT_S`), so
+    that a resume right after finds them finished or free; returns those still written."""
+    import time
+
+    deadline = time.monotonic() + (ORPHAN_WAIT_S if timeout is None else timeout)
+    pending = [m for m in lost if live_owner(_dir(m)) is not None]
+    while pending and time.monotonic() < deadline:
+        time.sleep(poll)
+        pending = [m for m in pending if live_owner(_dir(m)) is not None]
+    return pending
 
 
 def run_batch(request: dict[str, Any], out: Path, *, executor=None, progress: bool = False,
