@@ -352,7 +352,8 @@ def estimate_error(res: DDResult, solve, init, M: int, order: float) -> DDResult
 
 def _advance(system, xi, scheme, n_sub: int, x0, dt: float, n_rec: int, progress: bool):
     """The n_rec records of a solve, in compiled calls of at most :data:`CHUNK_STEPS` steps
-    (one record when a record is longer), with a progress bar in steps."""
+    (one record when a record is longer), with a progress bar in steps for a long solve
+    (at least 10 calls; it disappears when done)."""
     from tqdm.auto import tqdm
 
     dtype = jnp.result_type(x0)
@@ -360,7 +361,9 @@ def _advance(system, xi, scheme, n_sub: int, x0, dt: float, n_rec: int, progress
            jnp.zeros(n_rec, dtype))
     x, t = x0, jnp.asarray(0.0, dtype)
     per_call = max(1, CHUNK_STEPS // n_sub)
-    with tqdm(total=n_rec * n_sub, disable=not progress, desc="DD", unit="step") as bar:
+    total = n_rec * n_sub
+    with tqdm(total=total, disable=not progress or total < 10 * CHUNK_STEPS, desc="DD",
+              unit="step", leave=False) as bar:
         for r0 in range(0, n_rec, per_call):
             r1 = min(n_rec, r0 + per_call)
             x, t, out = _integrate(system, xi, scheme, jnp.asarray(n_sub, jnp.int32), x, t,
