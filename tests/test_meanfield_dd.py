@@ -202,7 +202,7 @@ def test_the_solver_in_short_calls_equals_one_long_call(monkeypatch):
         units, data = unit_a(sigma_a2()), IsotropicGaussians(0.5, 10)
         system, r0 = RadialDD(units, data), radial_quantiles(16, 10, 0.4)
         one = dd.solve_dd(system, r0, t_max=2.0, dt=0.01, n_records=11)  # 20 steps a record
-        monkeypatch.setattr(dd, "CHUNK_STEPS", 30)  # one record a call, 10 calls
+        monkeypatch.setattr(dd, "CHUNK_STEPS", 30)  # pieces of records and whole records
         cut = dd.solve_dd(system, r0, t_max=2.0, dt=0.01, n_records=11)
     np.testing.assert_array_equal(cut.particles, one.particles)
     np.testing.assert_array_equal(cut.risk, one.risk)

@@ -84,14 +84,16 @@ def test_a_long_dd_solve_stops_within_seconds_of_sigterm(tmp_path):
                "--out", "dd")
     partial = tmp_path / ".dd.partial"
     t0 = time.time()
-    while time.time() - t0 < 120:  # until the first DD solve runs (its timing not yet saved)
-        if (partial / "meta.json").exists() and time.time() - t0 > 6:
+    while time.time() - t0 < 120:  # into the DD solves (the QP and compilations come first)
+        if (partial / "meta.json").exists() and time.time() - t0 > 15:
             break
         time.sleep(0.2)
     p.send_signal(signal.SIGTERM)
     t_sig = time.time()
-    _, err = p.communicate(timeout=60)
-    assert time.time() - t_sig < 5, "SIGTERM took more than 5 s to stop the run"
+    _, err = p.communicate(timeout=120)
+    # compiled calls of ~0.5 s: within seconds, even on a loaded machine (one uncut call of
+    # this solve would run for hours: its last stage is 9·10⁵ steps at ~60 steps/s)
+    assert time.time() - t_sig < 10, "SIGTERM took more than 10 s to stop the run"
     assert p.returncode == 130, err
     assert err.strip().splitlines()[-1] == "interrupted; continue with `mflab resume dd`"
     assert _meta(partial)["status"] == "interrupted"

@@ -215,8 +215,11 @@ INTEGRATORS = {"heun": 2, "rk4": 4}
 
 
 #: Most solver steps one compiled call advances: the solver returns to Python between calls,
-#: to show progress and let Ctrl-C/SIGTERM stop it within about that many steps.
+#: to show progress and let Ctrl-C/SIGTERM stop it.
 CHUNK_STEPS = 2000
+#: Seconds one compiled call aims at: calls are sized from the measured rate (steps/s), so
+#: an expensive system (0.02 s a step) still returns to Python about twice a second.
+CALL_SECONDS = 0.5
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2))
@@ -351,25 +354,43 @@ def estimate_error(res: DDResult, solve, init, M: int, order: float) -> DDResult
 
 
 def _advance(system, xi, scheme, n_sub: int, x0, dt: float, n_rec: int, progress: bool):
-    """The n_rec records of a solve, in compiled calls of at most :data:`CHUNK_STEPS` steps
-    (one record when a record is longer), with a progress bar in steps for a long solve
-    (at least 10 calls; it disappears when done)."""
+    """The n_rec records of a solve (n_sub steps each) in compiled calls of at most
+    :data:`CHUNK_STEPS` steps and about :data:`CALL_SECONDS` seconds (sized from the rate of
+    the previous call; a record longer than that is advanced in pieces, its entry written
+    by each), with a progress bar in steps for a long solve (≥ 10 × CHUNK_STEPS steps; it
+    disappears when done). The steps are those of one uncut call."""
+    import time
+
     from tqdm.auto import tqdm
 
     dtype = jnp.result_type(x0)
     out = (jnp.zeros((n_rec, *x0.shape), dtype), jnp.zeros(n_rec, dtype),
            jnp.zeros(n_rec, dtype))
     x, t = x0, jnp.asarray(0.0, dtype)
-    per_call = max(1, CHUNK_STEPS // n_sub)
+    dt_ = jnp.asarray(dt, dtype)
     total = n_rec * n_sub
+    budget = min(CHUNK_STEPS, 16)  # steps of the next call: small first (it compiles)
+    r, s = 0, 0  # the record being advanced, and its steps done
     with tqdm(total=total, disable=not progress or total < 10 * CHUNK_STEPS, desc="DD",
               unit="step", leave=False) as bar:
-        for r0 in range(0, n_rec, per_call):
-            r1 = min(n_rec, r0 + per_call)
-            x, t, out = _integrate(system, xi, scheme, jnp.asarray(n_sub, jnp.int32), x, t,
-                                   jnp.asarray(dt, dtype), r0, r1, out)
+        while r < n_rec:
+            if s == 0 and budget >= n_sub:  # whole records
+                k = min(budget // n_sub, n_rec - r)
+                steps, r1, piece = k * n_sub, r + k, n_sub
+            else:  # a piece of record r
+                piece = min(budget, n_sub - s)
+                steps, r1 = piece, r + 1
+            t0 = time.perf_counter()
+            x, t, out = _integrate(system, xi, scheme, jnp.asarray(piece, jnp.int32), x, t,
+                                   dt_, r, r1, out)
             jax.block_until_ready(x)  # Python regains control here: progress, interrupts
-            bar.update((r1 - r0) * n_sub)
+            rate = steps / max(time.perf_counter() - t0, 1e-6)
+            budget = int(min(CHUNK_STEPS, max(1, rate * CALL_SECONDS)))
+            if r1 > r + 1 or s + piece == n_sub:
+                r, s = r1, 0
+            else:
+                s += piece
+            bar.update(steps)
     return out
 
 
