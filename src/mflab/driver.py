@@ -99,10 +99,14 @@ def _evaluate(observables: tuple, x) -> dict[str, Any]:
             out.update(zip(name, val, strict=True))
         else:
             out[name] = val
-    out["_finite_x"] = jax.vmap(
-        lambda xa: jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf))
-                                      for leaf in jax.tree_util.tree_leaves(xa)])))(x)
+    out["_finite_x"] = _finite_agents(x)
     return out
+
+
+def _finite_agents(x) -> jax.Array:
+    """(A,) whether every number of each agent's parameters is finite."""
+    return jax.vmap(lambda xa: jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf))
+                                                  for leaf in jax.tree_util.tree_leaves(xa)])))(x)
 
 
 @functools.lru_cache(maxsize=128)
@@ -127,7 +131,7 @@ def make_chunk(structure, landscape, observables: tuple, block: int | None):
         def one_step(k, carry):
             state, key, acc, n = carry
             state, info = optimizer.step(jax.random.fold_in(key, k), state, landscape)
-            return state, key, _accumulate(infos, acc, info, state), n + 1
+            return state, key, _accumulate(infos, acc, info), n + 1
 
         def plain(state, key, k, target, acc=None):
             if acc is None:
@@ -139,8 +143,8 @@ def make_chunk(structure, landscape, observables: tuple, block: int | None):
             return plain
         block_advance = landscape.fast_path(optimizer).make(block)
 
-        def advance(state, key, k, target, acc=None):
-            n_blocks = (target - k) // block
+        def advance(state, key, k, target):  # no info observables here: run() takes plain
+            n_blocks = (target - k) // block     # steps when there are any
             state = block_advance(state, key, k, n_blocks)
             return plain(state, key, k + n_blocks * block, target)  # the rest (< block)
 
@@ -184,7 +188,7 @@ def _info_zeros(infos: tuple, optimizer, state, key, landscape) -> tuple:
                  for _, fn in infos)
 
 
-def _accumulate(infos: tuple, acc: tuple, info, state) -> tuple:
+def _accumulate(infos: tuple, acc: tuple, info) -> tuple:
     """Fold one step's info into the accumulators (last value, or a running sum)."""
     out = []
     for (_, fn), a in zip(infos, acc, strict=True):
@@ -519,17 +523,12 @@ def _make_replay(structure, landscape):
     del structure
 
     def replay(optimizer, state, key, k0, k1):
-        def finite(x):
-            leaves = jax.tree_util.tree_leaves(x)
-            return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v.reshape(v.shape[0], -1)), axis=1)
-                                      for v in leaves]), axis=0)
-
         A = jax.tree_util.tree_leaves(state.x)[0].shape[0]
 
         def body(k, carry):
             state, first = carry
             state, _ = optimizer.step(jax.random.fold_in(key, k), state, landscape)
-            first = jnp.where((first < 0) & ~finite(state.x), k + 1, first)
+            first = jnp.where((first < 0) & ~_finite_agents(state.x), k + 1, first)
             return state, first
 
         return jax.lax.fori_loop(k0, k1, body, (state, jnp.full((A,), -1, jnp.int32)))[1]

@@ -8,6 +8,7 @@ driver.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ class sequential:  # noqa: N801 - reads as a function wrapper
         return self.fn(x)
 
 
+@dataclasses.dataclass(frozen=True)
 class step_info:  # noqa: N801 - reads as a function
     """An observable read off the optimiser's per-step ``info`` instead of the parameters.
 
@@ -40,13 +42,15 @@ class step_info:  # noqa: N801 - reads as a function
     Per-agent fields have shape ``(A, ...)``; a scalar field is recorded for every agent.
     """
 
+    field: str | None
+    reduce: str = "last"
+
     REDUCTIONS = ("last", "sum", "mean")
 
-    def __init__(self, field: str | None, reduce: str = "last"):
-        if reduce not in self.REDUCTIONS:
+    def __post_init__(self):
+        if self.reduce not in self.REDUCTIONS:
             raise ValueError(f"reduce must be one of {', '.join(map(repr, self.REDUCTIONS))}; "
-                             f"got {reduce!r}.")
-        self.field, self.reduce = field, reduce
+                             f"got {self.reduce!r}.")
 
     def read(self, info):
         """The field of one step's info (its ``field`` attribute), checked by name."""
@@ -57,13 +61,3 @@ class step_info:  # noqa: N801 - reads as a function
             raise ValueError(f"this optimiser's step info ({type(info).__name__}) has no field "
                              f"{self.field!r}; its fields: {list(fields) or 'none'}.")
         return getattr(info, self.field)
-
-    def __eq__(self, other):
-        return isinstance(other, step_info) and (self.field, self.reduce) == (other.field,
-                                                                              other.reduce)
-
-    def __hash__(self):
-        return hash((step_info, self.field, self.reduce))
-
-    def __repr__(self):
-        return f"step_info({self.field!r}, {self.reduce!r})"

@@ -71,8 +71,7 @@ class LandscapeProtocol(Protocol):
 
 
 #: The members of :class:`LandscapeProtocol` (for error messages).
-LANDSCAPE_MEMBERS = ("name", "value", "grad", "sample_grad", "exact", "retract", "draw",
-                     "batch_grad", "batch_size", "fast_path")
+LANDSCAPE_MEMBERS = tuple(LandscapeProtocol.__annotations__)
 
 
 def check_landscape(name: str, landscape) -> None:

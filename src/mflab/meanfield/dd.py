@@ -406,9 +406,9 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
       refine: optional callable ``M -> x0`` giving the initial particles for any M; when
         given, the solver estimates its own error (:func:`estimate_error`: dt/2, dt/4 and
         M/2, 2M, Richardson with the observed orders).
-      progress: a tqdm bar in solver steps. The solver advances in compiled calls of at most
-        :data:`CHUNK_STEPS` steps, so Ctrl-C (or SIGTERM from the command line) stops it
-        between two calls.
+      progress: a tqdm bar in solver steps (long solves). The solver advances in compiled
+        calls of about :data:`CALL_SECONDS` (at most :data:`CHUNK_STEPS` steps), so Ctrl-C
+        (or SIGTERM from the command line) stops it between two calls.
     """
     if not isinstance(system, DDSystem):
         raise TypeError(f"system must be a DDSystem (RadialDD, FullDD, AnisotropicDD or a "

@@ -166,10 +166,8 @@ def _is_leafy(value) -> bool:
     string cannot, and stays static."""
     if isinstance(value, bool | str) or value is None:
         return False
-    leaves, treedef = jax.tree_util.tree_flatten(value)
-    if treedef.num_leaves == 1 and treedef.num_nodes == 1:  # value is itself a leaf
-        return isinstance(value, int | float | jax.Array) or hasattr(value, "dtype")
-    return all(isinstance(v, int | float | jax.Array) or hasattr(v, "dtype") for v in leaves)
+    return all(isinstance(v, int | float | jax.Array) or hasattr(v, "dtype")
+               for v in jax.tree_util.tree_leaves(value))
 
 
 def _canonical(value):

@@ -84,13 +84,13 @@ def aldi_step(key, x, g, eta: float, beta: float):
     return unflat(X + eta * drift + jnp.sqrt(2.0 * eta / beta) * xi @ S)
 
 
-@optimizer_factory('beta', 'langevin_eta', 'eta', 'momentum')
+@optimizer_factory("beta", "langevin_eta", "eta", "momentum")
 def gibbs_init_descent(
     beta: float = 0.05,
-    langevin_eta: ScalarOrSchedule = None,
+    langevin_eta: ScalarOrSchedule | None = None,
     langevin_steps: int = 20_000,
     descent: str = "gd",
-    eta: ScalarOrSchedule = None,
+    eta: ScalarOrSchedule | None = None,
     momentum: float = 0.9,
     affine_invariant: bool = False,
 ) -> Optimizer:

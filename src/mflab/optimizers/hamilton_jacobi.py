@@ -180,7 +180,7 @@ class HJInfo(NamedTuple):
     smoothed_grad: jax.Array
 
 
-@optimizer_factory('eta', 'beta', 'gamma', 'inner_eta')
+@optimizer_factory("eta", "beta", "gamma", "inner_eta")
 def hj_smoothing(
     eta: ScalarOrSchedule,
     beta: float = 0.1,

@@ -74,7 +74,7 @@ def _langevin(name: str, eta, beta: float, lam: float) -> Optimizer:
                                       "lam": lam})
 
 
-@optimizer_factory('eta', 'beta')
+@optimizer_factory("eta", "beta")
 def sgld(eta: ScalarOrSchedule, beta: float = 1.0) -> Optimizer:
     """B5, stochastic gradient Langevin dynamics (report eq. 19, SPEC errata 1)::
 
@@ -96,7 +96,7 @@ def sgld(eta: ScalarOrSchedule, beta: float = 1.0) -> Optimizer:
     return _langevin("sgld", eta, check_positive("beta", beta), 0.0)
 
 
-@optimizer_factory('eta', 'beta', 'lam')
+@optimizer_factory("eta", "beta", "lam")
 def interacting_sgld(eta: ScalarOrSchedule, beta: float = 1.0,
                      lam: float = 1.0) -> Optimizer:
     """B6, interacting SGLD with Curie–Weiss interaction (report eqs. 23–24)::

@@ -41,7 +41,7 @@ class MaSS3State(NamedTuple):
     v: jax.Array
 
 
-@optimizer_factory('eta1', 'eta2', 'gamma')
+@optimizer_factory("eta1", "eta2", "gamma")
 def mass(
     eta1: ScalarOrSchedule,
     eta2: ScalarOrSchedule | None = None,

@@ -59,7 +59,7 @@ class FastSlowState(NamedTuple):
     y: jax.Array
 
 
-@optimizer_factory('dt', 'eps', 'beta', 'gamma')
+@optimizer_factory("dt", "eps", "beta", "gamma")
 def fast_slow(
     dt: ScalarOrSchedule, eps: float = 0.01, beta: float = 0.1, gamma: float = 0.1
 ) -> Optimizer:
@@ -127,7 +127,7 @@ class MFHomInfo(NamedTuple):
     y_bar: jax.Array
 
 
-@optimizer_factory('Delta', 'delta', 'eps', 'beta', 'gamma', 'lam')
+@optimizer_factory("Delta", "delta", "eps", "beta", "gamma", "lam")
 def mf_hom_sgld(
     Delta: ScalarOrSchedule,
     delta: float = 1e-6,

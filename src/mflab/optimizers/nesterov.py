@@ -47,7 +47,7 @@ def momentum_optimizer(name: str, eta, eta2, *, gamma, restart: bool,
                                       "gamma": gamma, "restart": restart, **hyperparams})
 
 
-@optimizer_factory('eta', 'gamma')
+@optimizer_factory("eta", "gamma")
 def nesterov(eta: ScalarOrSchedule, gamma: float = 0.9) -> Optimizer:
     """B2, Nesterov SGD (report eq. 32; SPEC Part B)::
 
@@ -73,7 +73,7 @@ def nesterov(eta: ScalarOrSchedule, gamma: float = 0.9) -> Optimizer:
                               gamma=gamma, restart=False, hyperparams={})
 
 
-@optimizer_factory('eta')
+@optimizer_factory("eta")
 def restart_nesterov(eta: ScalarOrSchedule) -> Optimizer:
     """B3, gradient-restart Nesterov SGD (report eq. 33; O'Donoghue & Candès 2015).
 

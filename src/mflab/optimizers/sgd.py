@@ -43,7 +43,7 @@ def sgd_update(landscape, x, g, eta):
     return retract(landscape, tree_axpy(-eta, g, x))
 
 
-@optimizer_factory('eta')
+@optimizer_factory("eta")
 def sgd(eta: ScalarOrSchedule) -> Optimizer:
     """B1, SGD / GD:  x ← x − η_k g̃(x).
 

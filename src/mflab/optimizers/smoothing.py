@@ -73,7 +73,7 @@ class SmoothingState(NamedTuple):
     count: jax.Array
 
 
-@optimizer_factory('eta', 'h')
+@optimizer_factory("eta", "h")
 def gaussian_smoothing(
     eta: ScalarOrSchedule,
     h: float = 0.03,

@@ -137,14 +137,13 @@ def execute_batch(request: dict[str, Any], out: Path, members: list[Member], *,
     lock = open_batch(out, request)
     try:
         results = (executor or SerialExecutor()).map(run_member, members)
-        errors = {}
+        errors, lost = {}, []
         for m, res in zip(members, results, strict=True):
             if isinstance(res, BaseException):  # the executor lost the job (workers died)
                 errors[m.key] = f"lost: {type(res).__name__}: {' '.join(str(res).split())}"
+                lost.append(m)
             elif res[2]:
                 errors[m.key] = res[2]
-        lost = [m for m, res in zip(members, results, strict=True)
-                if isinstance(res, BaseException)]
         for m in wait_for_orphans(lost):
             errors[m.key] += f" (its run is still written by {describe(live_owner(_dir(m)))})"
         index = _kind(request).write_index(request, out, members, errors)

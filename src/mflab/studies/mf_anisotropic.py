@@ -21,7 +21,7 @@ from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
 from mflab.studies.base import Study
-from mflab.studies.meanfield_common import check_dd_steps, dd_gap, simulate_case
+from mflab.studies.meanfield_common import DD_MAX_STEPS, check_dd_steps, dd_gap, simulate_case
 from mflab.studies.mf_isotropic import sgd_dd_memory
 
 
@@ -45,7 +45,7 @@ class MfAnisotropicConfig(StudyConfig):
     dd_m1: int = param(6, ge=1, doc="DD quantiles of r1 (particles: dd_m1 × dd_m2)")
     dd_m2: int = param(6, ge=1, doc="DD quantiles of r2")
     dd_dt: float = param(0.05, gt=0, doc="largest DD time step (Heun, order 2)")
-    dd_max_steps: int = param(1_000_000, ge=1,
+    dd_max_steps: int = param(DD_MAX_STEPS, ge=1,
                               doc="refuse a DD solve of more time steps (t_max / dd_dt)")
     dd_refine: bool = param(True, doc="estimate the DD error (dt/2, dt/4; m2/2, 2·m2; "
                                       "Richardson)")

@@ -36,7 +36,7 @@ from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
 from mflab.studies.base import Study
-from mflab.studies.meanfield_common import check_dd_steps
+from mflab.studies.meanfield_common import DD_MAX_STEPS, check_dd_steps
 from mflab.studies.mf_isotropic import sgd_dd_memory
 
 
@@ -54,7 +54,7 @@ class MfConvergenceConfig(StudyConfig):
     block: int = param(8, ge=1, doc="steps per blocked-kernel update")
     dd_M: int = param(400, ge=2, doc="DD radii (reference)")
     dd_dt: float = param(0.005, gt=0, doc="DD time step (Heun)")
-    dd_max_steps: int = param(1_000_000, ge=1,
+    dd_max_steps: int = param(DD_MAX_STEPS, ge=1,
                               doc="refuse a DD solve of more time steps (t_max / dd_dt)")
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {

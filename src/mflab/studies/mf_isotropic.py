@@ -28,7 +28,7 @@ from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
 from mflab.studies.base import Study
-from mflab.studies.meanfield_common import check_dd_steps, dd_gap, simulate_case
+from mflab.studies.meanfield_common import DD_MAX_STEPS, check_dd_steps, dd_gap, simulate_case
 
 
 def sgd_dd_memory(*, N: int, d: int, n_seeds: int, n_records: int, block: int, batch: int,
@@ -96,7 +96,7 @@ class MfIsotropicConfig(_RadialCaseConfig):
     n_records: int = param(41, ge=3, doc="SGD records (log-spaced in t)")
     dd_M: int = param(200, ge=2, doc="DD particles (radii)")
     dd_dt: float = param(0.1, gt=0, doc="largest DD time step (Heun, order 2)")
-    dd_max_steps: int = param(1_000_000, ge=1,
+    dd_max_steps: int = param(DD_MAX_STEPS, ge=1,
                               doc="refuse a DD solve of more time steps (t_max / dd_dt)")
     dd_refine: bool = param(True, doc="estimate the DD error (dt/2, dt/4, M/2, 2M; Richardson)")
     dd_records: int = param(201, ge=3, doc="DD records (evenly spaced in t)")
@@ -130,7 +130,7 @@ class MfNonmonotoneConfig(_RadialCaseConfig):
     n_records: int = param(21, ge=3, doc="SGD records (log-spaced in t)")
     dd_M: int = param(200, ge=2, doc="DD particles (radii)")
     dd_dt: float = param(0.001, gt=0, doc="largest DD time step (Heun, order 2)")
-    dd_max_steps: int = param(1_000_000, ge=1,
+    dd_max_steps: int = param(DD_MAX_STEPS, ge=1,
                               doc="refuse a DD solve of more time steps (t_max / dd_dt)")
     dd_refine: bool = param(True, doc="estimate the DD error (dt/2, dt/4, M/2, 2M; Richardson)")
     dd_records: int = param(201, ge=3, doc="DD records (evenly spaced in t)")

@@ -28,7 +28,7 @@ from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
 from mflab.studies.base import Study
-from mflab.studies.meanfield_common import check_dd_steps
+from mflab.studies.meanfield_common import DD_MAX_STEPS, check_dd_steps
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class MfRadialMinimumConfig(StudyConfig):
         (0.1, 0.4), gt=0, doc="starts whose DD error is estimated (none: no estimate)")
     dd_M: int = param(200, ge=2, doc="DD particles (radii)")
     dd_dt: float = param(0.001, gt=0, doc="largest DD time step (Heun)")
-    dd_max_steps: int = param(1_000_000, ge=1,
+    dd_max_steps: int = param(DD_MAX_STEPS, ge=1,
                               doc="refuse a DD solve of more time steps (t_max / dd_dt)")
     t_max: float = param(10.0, gt=0, doc="DD end time")
     dd_records: int = param(201, ge=9, doc="DD records (log-staged in t)")
