@@ -9,6 +9,7 @@
 * :class:`LockHeld` — another live process writes the run directory.
 * :class:`UnknownStudyError` — no study of that name (the message lists them).
 * :class:`MnistFileError` — an MNIST file is missing, corrupt or could not be downloaded.
+* :class:`ProtocolError` — a comparison (:mod:`mflab.compare`) set up against its protocol.
 
 Argument errors of library functions are plain ``ValueError``/``TypeError`` raised by
 :mod:`mflab.validation`.
@@ -84,3 +85,8 @@ def describe_divergence(d: dict[str, Any]) -> str:
     if not d.get("method"):  # the whole study stopped: its message says what diverged
         return " ".join(f"{d.get('message', '')}{at}".split())
     return " ".join(f"{d['method']} diverged{at}: {d.get('message', '')}".split())
+
+
+class ProtocolError(ValueError):
+    """A comparison was set up against its protocol (SPEC C5): one line saying what was
+    given and what is allowed."""

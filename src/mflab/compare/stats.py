@@ -1,0 +1,98 @@
+"""The statistics of a comparison: records, units, bands, samples to target, paired tests.
+
+* **Records** (:func:`record_steps`): geometric in steps with ratio at most
+  ``record_ratio`` (≤ 1.2), so the record after a target crossing is within 20 % of the
+  crossing; :func:`crossing` then interpolates linearly in (log samples, log score).
+* **Units** (:func:`unit_scores`): an ensemble is one unit: its replicas' scores are
+  averaged before any statistic, so R coupled replicas never count as R seeds.
+* **Paired tests** (:func:`paired_test`): methods share each seed's start and data stream,
+  so a method is compared with the reference seed by seed — Wilcoxon's signed-rank test
+  on the differences (two-sided; scipy's exact distribution for small samples).
+
+Reference: SPEC C5 (revised); Wilcoxon, Biometrics Bulletin 1, 1945.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def record_steps(n_steps: int, ratio: float, first: float, align: int = 1) -> tuple[int, ...]:
+    """Run-relative record steps in (0, n_steps) (0 and ``n_steps`` are recorded by the
+    driver): from ⌈first·n_steps⌉, each the largest step at most ``ratio`` times the one
+    before (at least one more), so no gap between records exceeds ``ratio`` where steps
+    allow (below 1/(ratio − 1) steps every step is a record). Steps ≥ 20·``align`` are
+    rounded down to multiples of ``align`` (the fast path's block)."""
+    s = max(1, math.ceil(first * n_steps))
+    out = []
+    while s < n_steps:
+        out.append(s)
+        nxt = math.floor(s * ratio)
+        if align > 1 and nxt >= 20 * align:
+            nxt = (nxt // align) * align
+        s = max(nxt, s + 1)
+    return tuple(out)
+
+
+def unit_scores(scores: np.ndarray) -> np.ndarray:
+    """(seeds, records, replicas) → (seeds, records): one unit per seed, the mean over
+    its ensemble's replicas."""
+    s = np.asarray(scores, np.float64)
+    if s.ndim != 3:
+        raise ValueError(f"scores must be (seeds, records, replicas); got shape {s.shape}.")
+    return s.mean(axis=2)
+
+
+def band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(median, 25 %, 75 %) over units, per record (``values``: (units, records))."""
+    q = np.quantile(np.asarray(values, np.float64), [0.5, 0.25, 0.75], axis=0)
+    return q[0], q[1], q[2]
+
+
+def crossing(samples, values, target: float, higher: bool = False) -> float:
+    """Samples at which one unit's curve first meets the target (``values ≤ target``, or
+    ``≥`` when ``higher``), interpolated linearly in log(samples) against log(value)
+    (the value itself when ``higher``) between the two records that bracket it; +inf if
+    never met, the first record's samples if met there."""
+    v = np.asarray(values, np.float64)
+    s = np.asarray(samples, np.float64)
+    ok = (v >= target) if higher else (v <= target)
+    if not ok.any():
+        return math.inf
+    r = int(np.argmax(ok))
+    if r == 0 or s[r - 1] <= 0 or not np.isfinite(v[r - 1]):
+        return float(s[r])
+    f = (lambda x: x) if higher else (lambda x: np.log(np.maximum(x, 1e-300)))
+    a, b = f(v[r - 1]), f(v[r])
+    w = 1.0 if a == b else (f(target) - a) / (b - a)
+    return float(np.exp(np.log(s[r - 1]) + w * (np.log(s[r]) - np.log(s[r - 1]))))
+
+
+def paired_test(x, y) -> dict[str, float]:
+    """Wilcoxon signed-rank test of the paired samples ``x`` (a method) and ``y`` (the
+    reference), seed by seed: the two-sided p-value, the median difference x − y and the
+    number of pairs. Pairs where either is NaN are dropped; infinite values (never reached
+    the target) are ranked beyond every finite one through their order alone. p is NaN
+    for fewer than 2 informative pairs, 1 when every pair is tied."""
+    from scipy.stats import wilcoxon
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    n = x.size
+    if n == 0:
+        return {"p": math.nan, "median_diff": math.nan, "pairs": 0}
+    # infinities: replace by a finite value above every finite one (ranks only)
+    both = np.concatenate([x, y])
+    fin = both[np.isfinite(both)]
+    big = (np.max(np.abs(fin)) if fin.size else 1.0) * 4 + 1.0
+    xs, ys = np.clip(x, -big, big), np.clip(y, -big, big)
+    d = xs - ys
+    med = float(np.median(x - y)) if np.all(np.isfinite(x - y)) else float(np.median(d))
+    if np.count_nonzero(d) < 2:
+        return {"p": 1.0 if np.count_nonzero(d) == 0 else math.nan, "median_diff": med,
+                "pairs": int(n)}
+    res = wilcoxon(xs, ys, zero_method="wilcox", alternative="two-sided")
+    return {"p": float(res.pvalue), "median_diff": med, "pairs": int(n)}

@@ -1,0 +1,240 @@
+"""The comparison harness (mflab.compare) against facts known independently of it: the best
+step of gradient descent on a quadratic, Wilcoxon's exact null distribution, the sample
+count of an ensemble, and replicas that are copies of one another."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mflab.optimizers as O
+from mflab.compare import (
+    Grid,
+    Method,
+    Problem,
+    Protocol,
+    ProtocolError,
+    Target,
+    Tuner,
+    compare,
+    crossing,
+    paired_test,
+    record_steps,
+)
+from mflab.landscapes import Landscape
+
+
+def _sgd(point, problem, m):
+    return O.sgd(eta=point.get("eta", 0.1))
+
+
+def _isgld(point, problem, m):
+    return O.interacting_sgld(eta=point["eta"], beta=1e12, lam=point.get("lam", 1.0))
+
+
+@dataclass(frozen=True)
+class Quadratic(Problem):
+    """Φ(x) = ½ h |x|² in 2-D from x0 = (1, 1) (every seed), stochastic gradient h x + σ ξ."""
+
+    name: str = "quadratic"
+    h: float = 1.0
+    sigma: float = 0.0
+    score_name: str = "value"
+    target: Target | None = None
+    agents: int = 1
+    test_offset: float = 0.0
+    rows: tuple = field(default=(None, None), compare=False)
+
+    def landscape(self, m):
+        value = lambda x: 0.5 * self.h * jnp.sum(x ** 2)  # noqa: E731
+        if m is None or self.sigma == 0:
+            return Landscape("quadratic", value, batch_size=m)
+        sig = self.sigma / math.sqrt(m)
+        return Landscape("quadratic", value, batch_size=m,
+                         sample_grad=lambda k, x: self.h * x + sig * jax.random.normal(
+                             k, x.shape, x.dtype))
+
+    def init(self, key, agents):
+        return jnp.ones((agents, 2), jnp.float64)
+
+    def score(self, x, split):
+        v = float(0.5 * self.h * np.sum(np.asarray(x) ** 2))
+        return {"value": v if split == "validation" else v + self.test_offset}
+
+    def split_rows(self, split):
+        return self.rows[0 if split == "validation" else 1]
+
+
+def test_grid_extends_by_a_decade_within_its_limit():
+    g = Grid((1e-3, 1e-2))
+    assert g.beyond("high") == pytest.approx((1e-1,))
+    g = Grid((1e-3, 10 ** -2.5, 1e-2), hi=0.05)
+    assert g.beyond("high") == pytest.approx((10 ** -1.5,))   # 1e-1 is past the limit
+    assert Grid((0.3,)).beyond("low") == ()                   # a fixed value never moves
+
+
+def test_bracketing_finds_the_known_best_step_outside_the_first_grid():
+    """Exact GD on ½|x|² for n steps ends at (1 − η)^{2n}: the best step is η* = 1 (one
+    step to the minimum), two decades above the first grid. The tuner must extend the
+    grid until η* is interior, and flag it when its extensions run out."""
+    grid = {"eta": Grid((1e-3, 10 ** -2.5, 1e-2), hi=10.0)}
+    for max_ext, want_flag in ((3, False), (2, True)):
+        t = Tuner(grid, max_ext)
+        while True:
+            for p in t.pending():
+                eta = dict(p)["eta"]
+                t.record(p, [(1 - eta) ** 40 * 2.0] * 3)
+            if not t.advance():
+                break
+        # two decades of extension reach η* = 1 at the edge; a third brackets it
+        assert dict(t.best())["eta"] == pytest.approx(1.0)
+        assert t.flags() == (["eta@high"] if want_flag else [])
+
+
+def test_harness_tunes_by_extension_and_never_on_the_test_split():
+    """End to end on the quadratic: the harness finds η* = 1 from a grid two decades below
+    it, the choice is interior (no flag), and the tuning table's scores are the validation
+    scores of the final point, (1 − η)^{2n} · |x0|²/2."""
+    prob = Quadratic(test_offset=1000.0)  # a scorer that tuned on "test" would see +1000
+    meth = Method("B1", _sgd, {"eta": Grid((1e-3, 10 ** -2.5, 1e-2), hi=10.0)})
+    proto = Protocol(budget=20, seeds=2, allow_few_seeds=True, max_extensions=3,
+                     exact_controls=False)
+    res = compare([prob], [meth], [1], proto)
+    choice = res.choices[("quadratic", 1, "B1")]
+    assert choice["point"]["eta"] == pytest.approx(1.0) and choice["flags"] == []
+    assert len(res.tuning) == 3 + 3 * 2  # the grid, then three decades of two points
+    for row in res.tuning:
+        eta = json.loads(row["point"])["eta"]
+        assert row["score"] == pytest.approx((1 - eta) ** 40, rel=1e-9, abs=1e-300)
+    (row,) = [r for r in res.summary if r["variant"] == "stochastic"]
+    assert row["final"] == pytest.approx(1000.0)  # the comparison scores on "test"
+
+
+def test_a_validation_split_that_meets_the_test_split_is_refused():
+    meth = Method("B1", _sgd, {"eta": Grid((0.1,))})
+    proto = Protocol(budget=4, seeds=1, tuning_seeds=1, allow_few_seeds=True)
+    bad = Quadratic(rows=(np.arange(0, 100), np.arange(90, 200)))
+    with pytest.raises(ProtocolError, match="shares 10 rows with its test split"):
+        compare([bad], [meth], [1], proto)
+    one_sided = Quadratic(rows=(np.arange(10), None))
+    with pytest.raises(ProtocolError, match="one split only"):
+        compare([one_sided], [meth], [1], proto)
+
+
+def test_a_target_known_worse_than_ten_percent_is_refused():
+    """C5's old A3 target (0.0437 with an error estimate 0.037) must not be used."""
+    meth = Method("B1", _sgd, {"eta": Grid((0.1,))})
+    proto = Protocol(budget=4, seeds=1, tuning_seeds=1, allow_few_seeds=True)
+    with pytest.raises(ProtocolError, match="error 0.037 > 10 %"):
+        compare([Quadratic(target=Target(0.0437, 0.037))], [meth], [1], proto)
+
+
+def test_protocol_refuses_too_few_seeds_and_coarse_records():
+    with pytest.raises(ProtocolError, match="tuning_seeds must be >= 3"):
+        Protocol(budget=10, tuning_seeds=1)
+    with pytest.raises(ProtocolError, match=">= 10 comparison seeds"):
+        Protocol(budget=10, seeds=5)
+    with pytest.raises(ProtocolError, match=r"record_ratio must be in \(1, 1.2\]"):
+        Protocol(budget=10, record_ratio=2.5)
+
+
+def test_budget_per_ensemble_coupled_replicas_and_their_sgd_control_draw_equal_samples():
+    """R = 3 interacting replicas at batch m = 2 and SGD at batch R·m = 6 (the control the
+    harness adds) spend the same budget; the count is the optimisers' own oracle counter."""
+    prob = Quadratic(sigma=0.5)
+    methods = [Method("B1", _sgd, {"eta": Grid((0.05, 0.1))}),
+               Method("B6", _isgld, {"eta": Grid((0.05, 0.1))}, replicas=3)]
+    proto = Protocol(budget=600, seeds=2, tuning_seeds=1, allow_few_seeds=True,
+                     max_extensions=0, exact_controls=False)
+    res = compare([prob], methods, [2], proto)
+    end = {k[2]: int(a["samples"][0, -1]) for k, a in res.curves.items()}
+    assert set(end) == {"B1", "B6", "B1@m=6"}
+    assert end["B6"] == end["B1@m=6"] == end["B1"] == 600
+    steps = {k[2]: int(a["steps"][0, -1]) for k, a in res.curves.items()}
+    assert steps == {"B1": 300, "B6": 100, "B1@m=6": 100}
+
+
+def test_perfectly_correlated_replicas_are_one_unit():
+    """With exact gradients and a common start, the R replicas of an ensemble are copies:
+    its statistics are those of one replica — one unit per seed, not R."""
+    prob = Quadratic()
+    one = Method("B1", _sgd, {"eta": Grid((0.05,))})
+    three = Method("B1x3", _sgd, {"eta": Grid((0.05,))}, replicas=3)
+    proto = Protocol(budget=90, seeds=4, tuning_seeds=1, allow_few_seeds=True,
+                     exact_controls=False)
+    res = compare([prob], [one, three], [1], proto)
+    rows = {r["entry"]: r for r in res.summary}
+    assert rows["B1x3"]["units"] == rows["B1"]["units"] == 4
+    # the same per-ensemble budget: 30 steps of 3 copies against 90 steps of one
+    assert rows["B1x3"]["final"] == pytest.approx(0.95 ** 60)
+    assert rows["B1"]["final"] == pytest.approx(0.95 ** 180)
+
+
+def test_paired_test_matches_wilcoxons_exact_null():
+    """All 10 differences of one sign: p = 2 / 2^10 exactly (the signed-rank null)."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=10)
+    assert paired_test(y + 1 + rng.random(10), y)["p"] == pytest.approx(2 / 1024)
+    assert paired_test(y, y)["p"] == 1.0
+    # unreached targets (+inf) rank beyond every finite value
+    x = np.array([np.inf] * 10)
+    assert paired_test(x, y)["p"] == pytest.approx(2 / 1024)
+
+
+def test_records_resolve_the_crossing_within_twenty_percent():
+    steps = np.array((0,) + record_steps(100_000, 1.2, 1e-3) + (100_000,))
+    gaps = steps[2:] / steps[1:-1]
+    assert gaps.max() <= 1.2 + 1e-9 and steps[1] == 100
+    # a power law crossing between records is interpolated exactly in log-log
+    s = steps[1:].astype(float)
+    v = 1e3 / s
+    assert crossing(s, v, 0.5) == pytest.approx(2000.0, rel=1e-9)
+
+
+def test_comparison_runs_through_a_store_and_resumes(tmp_path):
+    prob = Quadratic(sigma=0.3)
+    meth = Method("B1", _sgd, {"eta": Grid((0.05, 0.1, 0.2))})
+    proto = Protocol(budget=50, seeds=2, tuning_seeds=1, allow_few_seeds=True)
+    first = compare([prob], [meth], [1], proto, store=tmp_path / "jobs")
+    n_files = len(list((tmp_path / "jobs").glob("*.npz")))
+    assert n_files > 0
+
+    calls = []
+
+    class Counting:
+        def map(self, fn, items):
+            items = list(items)
+            calls.extend(items)
+            return [fn(i) for i in items]
+
+    again = compare([prob], [meth], [1], proto, store=tmp_path / "jobs", executor=Counting())
+    assert calls == []  # every job came from the store
+    for k, a in first.curves.items():
+        np.testing.assert_array_equal(a["value"], again.curves[k]["value"])
+
+
+def test_records_aligned_to_a_block_keep_the_ratio():
+    steps = np.array(record_steps(50_000, 1.15, 1e-3, align=32) + (50_000,))
+    assert np.all(steps[2:] / steps[1:-1] <= 1.15 + 1e-12)
+    assert all(s % 32 == 0 for s in steps[:-1] if s >= 640)
+
+
+def test_exact_gradient_control_runs_the_tuned_point_without_noise():
+    """The mechanism control: the chosen η with the exact gradient, same steps — on ½|x|²
+    every seed ends at (1 − η)^{2n} from x0 = (1, 1)."""
+    prob = Quadratic(sigma=0.5)
+    meth = Method("B1", _sgd, {"eta": Grid((0.02, 0.05))})
+    proto = Protocol(budget=30, seeds=3, tuning_seeds=1, allow_few_seeds=True,
+                     max_extensions=0)
+    res = compare([prob], [meth], [1], proto)
+    eta = res.choices[("quadratic", 1, "B1")]["point"]["eta"]
+    exact = res.curves[("quadratic", 1, "B1", "exact")]
+    np.testing.assert_allclose(exact["value"][:, -1, 0], (1 - eta) ** 60, rtol=1e-12)
+    noisy = res.curves[("quadratic", 1, "B1", "stochastic")]
+    assert not np.allclose(noisy["value"][:, -1, 0], (1 - eta) ** 60)
