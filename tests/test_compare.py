@@ -238,3 +238,16 @@ def test_exact_gradient_control_runs_the_tuned_point_without_noise():
     np.testing.assert_allclose(exact["value"][:, -1, 0], (1 - eta) ** 60, rtol=1e-12)
     noisy = res.curves[("quadratic", 1, "B1", "stochastic")]
     assert not np.allclose(noisy["value"][:, -1, 0], (1 - eta) ** 60)
+
+
+def test_quantiles_treat_infinity_as_beyond_every_finite_value():
+    """Runs that never reach a target count +inf: a quantile between two infinite order
+    statistics, or a finite and an infinite one, is infinite; finite ones are numpy's."""
+    from mflab.compare.stats import quantiles
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_allclose(quantiles(x, [0.25, 0.5, 0.75]), np.quantile(x, [0.25, 0.5, 0.75]))
+    y = np.array([1.0, 2.0, np.inf, np.inf])
+    q = quantiles(y, [0.25, 0.5, 0.75])
+    assert q[0] == pytest.approx(1.75) and q[1] == np.inf and q[2] == np.inf
+    assert np.all(quantiles(np.full(3, np.inf), [0.5]) == np.inf)

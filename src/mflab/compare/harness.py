@@ -316,7 +316,7 @@ def summary_rows(plan, comp: Comparison, protocol: Protocol) -> list[dict]:
                 continue
             a = comp.curves[(*c.cell_key(), variant)]
             f = finals[key]
-            med, lo, hi = np.quantile(f, [0.5, 0.25, 0.75])
+            med, lo, hi = stats.quantiles(f, [0.5, 0.25, 0.75])
             choice = comp.choices[c.cell_key()]
             row = {**c.labels(), "variant": variant, "units": int(f.size),
                    "agents": c.agents, "steps": c.steps, "budget": c.budget,

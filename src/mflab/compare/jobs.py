@@ -110,6 +110,11 @@ def _run(job: Job) -> dict[str, Any]:
     init_key, run_key = job_keys(job.root_seed, problem.name, job.seed)
     x0 = problem.init(init_key, job.agents)
     obs = problem.observables()
+    offset = problem.call_offset(job.seed, job.m) if hasattr(problem, "call_offset") else 0
+    state = None
+    if offset:  # this seed's own place in the data stream
+        state = opt.init(x0)
+        state = state._replace(grad_evals=jax.numpy.asarray(offset, state.grad_evals.dtype))
     if not job.tuning:
         sig = (problem, job.m, jax.tree_util.tree_structure(opt), job.agents,
                len(job.records), _block(land, opt, job))
@@ -119,7 +124,7 @@ def _run(job: Job) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         tr = mflab.run(opt, land, x0, job.n_steps, run_key, record_steps=job.records,
-                       observables=obs, record_positions=True,
+                       observables=obs, record_positions=True, state=state,
                        on_divergence="raise" if job.tuning else "continue")
     except DivergenceError as e:  # tuning: a diverged point scores +inf
         return {"score": math.inf, "diverged_step": int(e.step if e.step is not None else -1),
@@ -134,7 +139,7 @@ def _run(job: Job) -> dict[str, Any]:
                                                          job.agents)]
              for r in range(len(tr.steps))]
     out = {"steps": np.asarray(tr.steps, np.int64),
-           "samples": np.asarray(tr.grad_evals, np.int64) * per_call * job.agents,
+           "samples": (np.asarray(tr.grad_evals, np.int64) - offset) * per_call * job.agents,
            "wall": np.asarray(tr.wall, np.float64),
            "diverged": np.asarray(tr.diverged, np.int64)}
     for name in evals[0][0]:

@@ -155,14 +155,14 @@ class Problem:
     * :meth:`score` ``(x, split)``: scores of one agent's parameters on ``split``, a
       dict including ``score_name``. ``split`` is ``"validation"`` while tuning and
       ``"test"`` in the comparison; a problem without data (an exact risk) ignores it;
-    * optionally ``target_name``, ``agents`` (the starts one ensemble runs, e.g. 1000
-      Müller–Brown starts) and ``record_align``;
+    * optionally :meth:`call_offset`, ``target_name``, ``agents`` (the starts one
+      ensemble runs, e.g. 1000 Müller–Brown starts) and ``record_align``;
     * :meth:`split_rows` ``(split)``: the rows of the data set that make up the split
       (an index array), or ``None`` for a problem without finite data. The harness refuses
       a problem whose validation rows meet its test rows.
     """
 
-    name: str = "problem"
+    name: str
     score_name: str = "value"
     higher_is_better: bool = False
     target: Target | None = None
@@ -188,6 +188,12 @@ class Problem:
     def observables(self) -> dict:
         """Cheap in-run observables recorded beside the positions (default none)."""
         return {}
+
+    def call_offset(self, seed: int, m: int | None) -> int:
+        """Oracle calls to skip at the start of seed ``seed``'s stream (default 0): a
+        finite data set's sampler walks its epochs by call index, so an offset gives each
+        seed its own data order without a landscape per seed."""
+        return 0
 
 
 def check_problem(problem) -> None:

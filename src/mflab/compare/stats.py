@@ -45,9 +45,21 @@ def unit_scores(scores: np.ndarray) -> np.ndarray:
     return s.mean(axis=2)
 
 
+def quantiles(values, qs, axis=None) -> np.ndarray:
+    """``np.quantile`` (linear interpolation) that treats ±inf as values beyond every
+    finite one: a quantile that falls between a finite and an infinite order statistic, or
+    between two infinite ones, is infinite (not NaN). NaNs are not expected."""
+    v = np.asarray(values, np.float64)
+    fin = v[np.isfinite(v)]
+    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 0.0)
+    pad = 1.0 + hi - lo
+    q = np.quantile(np.clip(v, lo - pad, hi + pad), qs, axis=axis)
+    return np.where(q > hi, np.inf, np.where(q < lo, -np.inf, q))
+
+
 def band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(median, 25 %, 75 %) over units, per record (``values``: (units, records))."""
-    q = np.quantile(np.asarray(values, np.float64), [0.5, 0.25, 0.75], axis=0)
+    q = quantiles(values, [0.5, 0.25, 0.75], axis=0)
     return q[0], q[1], q[2]
 
 
@@ -90,7 +102,9 @@ def paired_test(x, y) -> dict[str, float]:
     big = (np.max(np.abs(fin)) if fin.size else 1.0) * 4 + 1.0
     xs, ys = np.clip(x, -big, big), np.clip(y, -big, big)
     d = xs - ys
-    med = float(np.median(x - y)) if np.all(np.isfinite(x - y)) else float(np.median(d))
+    with np.errstate(invalid="ignore"):  # inf − inf: a tie of two misses
+        raw = x - y
+    med = float(np.median(raw)) if np.all(np.isfinite(raw)) else float(np.median(d))
     if np.count_nonzero(d) < 2:
         return {"p": 1.0 if np.count_nonzero(d) == 0 else math.nan, "median_diff": med,
                 "pairs": int(n)}

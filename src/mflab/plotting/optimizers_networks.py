@@ -1,53 +1,72 @@
 """Figures of study C5, drawn from a run directory's files alone.
 
-* ``risk_P.png`` — one per problem: rows = x-axis (samples drawn per replica, steps, wall
-  time of the run), columns = batch size m; the score (exact risk, or test risk for A4) on
-  a log axis, median over units with the interquartile band, one colour per method (the
-  same in every figure), the λ = 0 runs of B6/B10 dashed; the target as a dotted line.
+* ``risk_P.png`` — one per problem: rows = x-axis (samples drawn by the whole ensemble,
+  steps, wall time of the run), columns = batch size m; the score (exact risk, or test
+  risk for A4) on a log axis, median over seeds (one unit per seed) with the
+  interquartile band, one colour per method (the same in every figure); the batch-R·m SGD
+  controls dashed, the exact-gradient runs dotted; the target as a grey dotted line.
 * ``overview.png`` — every problem (rows) and m (columns) against samples.
-* ``tuning_P.png`` — the tuning score against ε (ε_eff for B2/B4; best secondary value per
-  ε), the choice circled.
+* ``tuning_P.png`` — the tuning score against ε (ε_eff for B2/B4; the best over the other
+  tuned values at each ε), the choice circled.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from mflab.plotting.style import paper_style, savefig
 
-AXES = (("samples", "samples drawn per replica"), ("steps", "steps"),
+AXES = (("samples", "samples drawn by the ensemble"), ("steps", "steps"),
         ("wall", "wall time of the run (s)"))
 
 
-def _curves(run_dir: Path, cfg: dict):
-    from mflab.studies.optnets.tables import read_curves as read
-
-    return {(p, m): read(run_dir, p, m, cfg["methods"]) for p in cfg["problems"]
-            for m in cfg["batch_sizes"]}
+def _entries(res, p, m) -> list[str]:
+    return list(dict.fromkeys(res[(res.problem == p) & (res.m == m)].entry))
 
 
-def _draw(ax, curves: dict, score: str, xkey: str, target: float | None) -> None:
+def _draw(ax, run_dir, res, p, m, score: str, xkey: str, target: float | None) -> None:
+    from mflab.compare.stats import band, unit_scores
     from mflab.studies.optnets.methods import COLORS, base_method, label
-    from mflab.studies.optnets.tables import band, units
+    from mflab.studies.optnets.tables import read_curves
 
-    for key, c in curves.items():
-        v = units(c[score])
-        v = np.where(np.isfinite(v), v, np.nan)
-        x = np.median(np.asarray(c[xkey], np.float64), axis=0)
-        keep = x > 0
-        med, lo, hi = (np.nanquantile(v, q, axis=0) for q in (0.5, 0.25, 0.75)) if np.isnan(
-            v).any() else band(v)
-        color = COLORS[base_method(key)]
-        dashed = key != base_method(key)
-        ax.plot(x[keep], med[keep], color=color, ls="--" if dashed else "-", label=label(key))
-        if not dashed:
-            ax.fill_between(x[keep], lo[keep], hi[keep], color=color, alpha=0.15, lw=0)
+    entries = _entries(res, p, m)
+    for variant, ls in (("stochastic", None), ("exact", ":")):
+        for e, c in read_curves(run_dir, p, m, entries, variant).items():
+            v = unit_scores(np.where(np.isfinite(c[score]), c[score], np.nan))
+            x = np.median(np.asarray(c[xkey], np.float64), axis=0)
+            keep = x > 0
+            med, lo, hi = (np.nanquantile(v, q, axis=0) for q in (0.5, 0.25, 0.75)) \
+                if np.isnan(v).any() else band(v)
+            control = "@m=" in e
+            style = ls or ("--" if control else "-")
+            name = label(e) + (" — exact gradient" if variant == "exact" else "")
+            ax.plot(x[keep], med[keep], color=COLORS[base_method(e)], ls=style,
+                    lw=0.9 if variant == "exact" else 1.3, label=name)
+            if variant == "stochastic" and not control:
+                ax.fill_between(x[keep], lo[keep], hi[keep], color=COLORS[base_method(e)],
+                                alpha=0.15, lw=0)
     if target is not None:
-        ax.axhline(target, color="0.5", ls=":", lw=0.8)
+        ax.axhline(target, color="0.5", ls=":", lw=0.8, label="target")
+    _log_axes(ax)
+
+
+def _log_axes(ax) -> None:
+    """Log-log axes labelled at 1, 2 and 5 × each decade (no crowded minor labels)."""
+    from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation
+
+    sci = LogFormatterSciNotation(labelOnlyBase=False)
+
+    def minor(v, pos):
+        mant = v / 10 ** np.floor(np.log10(v) + 1e-9)
+        return sci(v, pos) if np.isclose(mant, 2) or np.isclose(mant, 5) else ""
+
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def plot_all(run_dir: Path) -> list[Path]:
@@ -57,39 +76,43 @@ def plot_all(run_dir: Path) -> list[Path]:
 
     cfg = read_config(run_dir)
     out = figures_dir(run_dir)
-    curves = _curves(run_dir, cfg)
     tuning = read_table(run_dir, "tuning")
     res = read_table(run_dir, "results")
-    targets = dict(zip(res.problem, res.target, strict=True))
     paths = []
     ms = cfg["batch_sizes"]
+
+    def target(p):
+        fam = PROBLEMS[p].family
+        return None if fam == "a4" else cfg["target_factor"] * cfg[f"dd_risk_{fam}"]
+
+    def ylabel(p):
+        return "test risk" if PROBLEMS[p].family == "a4" else "risk (exact)"
+
     with paper_style():
         for p in cfg["problems"]:
-            a4 = PROBLEMS[p].family == "a4"
-            target = None if a4 else targets.get(p)
             fig, axes = _grid(len(AXES), len(ms))
             for j, m in enumerate(ms):
                 for i, (xkey, xlabel) in enumerate(AXES):
                     ax = axes[i][j]
-                    _draw(ax, curves[(p, m)], score_name(p), xkey, target)
+                    _draw(ax, run_dir, res, p, m, score_name(p), xkey, target(p))
                     ax.set_xlabel(xlabel)
-                    ax.set_ylabel(("test risk" if a4 else "risk") + f" (m = {m})")
+                    ax.set_ylabel(ylabel(p))
+                    ax.set_title(f"m = {m}")
             _legend(fig, axes)
-            fig.suptitle(PROBLEMS[p].label)
+            fig.suptitle(f"{PROBLEMS[p].label}: median over seeds, band 25–75 %")
             paths.append(savefig(fig, out / f"risk_{p}.png"))
             paths.append(_tuning_figure(out / f"tuning_{p}.png", tuning[tuning.problem == p],
                                         ms, PROBLEMS[p].label))
         fig, axes = _grid(len(cfg["problems"]), len(ms))
         for i, p in enumerate(cfg["problems"]):
-            a4 = PROBLEMS[p].family == "a4"
             for j, m in enumerate(ms):
                 ax = axes[i][j]
-                _draw(ax, curves[(p, m)], score_name(p), "samples",
-                      None if a4 else targets.get(p))
+                _draw(ax, run_dir, res, p, m, score_name(p), "samples", target(p))
                 ax.set_title(f"{p}, m = {m}")
-                ax.set_ylabel("test risk" if a4 else "risk")
-                ax.set_xlabel("samples drawn per replica")
+                ax.set_ylabel(ylabel(p))
+                ax.set_xlabel("samples drawn by the ensemble")
         _legend(fig, axes)
+        fig.suptitle("C5 at equal budget per ensemble: median over seeds, band 25–75 %")
         paths.append(savefig(fig, out / "overview.png"))
     return paths
 
@@ -97,7 +120,7 @@ def plot_all(run_dir: Path) -> list[Path]:
 def _grid(rows: int, cols: int):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False,
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.5 * rows), squeeze=False,
                              constrained_layout=True)
     return fig, axes
 
@@ -109,27 +132,36 @@ def _legend(fig, axes) -> None:
             for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
                 seen.setdefault(lab, h)
     fig.legend(list(seen.values()), list(seen), loc="outside lower center",
-               ncol=min(5, len(seen)))
+               ncol=min(3, len(seen)))
 
 
 def _tuning_figure(path: Path, t, ms, title: str) -> Path:
-    from mflab.studies.optnets.methods import COLORS, label
+    from mflab.studies.optnets.methods import COLORS, base_method, label
 
     fig, axes = _grid(1, len(ms))
     for j, m in enumerate(ms):
         ax = axes[0][j]
-        sub = t[t.m == m]
-        for meth in dict.fromkeys(sub.method):
-            s = sub[sub.method == meth]
-            best = s.groupby("eps_grid").score.min()
-            y = np.where(np.isfinite(best.values), best.values, np.nan)
-            ax.plot(best.index.values, y, "o-", ms=3, color=COLORS[meth], label=label(meth))
+        sub = t[t.m == m] if len(t) else t
+        for entry in (dict.fromkeys(sub.entry) if len(sub) else ()):
+            s = sub[sub.entry == entry]
+            pts = [json.loads(x) for x in s.point]
+            xname = "eps_eff" if "eps_eff" in pts[0] else "eps"
+            x = np.array([q[xname] for q in pts])
+            score = np.where(np.isfinite(s.score.values), s.score.values, np.nan)
+            xs = np.unique(x)
+            best = [np.nanmin(score[x == v]) if np.isfinite(score[x == v]).any() else np.nan
+                    for v in xs]
+            color = COLORS[base_method(entry)]
+            ax.plot(xs, best, marker="o", ms=3, color=color, label=label(entry),
+                    ls="--" if "@m=" in entry else "-")
             ch = s[s.chosen]
-            ax.plot(ch.eps_grid, ch.score, "o", ms=8, mfc="none", color=COLORS[meth])
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+            if len(ch):
+                ax.plot([json.loads(ch.point.iloc[0])[xname]], ch.score.values[:1], "o", ms=8,
+                        mfc="none", color=color)
+        _log_axes(ax)
         ax.set_xlabel("ε (ε_eff for B2, B4)")
-        ax.set_ylabel(f"tuning score (m = {m})")
+        ax.set_ylabel("tuning score (median over seeds)")
+        ax.set_title(f"m = {m}")
     _legend(fig, axes)
-    fig.suptitle(f"{title}: tuning (seed 0; missing points diverged)")
+    fig.suptitle(f"{title}: tuning (circled: chosen; gaps: diverged)")
     return savefig(fig, path)

@@ -1,22 +1,26 @@
 """Study C5: the optimisers of Part B on the networks of Part A, at equal cost and fairly
-tuned (SPEC C5; report §3.2.1–3.2.3, figs. 5, 8, 10, 11).
+tuned (SPEC C5, protocol revised 2026-12-04; report §3.2.1–3.2.3, figs. 5, 8, 10, 11).
 
 Problems (:mod:`~mflab.studies.optnets.problems`): A1, A2 from its bad (κ = 0.1) and good
 (κ = 0.4) starts, A3 from the start that trains (κ = 4) and the one that stalls (κ = 0.8),
 A4 (MNIST). Methods (:mod:`~mflab.studies.optnets.methods`): B1, B2, B3, B4, B10, B5, B6,
-B8, in mean-field units, at batch sizes m = 1 and 100. Protocol
-(:mod:`~mflab.studies.optnets.protocol`): equal budget in samples per replica; automatic
-tuning on a tuning seed over stated grids; the comparison on fresh seeds, median and
-interquartile band. Tuning runs and seeds are independent jobs sent through the run's
-executor (``mflab run optimizers-networks --dask local:2``), identical to a serial run.
+B8, in mean-field units, at batch sizes m = 1 and 100. Every (problem, m) cell is one call
+of the comparison harness :func:`mflab.compare.compare`: budget per ensemble with
+batch-R·m SGD as the control of B6 and B10, bracketing tuning on the tuning seeds
+(validation split), the comparison on fresh paired seeds with Wilcoxon tests against SGD,
+and the exact-gradient runs as mechanism controls (A1–A3). Jobs go through the run's
+executor (``--dask local:2``: identical numbers) and are stored as they finish, so
+``mflab resume`` continues a cut run from its last finished job.
 
-Files: ``tables/tuning.csv`` (every grid point, its score, the choice), ``tables/results.csv``
-(final score, samples to target, share reaching it), ``arrays/curves_P_mM_METHOD.npz``
-(every record of every seed), figures from those files alone.
+Files: ``tables/tuning.csv`` (every scored point, its seed scores, the choice),
+``tables/results.csv`` (per entry and variant: final score, samples to target, share, paired
+p-values), ``arrays/curves_P_mM_ENTRY_VARIANT.npz`` (every record of every seed), figures
+from those files alone.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -26,17 +30,15 @@ from mflab.errors import RunError
 from mflab.runs.context import RunContext
 from mflab.studies.base import Study
 from mflab.studies.optnets import methods as M
-from mflab.studies.optnets import protocol as P
 from mflab.studies.optnets.config import OptimizersNetworksConfig
-from mflab.studies.optnets.jobs import run_job
-from mflab.studies.optnets.problems import PROBLEMS, score_name, target_for
-from mflab.studies.optnets.tables import curve_name, read_curves
+from mflab.studies.optnets.problems import PROBLEMS, problem_for
+from mflab.studies.optnets.tables import curve_name
 
 
 class OptimizersNetworksStudy(Study):
     name = "optimizers-networks"
     description = ("C5: Part B optimisers on the networks of A1–A4 (both starts of A2, A3) "
-                   "at equal sample budget, tuned per method on a tuning seed; m = 1, 100.")
+                   "at equal budget per ensemble, tuned alike, paired seeds; m = 1, 100.")
     Config = OptimizersNetworksConfig
 
     def preflight(self, config: OptimizersNetworksConfig) -> None:
@@ -52,6 +54,7 @@ class OptimizersNetworksStudy(Study):
 
     # ------------------------------------------------------------------------ run
     def run(self, config: OptimizersNetworksConfig, ctx: RunContext) -> None:
+        from mflab.compare import Protocol, compare
         from mflab.runs.executor import SerialExecutor
         from mflab.studies.mnist_lln import resolve_data_dir
 
@@ -60,99 +63,60 @@ class OptimizersNetworksStudy(Study):
         if any(PROBLEMS[p].family == "a4" for p in config.problems):
             data_dir = resolve_data_dir(config)
             ctx.note("mnist_data_dir", data_dir or "cache/download")
+        protocol = Protocol(budget=lambda p, m: config.budget(p.name, m),
+                            tuning_seeds=config.tuning_seeds, seeds=config.seeds,
+                            record_ratio=config.record_ratio, first_record=config.first_record,
+                            max_extensions=config.max_extensions, reference="B1",
+                            exact_controls=config.exact_controls,
+                            allow_few_seeds=config.smoke)
         ck = ctx.load_checkpoint()
-        book = ck.extra if ck else {"done": [], "tuning": [], "chosen": {}}
-        for problem in config.problems:
-            if f"tune {problem}" not in book["done"]:
-                t0 = time.perf_counter()
-                for rnd in (1, 2, 3):
-                    self._tune_round(config, ctx, executor, problem, rnd, book, data_dir)
-                ctx.save_table("tuning", _frame(P.jsonable_rows(book["tuning"])))
-                ctx.record_timing(f"{problem}: tuning", time.perf_counter() - t0)
-                book["done"].append(f"tune {problem}")
-                ctx.save_checkpoint(progress=len(book["done"]), extra=book)
-            if f"compare {problem}" not in book["done"]:
-                t0 = time.perf_counter()
-                self._compare(config, ctx, executor, problem, book["chosen"], data_dir)
-                ctx.record_timing(f"{problem}: comparison", time.perf_counter() - t0)
-                book["done"].append(f"compare {problem}")
-                ctx.save_checkpoint(progress=len(book["done"]), extra=book)
-        ctx.save_table("results", _frame(self._results(ctx.dir, config)))
-
-    @staticmethod
-    def _map(executor, jobs):
-        """Run jobs (longest first), results in the given order; a lost job fails the run."""
-        order = sorted(range(len(jobs)), key=lambda i: -P.cost(jobs[i]))
-        res = executor.map(run_job, [jobs[i] for i in order])
-        out = [None] * len(jobs)
-        for i, r in zip(order, res, strict=True):
-            if isinstance(r, BaseException):
-                raise RunError(f"a job was lost ({type(r).__name__}: {r}); `mflab resume` "
-                               "continues from the last finished phase.") from r
-            out[i] = r
-        return out
-
-    def _tune_round(self, config, ctx, executor, problem, rnd, book, data_dir) -> None:
-        pairs = P.tuning_jobs(config, problem, rnd, book["chosen"], ctx.seed, data_dir)
-        if not pairs:
-            return
-        if ctx.progress:
-            print(f"C5 {problem}: tuning round {rnd}, {len(pairs)} runs", flush=True)
-        rows = [r for r, _ in pairs]
-        failed = P.record_tuning(rows, self._map(executor, [j for _, j in pairs]),
-                                 book["chosen"])
-        book["tuning"].extend(rows)
-        for key in failed:
-            problem_, m, meth = key.split("|")
-            ctx.diverged(f"{M.label(meth)} on {problem_}, m = {m}",
-                         "every point of its tuning grid diverged; it has no result")
-
-    def _compare(self, config, ctx, executor, problem, chosen, data_dir) -> None:
-        items = P.comparison_jobs(config, problem, chosen, ctx.seed, data_dir)
-        if ctx.progress:
-            print(f"C5 {problem}: comparison, {len(items)} runs", flush=True)
-        results = self._map(executor, [it[-1] for it in items])
-        groups: dict[tuple, list] = {}
-        for (p, m, variant, seed, _), res in zip(items, results, strict=True):
-            groups.setdefault((p, m, variant), []).append((seed, res))
-        score = score_name(problem)
-        for (p, m, variant), runs in groups.items():
-            runs.sort(key=lambda sr: sr[0])
-            arrays = {k: np.stack([r[k] for _, r in runs]) for k in runs[0][1]}
-            arrays["seeds"] = np.array([s for s, _ in runs])
-            ctx.save_arrays(curve_name(p, m, variant), **arrays)
-            self._log(ctx, p, m, variant, arrays, score)
-            if np.all(arrays["diverged"] >= 0):
-                ctx.diverged(f"{M.label(variant)} on {p}, m = {m}",
-                             "every comparison seed diverged at its tuned values",
-                             step=int(arrays["diverged"].min()))
-
-    @staticmethod
-    def _log(ctx, problem, m, variant, a, score) -> None:
-        names = [n for n in (score, "test_accuracy", "mean_norm") if n in a]
-        ctx.log_metrics([
-            {"optimizer": variant, "step": int(a["steps"][s, r]), "metric": n,
-             "value": float(a[n][s, r, k]), "problem": problem, "m": int(m),
-             "seed_index": int(a["seeds"][s]), "replica": k,
-             "samples": int(a["samples"][s, r]), "wall": float(a["wall"][s, r])}
-            for n in names for s in range(a[n].shape[0]) for r in range(a[n].shape[1])
-            for k in range(a[n].shape[2])])
-
-    @staticmethod
-    def _results(run_dir: Path, config) -> list[dict]:
-        from mflab.studies.optnets.tables import summary_rows
-
-        rows = []
+        book = ck.extra if ck else {"done": [], "tuning": [], "results": []}
+        store = Path(ctx.dir) / "jobs"
         for problem in config.problems:
             fam = PROBLEMS[problem].family
-            tmetric = "test_accuracy" if fam == "a4" else "risk"
+            prob = problem_for(config, problem, data_dir)
             for m in config.batch_sizes:
-                curves = read_curves(run_dir, problem, m, config.methods)
-                for row in summary_rows(curves, score_name(problem), target_for(config, problem),
-                                        fam == "a4", tmetric):
-                    rows.append({"problem": problem, "m": m, "target": target_for(config,
-                                 problem), **row, "label": M.label(row["method"])})
-        return rows
+                cell = f"{problem} m={m}"
+                if cell in book["done"]:
+                    continue
+                t0 = time.perf_counter()
+                methods = [M.method_for(meth, config, fam, m) for meth in config.methods]
+                if ctx.progress:
+                    print(f"C5 {cell}: {len(methods)} methods", flush=True)
+                res = compare([prob], methods, [m], protocol, executor=executor,
+                              root_seed=ctx.seed, store=store, progress=ctx.progress)
+                self._save_cell(ctx, res, book)
+                ctx.record_timing(f"{cell}", time.perf_counter() - t0)
+                book["done"].append(cell)
+                ctx.save_checkpoint(progress=len(book["done"]), extra=book)
+        ctx.save_table("tuning", _frame(book["tuning"]))
+        ctx.save_table("results", _frame(book["results"]))
+        shutil.rmtree(store, ignore_errors=True)  # every result is in arrays/ and tables/
+
+    def _save_cell(self, ctx, res, book) -> None:
+        book["tuning"].extend(_jsonable(r) for r in res.tuning)
+        book["results"].extend(_jsonable(r) for r in res.summary)
+        for (p, m, entry), choice in res.choices.items():
+            if choice["point"] is None:
+                ctx.diverged(f"{M.label(entry)} on {p}, m = {m}",
+                             "every point of its tuning grid diverged; it has no result")
+        for (p, m, entry, variant), a in res.curves.items():
+            ctx.save_arrays(curve_name(p, m, entry, variant), **a)
+            self._log(ctx, p, m, entry, variant, a)
+            if variant == "stochastic" and np.all(np.any(a["diverged"] >= 0, axis=1)):
+                ctx.diverged(f"{M.label(entry)} on {p}, m = {m}",
+                             "every comparison seed diverged at its tuned values",
+                             step=int(a["diverged"][a["diverged"] >= 0].min()))
+
+    @staticmethod
+    def _log(ctx, problem, m, entry, variant, a) -> None:
+        names = [n for n in ("risk", "test_risk", "test_accuracy") if n in a]
+        ctx.log_metrics([
+            {"optimizer": entry, "variant": variant, "step": int(a["steps"][s, r]),
+             "metric": n, "value": float(np.mean(a[n][s, r])), "problem": problem,
+             "m": int(m), "seed_index": int(a["seeds"][s]),
+             "samples": int(a["samples"][s, r]), "wall": float(a["wall"][s, r])}
+            for n in names for s in range(a[n].shape[0]) for r in range(a[n].shape[1])])
 
     # -------------------------------------------------------------- from files only
     def plot(self, run_dir: Path) -> list[Path]:
@@ -166,9 +130,15 @@ class OptimizersNetworksStudy(Study):
         return summary_markdown(Path(run_dir))
 
 
+def _jsonable(row: dict) -> dict:
+    """A table row with NumPy scalars as Python numbers (for the JSON checkpoint)."""
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+
+
 def _frame(rows: list[dict]):
     import pandas as pd
 
     return pd.DataFrame(rows)
+
 
 STUDY = OptimizersNetworksStudy()

@@ -57,7 +57,7 @@ STUDIES: dict[str, Entry] = {
     "optimizers-networks": Entry(
         "mflab.studies.optimizers_networks:STUDY",
         "C5: Part B optimisers on the networks of A1–A4 (both starts of A2, A3) "
-        "at equal sample budget, tuned per method on a tuning seed; m = 1, 100.",
+        "at equal budget per ensemble, tuned alike, paired seeds; m = 1, 100.",
     ),
     "mnist-lln": Entry(
         "mflab.studies.mnist_lln:STUDY",

@@ -15,7 +15,10 @@ _DD = "docs/results/meanfield.md"
 
 @dataclass(frozen=True)
 class OptimizersNetworksConfig(StudyConfig):
-    """Config of C5 (SPEC C5). Budgets are samples drawn per replica, one per batch size."""
+    """Config of C5 (SPEC C5, revised protocol). Budgets are samples drawn per ensemble,
+    one per batch size, each a whole number of steps of every method (the paper's are
+    multiples of R·m·L = 30m, so every ensemble draws exactly its budget); every grid is a
+    first grid that the harness extends past an edge."""
 
     problems: tuple[str, ...] = param(PROBLEM_IDS, choices=PROBLEM_IDS,
                                       doc="problems (A2/A3: both starts of C2/C3)")
@@ -29,13 +32,14 @@ class OptimizersNetworksConfig(StudyConfig):
     s0: int = param(60, ge=1, doc="informative coordinates of A3")
     dtype: str = param("float32", choices=("float32", "float64"),
                        doc="precision of the dynamics (the exact risk is float64 always)")
-    budget_a1: tuple[int, ...] = param((20_000, 200_000), ge=1,
-                                       doc="A1 samples per replica, one per batch size")
-    budget_a2: tuple[int, ...] = param((2_000, 50_000), ge=1, doc="A2 budget, per batch size")
-    budget_a3: tuple[int, ...] = param((2_000, 50_000), ge=1, doc="A3 budget, per batch size")
-    budget_a4: tuple[int, ...] = param((1_000, 30_000), ge=1, doc="A4 budget, per batch size")
+    budget_a1: tuple[int, ...] = param((21_000, 201_000), ge=1,
+                                       doc="A1 samples per ensemble (whatever its replicas), "
+                                       "one per batch size")
+    budget_a2: tuple[int, ...] = param((2_010, 51_000), ge=1, doc="A2 budget, per batch size")
+    budget_a3: tuple[int, ...] = param((2_010, 51_000), ge=1, doc="A3 budget, per batch size")
+    budget_a4: tuple[int, ...] = param((1_020, 30_000), ge=1, doc="A4 budget, per batch size")
     eps_a1: tuple[float, ...] = param((1e-4, 3e-4, 1e-3, 3e-3), gt=0,
-                                      doc="A1 grid of ε (ε_eff for B2/B4) at m = 1")
+                                      doc="A1 first grid of ε (ε_eff for B2/B4) at m = 1")
     eps_a2: tuple[float, ...] = param((1e-4, 3e-4, 1e-3, 3e-3), gt=0, doc="A2 ε grid, m = 1")
     eps_a3: tuple[float, ...] = param((1e-4, 3e-4, 1e-3, 3e-3, 1e-2), gt=0,
                                       doc="A3 ε grid, m = 1")
@@ -43,39 +47,52 @@ class OptimizersNetworksConfig(StudyConfig):
                                       doc="A4 ε grid, m = 1")
     eps_batch_power: float = param(1.0, ge=0, doc="grid at batch m = grid × m^p (linear "
                                    "scaling measured on A1: m = 100 at 100ε follows m = 1 at ε)")
-    restart_grid_factors: tuple[float, ...] = param((0.01, 1.0), gt=0,
-                                                    doc="B3 grid: the ε grid × each factor")
-    nesterov_gammas: tuple[float, ...] = param((0.5, 0.9), ge=0, lt=1, doc="B2 momentum grid")
+    restart_grid_factor: float = param(0.1, gt=0, doc="B3's first grid: the ε grid × this "
+                                       "(its momentum grows between restarts)")
+    nesterov_frictions: tuple[float, ...] = param((0.1, 0.3), gt=0, le=1,
+                                                  doc="B2 grid of the friction φ = 1 − γ")
     mass_gamma: float = param(0.9, ge=0, lt=1, doc="B4 momentum γ")
-    mass_compensations: tuple[float, ...] = param((0.1, 0.5), ge=0, lt=1,
-                                                  doc="B4 grid of c: η2 = c·γ·η1 (0: Nesterov)")
+    mass_compensations: tuple[float, ...] = param((0.1, 0.5), gt=0, lt=1,
+                                                  doc="B4 grid of c: η2 = c·γ·η1")
     temperatures: tuple[float, ...] = param((1e-4, 1e-3), gt=0,
-                                            doc="B5 grid of the mean-field temperature τ = N/β")
+                                            doc="B5/B6/B8/B10 grid of the mean-field "
+                                            "temperature τ = N/β")
     lambdas: tuple[float, ...] = param((0.3, 3.0), gt=0,
                                        doc="B6/B10 grid of λ' = λN (pull per unit time)")
     hj_inner_steps: int = param(10, ge=1, doc="B8/B10 inner Langevin steps L per outer step")
     hj_burn_in: int = param(5, ge=0, doc="B8/B10 inner steps discarded before averaging")
     hj_couplings: tuple[float, ...] = param((5.0, 20.0), gt=0,
-                                            doc="B8 grid of c: coupling γ' = c·ε")
+                                            doc="B8/B10 grid of c: coupling γ' = c·ε")
     hj_relax: float = param(0.5, gt=0, le=1, doc="B8/B10 outer relaxation ρ = Δ/γ")
     hj_restart: bool = param(True, doc="B8 outer descent with B3 restart momentum")
-    replicas: int = param(3, ge=1, doc="replicas of one B6/B10 ensemble (SPEC A5; Parle's 3)")
-    coupled_eps_points: int = param(3, ge=0, doc="B6/B10 tune ε over this many grid values "
-                                    "nearest B5's/B8's choice (0: the whole grid)")
-    n_seeds: int = param(5, ge=1, doc="comparison seeds (the tuning seed is another)")
-    n_records: int = param(7, ge=3, doc="records per comparison run (log-spaced in samples)")
+    replicas: int = param(3, ge=2, doc="replicas R of one B6/B10 ensemble (SPEC A5; Parle's 3)")
+    tuning_seeds: int = param(3, ge=1, doc="seeds each grid point is scored on (median; "
+                              "the protocol asks >= 3)")
+    seeds: int = param(10, ge=2, doc="comparison seeds (the protocol asks >= 10)")
+    max_extensions: int = param(2, ge=0, doc="times a grid may grow by a decade past an edge "
+                                "before its choice is flagged")
+    record_ratio: float = param(1.15, gt=1, le=1.2, doc="records at most this ratio apart")
+    first_record: float = param(0.01, gt=0, lt=1, doc="first record at this fraction of the run")
+    exact_controls: bool = param(False, doc="also run every tuned method with exact "
+                                 "gradients (A1–A3); off by default: one exact gradient "
+                                 "costs 14 ms at N = 40, 2.4 s at N = 800 (docs/benchmarks.md)")
     target_factor: float = param(10.0, gt=0, doc="A1–A3 target: this × the DD stationary risk")
     dd_risk_a1: float = param(0.0137, gt=0, doc=f"A1 DD stationary risk ({_DD}, C1)")
+    dd_error_a1: float = param(0.0041, ge=0, doc="its Richardson error estimate")
     dd_risk_a2: float = param(0.0143, gt=0, doc=f"A2 good stationary risk ({_DD}, C2; "
                               "also the target of the bad start: reaching it = escaping)")
+    dd_error_a2: float = param(1.1e-4, ge=0, doc="its Richardson error estimate")
     dd_risk_a3: float = param(0.0437, gt=0, doc=f"A3 trained DD risk ({_DD}, C3; "
                               "also the target of the stalling start)")
+    dd_error_a3: float = param(0.037, ge=0, doc="its Richardson error estimate")
     target_accuracy: float = param(0.98, gt=0, le=1, doc="A4 target test accuracy")
     mnist_kappa: float = param(1.0, gt=0, doc="A4 init w ~ N(0, κ²/784 I)")
     mnist_c0: float = param(1.0, gt=0, doc="A4 init c ~ U[−c0, c0]")
     digit: int = param(0, ge=0, le=9, doc="A4 digit vs rest (SPEC: 0)")
     n_train: int | None = param(None, ge=100, le=60_000,
                                 doc="A4: first n_train training images (of 60 000)")
+    n_val: int = param(5_000, ge=10, doc="A4: the last n_val of those held out for tuning "
+                       "(the validation split; the test set is never tuned on)")
     data_dir: str | None = param(None, doc="folder with the 4 MNIST .gz files (else search)")
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
@@ -84,15 +101,29 @@ class OptimizersNetworksConfig(StudyConfig):
                   "N_mnist": 40, "d_a1": 10, "d_a2": 20, "budget_a1": (640, 6400),
                   "budget_a2": (640, 6400), "budget_a4": (320, 3200), "n_train": 2000,
                   "eps_a1": (3e-3, 1e-2), "eps_a2": (1e-3, 3e-3), "eps_a4": (3e-3, 1e-2),
-                  "restart_grid_factors": (0.1,),
-                  "nesterov_gammas": (0.9,), "mass_compensations": (0.5,),
+                  "nesterov_frictions": (0.1,), "mass_compensations": (0.5,),
                   "temperatures": (1e-3,), "lambdas": (1.0,), "hj_couplings": (20.0,),
-                  "hj_inner_steps": 4, "hj_burn_in": 2, "replicas": 2, "n_seeds": 2,
-                  "n_records": 5},
+                  "hj_inner_steps": 4, "hj_burn_in": 2, "replicas": 2, "tuning_seeds": 1,
+                  "seeds": 3, "max_extensions": 1, "record_ratio": 1.2, "first_record": 0.05,
+                  "n_val": 500},
     }
 
+    @property
+    def smoke(self) -> bool:
+        """Fewer seeds than the protocol's minimum (3 tuning, 10 comparison): a smoke run
+        whose tables support no claim (the summary says so)."""
+        return self.tuning_seeds < 3 or self.seeds < 10
+
+    @property
+    def n_records(self) -> int:
+        """About how many records one comparison run keeps (geometric from
+        ``first_record`` with ``record_ratio``, plus the start and the end)."""
+        import math
+
+        return math.ceil(math.log(1 / self.first_record) / math.log(self.record_ratio)) + 2
+
     def budget(self, problem: str, m: int) -> int:
-        """Samples per replica of ``problem`` at batch ``m``."""
+        """Samples per ensemble of ``problem`` at batch ``m``."""
         fam = PROBLEMS[problem].family
         return getattr(self, f"budget_{fam}")[self.batch_sizes.index(m)]
 
@@ -114,22 +145,30 @@ class OptimizersNetworksConfig(StudyConfig):
                                   f"({len(self.batch_sizes)}: {self.batch_sizes}); got {budgets}.")
             for m, b in zip(self.batch_sizes, budgets, strict=True):
                 for meth in self.methods:
-                    step = m * grads_per_step(meth, self)
+                    R = self.replicas if METHODS[meth].coupled else 1
+                    step = R * m * grads_per_step(meth, self)
                     if b < step:
                         raise ConfigError(
                             f"budget_{fam} = {b} samples at m = {m} is smaller than one step of "
-                            f"{meth} {METHODS[meth].label} ({step} samples).")
+                            f"{meth} {METHODS[meth].label} ({step} samples: replicas × m × calls).")
                     if b % step:
                         raise ConfigError(
                             f"budget_{fam} = {b} at m = {m} is not a whole number of steps of "
                             f"{meth} ({step} samples a step); use a multiple of {step}.")
-        if "a4" in fams and self.n_train is not None:
-            if max(self.batch_sizes) > self.n_train:
-                raise ConfigError(f"batch sizes must be <= n_train ({self.n_train}); got "
-                                  f"{max(self.batch_sizes)}.")
+        if "a4" in fams:
+            n = self.n_train or 60_000
+            if self.n_val > n // 2:
+                raise ConfigError(f"n_val must be <= half the training images ({n // 2}); "
+                                  f"got {self.n_val}.")
+            biggest = max(self.batch_sizes) * max(
+                [self.replicas if METHODS[mm].coupled else 1 for mm in self.methods])
+            if biggest > n - self.n_val:
+                raise ConfigError(f"batch sizes (× replicas for a control) must be <= the "
+                                  f"training images left after n_val ({n - self.n_val}); got "
+                                  f"{biggest}.")
 
     def memory_bytes(self) -> int:
-        """One process: the largest problem's recorded positions (``n_records`` × replicas
+        """One process: the largest problem's recorded positions (:attr:`n_records` × replicas
         × N × D, float64; float32 for A4) with ~30 network-sized temporaries per replica,
         the exact risk's pair terms (~16 (N, N) float64 arrays per class), and for A4 the
         MNIST images (70 000 × 784: bytes, float32 in NumPy and on the device) and the

@@ -20,11 +20,13 @@ of the same setting that lands on a worker reuses the compiled code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+
+from mflab.compare import Problem, Target
 
 
 class ProblemSpec(NamedTuple):
@@ -55,79 +57,118 @@ EPOCH_STRIDE = 1000
 
 
 @dataclass(frozen=True)
-class Setting:
-    """What a worker builds for one (problem, m): hashable, the key of the caches."""
+class NetworkProblem(Problem):
+    """One problem of C5 as a :class:`~mflab.compare.Problem` (hashable: every job of it
+    that lands on a worker reuses what was built). A4 holds out the last ``n_val`` of its
+    training images as the validation split (tuning never sees the test set)."""
 
-    problem: str
+    name: str
     N: int
     d: int
     kappa: float
-    m: int
     s0: int = 0
     c0: float = 1.0
     digit: int = 0
     n_train: int | None = None
+    n_val: int = 0
     data_dir: str | None = None
     dtype: str = "float32"
+    target: Target | None = None
+    record_align: int = 1
 
     @property
     def spec(self) -> ProblemSpec:
-        return PROBLEMS[self.problem]
+        return PROBLEMS[self.name]
 
     @property
     def finite(self) -> bool:
-        """A finite data set (A4): scored on the test set, epochs without replacement."""
+        """A finite data set (A4): scored on held-out data, epochs without replacement."""
         return self.spec.family == "a4"
 
+    @property
+    def score_name(self) -> str:
+        return score_name(self.name)
 
-def setting_for(config, problem: str, m: int, data_dir: str | None = None) -> Setting:
-    """The :class:`Setting` of ``problem`` at batch ``m`` under a C5 config."""
+    @property
+    def target_name(self) -> str:
+        return "test_accuracy" if self.finite else "risk"
+
+    def landscape(self, m):
+        """The network's landscape at batch m; ``None`` (exact gradients): the gradient of
+        the exact risk (A1–A3), none for A4."""
+        return build(self).landscape(m)
+
+    def init(self, key, agents: int):
+        """θ0 of the seed, copied to every agent (a coupled ensemble's replicas start
+        together, so the mean unit x̄ is meaningful)."""
+        theta0 = build(self).init(key)
+        return jnp.broadcast_to(theta0, (agents, *theta0.shape))
+
+    def score(self, x, split: str) -> dict[str, float]:
+        return build(self).evaluate(x, split)
+
+    def split_rows(self, split: str):
+        """A4: validation = training rows [n_train − n_val, n_train); test = the 10 000 test
+        images (rows 60 000 + i of the whole MNIST); A1–A3: population scores (``None``)."""
+        if not self.finite:
+            return None
+        n = self.n_train or 60_000
+        if split == "validation":
+            return np.arange(n - self.n_val, n)
+        return 60_000 + np.arange(10_000)
+
+    def observables(self) -> dict:
+        return build(self).observables
+
+    def call_offset(self, seed: int, m) -> int:
+        """A4: seed s walks the epochs s·EPOCH_STRIDE, … of the one data sampler (its own
+        data order without a landscape per seed); 0 for fresh samples."""
+        if not self.finite or m is None:
+            return 0
+        return seed * EPOCH_STRIDE * build(self).batches_per_epoch(m)
+
+
+def problem_for(config, problem: str, data_dir: str | None = None) -> NetworkProblem:
+    """The :class:`NetworkProblem` of ``problem`` under a C5 config."""
     fam = PROBLEMS[problem].family
+    t = target_for(config, problem)
     if fam == "a4":
-        return Setting(problem, config.N_mnist, 784, config.mnist_kappa, m, c0=config.mnist_c0,
-                       digit=config.digit, n_train=config.n_train, data_dir=data_dir,
-                       dtype=config.dtype)
+        return NetworkProblem(problem, config.N_mnist, 784, config.mnist_kappa,
+                              c0=config.mnist_c0, digit=config.digit, n_train=config.n_train,
+                              n_val=config.n_val, data_dir=data_dir, dtype=config.dtype,
+                              target=t)
     d = {"a1": config.d_a1, "a2": config.d_a2, "a3": config.d_a3}[fam]
-    return Setting(problem, config.N, d, KAPPAS[problem], m,
-                   s0=config.s0 if fam == "a3" else 0, dtype=config.dtype)
+    from mflab.meanfield.kernels import BLOCK
+
+    return NetworkProblem(problem, config.N, d, KAPPAS[problem],
+                          s0=config.s0 if fam == "a3" else 0, dtype=config.dtype, target=t,
+                          record_align=BLOCK)
 
 
 class Built(NamedTuple):
-    """A setting's objects, made once per process: the landscape, the cheap in-run
-    observables, ``evaluate`` (one network → its scores), ``init`` (key → θ0) and, for
-    finite data, the batches per epoch."""
+    """A problem's objects, made once per process: ``landscape(m)``, the cheap in-run
+    observables, ``evaluate(theta, split)`` (one network → its scores), ``init`` (key →
+    θ0) and, for finite data, ``batches_per_epoch(m)``."""
 
     landscape: Any
     observables: dict
     evaluate: Any
     init: Any
-    batches_per_epoch: int
+    batches_per_epoch: Any
 
 
-_BUILT: dict[Setting, Built] = {}
+_BUILT: dict = {}
 _MNIST: dict[tuple, Any] = {}
-_SCORERS: dict[Setting, Any] = {}
 
 
-def _scorer(setting: Setting, make):
-    """One jitted scoring function per setting up to the batch size (shared by every m); a
-    test set it closes over is passed as an argument, not compiled in."""
-    from mflab.driver import jit_with_array_arguments
-
-    k = replace(setting, m=0)
-    if k not in _SCORERS:
-        _SCORERS[k] = jit_with_array_arguments(make())
-    return _SCORERS[k]
+def build(problem: NetworkProblem) -> Built:
+    """The landscapes, observables and scorers of ``problem`` (cached per process)."""
+    if problem not in _BUILT:
+        _BUILT[problem] = _build_mnist(problem) if problem.finite else _build(problem)
+    return _BUILT[problem]
 
 
-def build(setting: Setting) -> Built:
-    """The landscape, observables and evaluation of ``setting`` (cached per process)."""
-    if setting not in _BUILT:
-        _BUILT[setting] = _build(setting)
-    return _BUILT[setting]
-
-
-def _units_and_data(setting: Setting):
+def _units_and_data(problem: NetworkProblem):
     from mflab.meanfield import (
         UNIT_RELU,
         AnisotropicGaussians,
@@ -137,34 +178,49 @@ def _units_and_data(setting: Setting):
         unit_a,
     )
 
-    spec = setting.spec
+    spec = problem.spec
     if spec.family == "a1":
-        return unit_a(sigma_a1()), IsotropicGaussians(delta=spec.delta, d=setting.d)
+        return unit_a(sigma_a1()), IsotropicGaussians(delta=spec.delta, d=problem.d)
     if spec.family == "a2":
-        return unit_a(sigma_a2()), IsotropicGaussians(delta=spec.delta, d=setting.d)
-    return UNIT_RELU, AnisotropicGaussians(delta=spec.delta, d=setting.d, s0=setting.s0)
+        return unit_a(sigma_a2()), IsotropicGaussians(delta=spec.delta, d=problem.d)
+    return UNIT_RELU, AnisotropicGaussians(delta=spec.delta, d=problem.d, s0=problem.s0)
 
 
-def _build(setting: Setting) -> Built:
+def _cached(fn):
+    out: dict = {}
+
+    def get(m):
+        if m not in out:
+            out[m] = fn(m)
+        return out[m]
+
+    return get
+
+
+def _build(problem: NetworkProblem) -> Built:
+    from mflab.driver import jit_with_array_arguments
+    from mflab.landscapes import Landscape
     from mflab.meanfield import exact_risk, init_particles, mean_norm, network_landscape
 
-    if setting.finite:
-        return _build_mnist(setting)
-    units, data = _units_and_data(setting)
-    land = network_landscape(units, data, setting.N, batch_size=setting.m)
-    risk = _scorer(setting, lambda: lambda theta: exact_risk(units, data, theta))
+    units, data = _units_and_data(problem)
+    risk = jit_with_array_arguments(lambda theta: exact_risk(units, data, theta))
 
-    def evaluate(theta) -> dict[str, float]:
+    def landscape(m):
+        if m is None:  # the mechanism control: the exact risk's gradient
+            return Landscape(f"{problem.name}-exact", lambda th: exact_risk(units, data, th))
+        return network_landscape(units, data, problem.N, batch_size=m)
+
+    def evaluate(theta, split) -> dict[str, float]:
         theta = jnp.asarray(theta, jnp.float64)  # the exact risk in float64 always
         if not bool(jnp.all(jnp.isfinite(theta))):
             return {"risk": np.inf}
         return {"risk": float(risk(theta))}
 
     def init(key):
-        return init_particles(key, units, setting.N, setting.d, setting.kappa,
-                              dtype=jnp.dtype(setting.dtype))
+        return init_particles(key, units, problem.N, problem.d, problem.kappa,
+                              dtype=jnp.dtype(problem.dtype))
 
-    return Built(land, {"mean_norm": mean_norm(units)}, evaluate, init, 0)
+    return Built(_cached(landscape), {"mean_norm": mean_norm(units)}, evaluate, init, None)
 
 
 def mnist_data(data_dir: str | None, digit: int, n_train: int | None, dtype: str = "float32"):
@@ -178,33 +234,44 @@ def mnist_data(data_dir: str | None, digit: int, n_train: int | None, dtype: str
     return _MNIST[k]
 
 
-def _build_mnist(setting: Setting) -> Built:
+def _build_mnist(problem: NetworkProblem) -> Built:
+    from mflab.driver import jit_with_array_arguments
     from mflab.meanfield import (
         UNIT_SIGMOID,
+        FiniteData,
         data_risk_accuracy,
         init_particles,
         mean_norm,
         network_landscape,
     )
 
-    train, test = mnist_data(setting.data_dir, setting.digit, setting.n_train, setting.dtype)
-    land = network_landscape(UNIT_SIGMOID, train, setting.N, batch_size=setting.m, seed=0)
-    metrics = _scorer(setting, lambda: lambda theta: data_risk_accuracy(UNIT_SIGMOID, theta,
-                                                                        test.x, test.y))
+    full, test = mnist_data(problem.data_dir, problem.digit, problem.n_train, problem.dtype)
+    n = full.n - problem.n_val
+    train = FiniteData(full.x[:n], full.y[:n], "mnist-train")
+    val = FiniteData(full.x[n:], full.y[n:], "mnist-validation")
+    metrics = jit_with_array_arguments(
+        lambda theta, x, y: data_risk_accuracy(UNIT_SIGMOID, theta, x, y))
+    sets = {"validation": val, "test": test}
 
-    def evaluate(theta) -> dict[str, float]:
+    def landscape(m):
+        if m is None:
+            return None
+        return network_landscape(UNIT_SIGMOID, train, problem.N, batch_size=m, seed=0)
+
+    def evaluate(theta, split) -> dict[str, float]:
         theta = jnp.asarray(theta)
         if not bool(jnp.all(jnp.isfinite(theta))):
             return {"test_risk": np.inf, "test_accuracy": 0.0}
-        r, a = metrics(theta)
+        r, a = metrics(theta, sets[split].x, sets[split].y)
         return {"test_risk": float(r), "test_accuracy": float(a)}
 
     def init(key):
-        return init_particles(key, UNIT_SIGMOID, setting.N, 784, setting.kappa, c0=setting.c0,
-                              c_init="uniform", dtype=jnp.dtype(setting.dtype))
+        return init_particles(key, UNIT_SIGMOID, problem.N, 784, problem.kappa, c0=problem.c0,
+                              c_init="uniform", dtype=jnp.dtype(problem.dtype))
 
-    return Built(land, {"mean_norm": mean_norm(UNIT_SIGMOID)}, evaluate, init,
-                 land.info["batches_per_epoch"])
+    lands = _cached(landscape)
+    return Built(lands, {"mean_norm": mean_norm(UNIT_SIGMOID)}, evaluate, init,
+                 lambda m: lands(m).info["batches_per_epoch"])
 
 
 def score_name(problem: str) -> str:
@@ -212,20 +279,15 @@ def score_name(problem: str) -> str:
     return "test_risk" if PROBLEMS[problem].family == "a4" else "risk"
 
 
-def reached(problem: str, scores: dict[str, np.ndarray], target: float) -> np.ndarray:
-    """Where a record meets the problem's target: risk ≤ target (A1–A3), test accuracy ≥
-    target (A4)."""
-    if PROBLEMS[problem].family == "a4":
-        return np.asarray(scores["test_accuracy"]) >= target
-    return np.asarray(scores["risk"]) <= target
-
-
-def target_for(config, problem: str) -> float:
+def target_for(config, problem: str) -> Target:
     """The target of a problem: ``target_factor`` × the DD stationary risk (A1–A3; for the
     bad A2 start and both A3 starts the risk of the trained stationary point, so reaching it
-    means escaping), or ``target_accuracy`` (A4)."""
+    means escaping), with the DD's error estimate (the harness refuses one above 10 % of the
+    target, SPEC C5); or ``target_accuracy`` (A4, a stated level)."""
     fam = PROBLEMS[problem].family
     if fam == "a4":
-        return config.target_accuracy
+        return Target(config.target_accuracy, 0.0, higher=True, source="stated accuracy")
     dd = {"a1": config.dd_risk_a1, "a2": config.dd_risk_a2, "a3": config.dd_risk_a3}[fam]
-    return config.target_factor * dd
+    err = {"a1": config.dd_error_a1, "a2": config.dd_error_a2, "a3": config.dd_error_a3}[fam]
+    return Target(config.target_factor * dd, err, source=f"{config.target_factor:g} × DD "
+                  f"stationary risk {dd:g} (error {err:g}, docs/results/meanfield.md)")
