@@ -127,3 +127,17 @@ def test_registry_descriptions_match_the_studies():
             from mflab.runs import build_config
 
             build_config(study.Config, preset)
+
+
+def test_a_failure_after_the_final_meta_update_counts_the_segment_once(tmp_path, monkeypatch):
+    """A study whose summary fails (after ``_finalize`` closed the segment) leaves a partial
+    run whose meta.json holds one segment, and a wall time that is that segment's."""
+    def broken(self, run_dir):
+        raise Crash("summary failed")
+
+    monkeypatch.setattr(Toy, "summarize", broken)
+    with pytest.raises(Crash):
+        start("toy", out=tmp_path / "r", progress=False)
+    meta = json.loads((partial_for(tmp_path / "r") / "meta.json").read_text())
+    assert len(meta["segments"]) == 1 and meta["status"] == "interrupted"
+    assert meta["wall_time_s"] == pytest.approx(meta["segments"][0]["seconds"])

@@ -233,7 +233,9 @@ def _update_meta(ctx: RunContext, t0: float, started: str, status: str,
     seg = {"started": started, "ended": _meta.now_iso(), "seconds": time.perf_counter() - t0,
            "resumed": ctx.resumed}
     segments = meta.setdefault("segments", [])
-    if segments and segments[-1].get("ended") is None:  # this run's open segment
+    # this run's segment: still open, or closed by an earlier update of the same run (a
+    # failure after _finalize's update must not count the segment twice)
+    if segments and (segments[-1].get("ended") is None or segments[-1]["started"] == started):
         segments[-1] = seg
     else:
         segments.append(seg)
