@@ -112,6 +112,30 @@ def test_plot_redraws_identical_figures_from_the_files(tiny_run, tmp_path, monke
     assert (copy / "summary.md").read_text() == (tiny_run / "summary.md").read_text()
 
 
+def test_restart_mass_is_the_reports_method_and_b3_at_zero_compensation():
+    """B4r builds MaSS with B3's restart schedule, η1 = Nε, η2 = r·η1 (the module table);
+    with η2 = 0 the same rule is B3 exactly (report eq. 34 with η2 = 0), step by step."""
+    import jax
+    import jax.numpy as jnp
+
+    import mflab
+    import mflab.optimizers as O
+    from mflab.landscapes import quadratic
+
+    cfg = build_config(OptimizersNetworksConfig, "quick", TINY + ["methods=B1,B3,B4r"])
+    prob = problem_for(cfg, "A1", None)
+    b4r = M.method_for("B4r", cfg, "a1", 1)
+    assert set(b4r.grids) == {"eps", "ratio"}
+    assert b4r.grids["eps"].values == M.method_for("B3", cfg, "a1", 1).grids["eps"].values
+    args = M.arguments("B4r", {"eps": 0.01, "ratio": 0.2}, prob.N, {}, 0.5)
+    assert args == pytest.approx({"eta1": prob.N * 0.01, "eta2": 0.2 * prob.N * 0.01})
+    L = quadratic(jnp.diag(jnp.array([1.0, 30.0])))
+    x0 = jnp.array([[1.0, 1.0], [-0.5, 2.0]])
+    runs = [mflab.run(opt, L, x0, 200, jax.random.key(0), record_every=10)
+            for opt in (O.mass(0.02, 0.0, restart=True), O.restart_nesterov(0.02))]
+    np.testing.assert_array_equal(runs[0].values, runs[1].values)
+
+
 def _tiny_jobs():
     cfg = build_config(OptimizersNetworksConfig, "quick",
                        TINY + ["problems=A1", "methods=B1,B5", "batch_sizes=1",
@@ -156,7 +180,7 @@ def _snapshot(d: Path) -> dict:
 
 
 @pytest.mark.parametrize(("setting", "fragment"), [
-    ("methods=B1,B7", "methods: 'B7' is not allowed; choose from: B1, B2, B3, B4, B10"),
+    ("methods=B1,B7", "methods: 'B7' is not allowed; choose from: B1, B2, B3, B4, B4r, B10"),
     ("problems=A5", "problems: 'A5' is not allowed; choose from: A1, A2-bad"),
     ("eps_a2=0.001,0", "eps_a2 must be > 0; got 0.0"),
     ("temperatures=-1", "temperatures must be > 0; got -1.0"),

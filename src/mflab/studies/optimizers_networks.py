@@ -3,7 +3,7 @@ tuned (SPEC C5, protocol revised 2026-12-04; report §3.2.1–3.2.3, figs. 5, 8,
 
 Problems (:mod:`~mflab.studies.optnets.problems`): A1, A2 from its bad (κ = 0.1) and good
 (κ = 0.4) starts, A3 from the start that trains (κ = 4) and the one that stalls (κ = 0.8),
-A4 (MNIST). Methods (:mod:`~mflab.studies.optnets.methods`): B1, B2, B3, B4, B10, B5, B6,
+A4 (MNIST). Methods (:mod:`~mflab.studies.optnets.methods`): B1, B2, B3, B4, B4r, B10, B5, B6,
 B8, in mean-field units, at batch sizes m = 1 and 100. Every (problem, m) cell is one call
 of the comparison harness :func:`mflab.compare.compare`: budget per ensemble with
 batch-R·m SGD as the control of B6 and B10, bracketing tuning on the tuning seeds

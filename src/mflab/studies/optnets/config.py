@@ -54,6 +54,9 @@ class OptimizersNetworksConfig(StudyConfig):
     mass_gamma: float = param(0.9, ge=0, lt=1, doc="B4 momentum γ")
     mass_compensations: tuple[float, ...] = param((0.1, 0.5), gt=0, lt=1,
                                                   doc="B4 grid of c: η2 = c·γ·η1")
+    mass_ratios: tuple[float, ...] = param((0.1, 0.3), gt=0, lt=1,
+                                           doc="B4r (restart-MaSS, the report's) grid of "
+                                           "r = η2/η1")
     temperatures: tuple[float, ...] = param((1e-4, 1e-3), gt=0,
                                             doc="B5/B6/B8/B10 grid of the mean-field "
                                             "temperature τ = N/β")
@@ -101,7 +104,7 @@ class OptimizersNetworksConfig(StudyConfig):
                   "N_mnist": 40, "d_a1": 10, "d_a2": 20, "budget_a1": (640, 6400),
                   "budget_a2": (640, 6400), "budget_a4": (320, 3200), "n_train": 2000,
                   "eps_a1": (3e-3, 1e-2), "eps_a2": (1e-3, 3e-3), "eps_a4": (3e-3, 1e-2),
-                  "nesterov_frictions": (0.1,), "mass_compensations": (0.5,),
+                  "nesterov_frictions": (0.1,), "mass_compensations": (0.5,), "mass_ratios": (0.1,),
                   "temperatures": (1e-3,), "lambdas": (1.0,), "hj_couplings": (20.0,),
                   "hj_inner_steps": 4, "hj_burn_in": 2, "replicas": 2, "tuning_seeds": 1,
                   "seeds": 3, "max_extensions": 1, "record_ratio": 1.2, "first_record": 0.05,

@@ -10,6 +10,7 @@ other constants are scaled so that their effect on one unit does not depend on N
 | B2 Nesterov | ε_eff, φ = 1 − γ | | η = Nε_eff·φ, γ = 1 − φ |
 | B3 restart Nesterov | ε (grid × ``restart_grid_factor``) | | η = Nε |
 | B4 MaSS | ε_eff, c | γ = ``mass_gamma`` | r = cγ, η1 = Nε_eff(1 − γ)/(1 − r), η2 = r η1 |
+| B4r restart-MaSS | ε (B3's grid), r | B3's restart γ | η1 = Nε, η2 = r η1 |
 | B5 SGLD | ε, τ | | η = Nε, β = N/τ |
 | B6 interacting SGLD | ε, τ, λ' | R replicas | η = Nε, β = N/τ, λ = λ'/N |
 | B8 HJ smoothing | ε, τ, c | L, ρ | τ_in = Nε, γ = N c ε, η = ρ γ, β = N/τ |
@@ -53,6 +54,7 @@ METHODS: dict[str, MethodSpec] = {s.id: s for s in (
     MethodSpec("B2", "Nesterov", False),
     MethodSpec("B3", "Nesterov + restart", False),
     MethodSpec("B4", "MaSS", False),
+    MethodSpec("B4r", "MaSS + restart", False),
     MethodSpec("B10", "MF-Hom-SGLD", True),
     MethodSpec("B5", "SGLD", False),
     MethodSpec("B6", "interacting SGLD", True),
@@ -61,6 +63,7 @@ METHODS: dict[str, MethodSpec] = {s.id: s for s in (
 METHOD_IDS = tuple(METHODS)
 #: Colours, one per method, the same in every figure (controls: dashed, in their method's).
 COLORS = {"B1": "#000000", "B2": "#1f77b4", "B3": "#17becf", "B4": "#d62728",
+          "B4r": "#e377c2",
           "B10": "#9467bd", "B5": "#ff7f0e", "B6": "#2ca02c", "B8": "#8c564b"}
 
 
@@ -79,14 +82,14 @@ def label(entry: str) -> str:
 
 #: The tuned names of each method, in mean-field units (the module table).
 TUNED = {"B1": ("eps",), "B2": ("eps_eff", "friction"), "B3": ("eps",),
-         "B4": ("eps_eff", "compensation"), "B5": ("eps", "tau"),
+         "B4": ("eps_eff", "compensation"), "B4r": ("eps", "ratio"), "B5": ("eps", "tau"),
          "B6": ("eps", "tau", "lam"), "B8": ("eps", "tau", "coupling"),
          "B10": ("eps", "tau", "coupling", "lam")}
 #: Limits of each grid's extension (SPEC C5: "up to a stated limit"). φ = 1 − γ and MaSS's
 #: c live in (0, 1); the others are positive scales.
 LIMITS = {"friction": (1e-3, 1.0), "compensation": (1e-3, 0.99), "eps": (1e-9, 10.0),
           "eps_eff": (1e-9, 10.0), "tau": (1e-9, 10.0), "lam": (1e-3, 1e3),
-          "coupling": (0.1, 1e3)}
+          "coupling": (0.1, 1e3), "ratio": (1e-3, 0.99)}
 
 
 def grids(method: str, config, family: str, m: int) -> dict:
@@ -94,11 +97,11 @@ def grids(method: str, config, family: str, m: int) -> dict:
     from mflab.compare import Grid
 
     base = [float(e) * m ** config.eps_batch_power for e in getattr(config, f"eps_{family}")]
-    if method == "B3":
+    if method in ("B3", "B4r"):
         base = [e * config.restart_grid_factor for e in base]
     values = {"eps": base, "eps_eff": base, "friction": config.nesterov_frictions,
-              "compensation": config.mass_compensations, "tau": config.temperatures,
-              "lam": config.lambdas, "coupling": config.hj_couplings}
+              "compensation": config.mass_compensations, "ratio": config.mass_ratios,
+              "tau": config.temperatures, "lam": config.lambdas, "coupling": config.hj_couplings}
     return {n: Grid(tuple(values[n]), *LIMITS[n]) for n in TUNED[method]}
 
 
@@ -107,6 +110,7 @@ def static_kwargs(method: str, config) -> tuple[tuple[str, Any], ...]:
     L, b = config.hj_inner_steps, config.hj_burn_in
     return {
         "B4": (("gamma", config.mass_gamma),),
+        "B4r": (("restart", True),),
         "B8": (("burn_in", b), ("inner_steps", L), ("restart", config.hj_restart)),
         "B10": (("M", L), ("burn_in", b), ("eps", 1.0)),
     }.get(method, ())
@@ -118,7 +122,7 @@ def grads_per_step(method: str, config) -> int:
 
 
 _FACTORY = {"B1": "sgd", "B2": "nesterov", "B3": "restart_nesterov", "B4": "mass",
-            "B5": "sgld", "B6": "interacting_sgld", "B8": "hj_smoothing",
+            "B4r": "mass", "B5": "sgld", "B6": "interacting_sgld", "B8": "hj_smoothing",
             "B10": "mf_hom_sgld"}
 
 
@@ -143,6 +147,8 @@ def arguments(method: str, p: dict, N: int, static: dict, rho: float) -> dict:
         r = p["compensation"] * g
         e = p["eps_eff"] * (1.0 - g) / (1.0 - r)
         return {"eta1": N * e, "eta2": r * N * e}
+    if method == "B4r":
+        return {"eta1": N * p["eps"], "eta2": p["ratio"] * N * p["eps"]}
     if method == "B5":
         return {"eta": N * p["eps"], "beta": N / p["tau"]}
     if method == "B6":

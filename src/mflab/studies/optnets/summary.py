@@ -19,7 +19,7 @@ def _fmt(v, digits: int = 3) -> str:
 
 
 NAMES = {"eps": "ε", "eps_eff": "ε_eff", "friction": "φ", "compensation": "c", "tau": "τ",
-         "lam": "λ'", "coupling": "c_HJ"}
+         "lam": "λ'", "coupling": "c_HJ", "ratio": "η2/η1"}
 
 
 def _point(text: str) -> str:
