@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="config preset: quick (minutes, default) or paper (published scale)")
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable); tuples comma-separated")
+    _config_file(q)
     q.add_argument("--seed", type=_seed, default=0, help="root seed of the run (default 0)")
     q.add_argument("--out", type=Path, default=None,
                    help="run directory to create (default runs/TIMESTAMP-STUDY); never overwritten")
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--preset", default="quick", help="config preset (default quick)")
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable)")
+    _config_file(q)
     q.add_argument("--out", type=Path, default=None,
                    help="directory to create (default runs/TIMESTAMP-sweep-STUDY); the same "
                         "command with an existing one continues it")
@@ -159,6 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Dask workers: local, local:N or a scheduler address (default: serial)")
     _max_memory(q)
     return p
+
+
+def _config_file(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--config", metavar="FILE", type=Path, default=None,
+                   help="config fields from a TOML or JSON file (the same keys and checks "
+                        "as --set; a --set given too wins)")
+
+
+def _overrides(args) -> list[str]:
+    """``--config FILE``'s fields, then the ``--set`` flags (the later wins)."""
+    from mflab.runs.config import overrides_from_file
+
+    extra = overrides_from_file(args.config) if args.config is not None else []
+    return [*extra, *args.overrides]
 
 
 def _max_memory(q: argparse.ArgumentParser) -> None:
@@ -251,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 
             with _executor(args.dask) as executor:
                 return _execute(*prepare(args.study, preset=args.preset,
-                                         overrides=args.overrides, seed=args.seed,
+                                         overrides=_overrides(args), seed=args.seed,
                                          out=args.out, max_memory=args.max_memory,
                                          progress=not args.no_progress), executor)
         if args.command == "resume":
@@ -280,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             from mflab.runs.sweep import sweep_request
 
             request = sweep_request(args.study, args.seeds, preset=args.preset,
-                                    overrides=args.overrides)
+                                    overrides=_overrides(args))
             return _batch(request, args.out or default_out(f"sweep-{args.study}"), args)
     except (ConfigError, RunError, UnknownStudyError) as e:
         print(f"mflab {args.command}: error: {_one_line(e)}", file=sys.stderr)
@@ -351,7 +367,7 @@ def _execute(study, ctx, executor=None) -> int:
         print(f"run failed; partial results in {ctx.dir} "
               f"(`mflab resume {ctx.final_dir}` continues it)", file=sys.stderr)
         return 1
-    print(f"run complete: {final}")
+    print(f"run complete: {final} (summary: {final / 'summary.md'})")
     return 0
 
 

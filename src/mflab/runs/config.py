@@ -229,6 +229,51 @@ def _parse_scalar(name: str, text: str, tp, full_tp) -> Any:
         raise ConfigError(f"{name} must be {type_name(full_tp)}; got {text!r}.") from None
 
 
+def overrides_from_file(path) -> list[str]:
+    """The ``key=value`` overrides written in a config file (``--config FILE``): a TOML
+    (``.toml``) or JSON (``.json``) table of config fields — numbers, strings, booleans,
+    lists for tuples, ``null`` (JSON) for None — turned into the very strings ``--set``
+    takes, so that a file and the same ``--set`` flags are validated alike and give the
+    same config. Raises :class:`ConfigError` naming the file and what is wrong."""
+    import json
+    import tomllib
+    from pathlib import Path
+
+    path = Path(path)
+    kinds = {".toml": "TOML", ".json": "JSON"}
+    if path.suffix.lower() not in kinds:
+        raise ConfigError(f"config file {path} must end in .toml or .json; got "
+                          f"{path.suffix or 'no suffix'!r}.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} cannot be read: {e.__class__.__name__}: "
+                          f"{' '.join(str(e).split())}.") from None
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"config file {path} is not valid {kinds[path.suffix.lower()]}: "
+                          f"{' '.join(str(e).split())}.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table of config fields; got a "
+                          f"{type(data).__name__}.")
+
+    def text_of(key, v) -> str:
+        if v is None:
+            return "none"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float | str):
+            return str(v)
+        if isinstance(v, list) and all(isinstance(x, int | float | str) and
+                                       not isinstance(x, bool) for x in v):
+            return ",".join(map(str, v))
+        raise ConfigError(f"config file {path}: {key} must be a number, string, boolean or "
+                          f"a list of numbers/strings; got {v!r}.")
+
+    return [f"{k}={text_of(k, v)}" for k, v in data.items()]
+
+
 def _unknown(cls, key: str) -> ConfigError:
     allowed = ", ".join(f.name for f in dataclasses.fields(cls))
     return ConfigError(f"unknown config key {key!r}; allowed keys: {allowed}.")
