@@ -49,7 +49,7 @@ def test_killed_reproduce_is_continued_to_the_uninterrupted_result(tmp_path):
     # the same request into the same directory continues it
     index, failed = reproduce(out=rq, studies=STUDIES, progress=False)
     assert failed == []
-    assert sorted(p.name for p in rq.iterdir()) == [MANIFEST, "summary.md", *STUDIES]
+    assert sorted(p.name for p in rq.iterdir()) == [MANIFEST, "report.html", "summary.md", *STUDIES]
     assert _no_wall_times(index.read_text()) == _no_wall_times(ref.read_text())
     for name in STUDIES:
         pd.testing.assert_frame_equal(read_metrics(rq / name),

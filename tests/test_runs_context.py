@@ -28,7 +28,7 @@ def test_complete_run_layout(tmp_path):
     assert out == tmp_path / "r"
     names = {p.name for p in out.iterdir()}
     assert names == {"config.json", "meta.json", "metrics.parquet", "arrays", "tables",
-                     "figures", "summary.md"}
+                     "figures", "summary.md", "report.html"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no partial left behind
     meta = json.loads((out / "meta.json").read_text())
     assert meta["status"] == "complete" and meta["seed"] == 3

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from figure_checks import check_study_figures
 from mflab.runs.io import read_arrays, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ def _run(*args, timeout=300):
     return r
 
 
-def test_c2_two_kappas_reach_different_stationary_points(tmp_path):
+def test_c2_two_kappas_reach_different_stationary_points(tmp_path, monkeypatch):
     out = tmp_path / "c2"
     _run("run", "mf-nonmonotone", "--no-progress", "--out", str(out), "--set", "d=20",
          "--set", "N=100", "--set", "n_steps=320000", "--set", "eps=1e-5", "--set",
@@ -41,9 +42,10 @@ def test_c2_two_kappas_reach_different_stationary_points(tmp_path):
     m = read_metrics(out)
     assert set(m.optimizer) == {"sgd", "dd"} and set(m.case) == {"kappa0.1", "kappa0.4"}
     assert (out / "figures" / "risk_norm.png").is_file()
+    check_study_figures("mf-nonmonotone", out, monkeypatch)
 
 
-def test_c1_sgd_follows_dd_and_replots(tmp_path):
+def test_c1_sgd_follows_dd_and_replots(tmp_path, monkeypatch):
     out = tmp_path / "c1"
     _run("run", "mf-isotropic", "--no-progress", "--out", str(out), "--set", "d=20",
          "--set", "N=200", "--set", "n_steps=96000", "--set", "eps=2.5e-4",
@@ -63,9 +65,10 @@ def test_c1_sgd_follows_dd_and_replots(tmp_path):
     for f in (out / "figures").iterdir():
         assert (copy / "figures" / f.name).read_bytes() == f.read_bytes()
     assert np.all(np.isfinite(sgd["reduced"]))
+    check_study_figures("mf-isotropic", out, monkeypatch)
 
 
-def test_c3_wide_start_trains_narrow_start_stalls(tmp_path):
+def test_c3_wide_start_trains_narrow_start_stalls(tmp_path, monkeypatch):
     out = tmp_path / "c3"
     _run("run", "mf-anisotropic", "--no-progress", "--out", str(out), "--set", "d=24",
          "--set", "s0=8", "--set", "N=100", "--set", "n_steps=16000", "--set", "eps=1e-3",
@@ -78,9 +81,10 @@ def test_c3_wide_start_trains_narrow_start_stalls(tmp_path):
     assert dd4["risk"][-1] < 0.4 < 0.5 < dd08["risk"][-1]
     assert sgd4["risk"][0, -1] < 0.45 and sgd08["risk"][0, -1] > 0.5
     assert abs(sgd08["risk"][0, -1] - dd08["risk"][-1]) < 0.15
+    check_study_figures("mf-anisotropic", out, monkeypatch)
 
 
-def test_convergence_gaps_shrink_with_n_and_grow_with_eps(tmp_path):
+def test_convergence_gaps_shrink_with_n_and_grow_with_eps(tmp_path, monkeypatch):
     out = tmp_path / "cv"
     _run("run", "mf-convergence", "--no-progress", "--out", str(out), "--set", "d=20",
          "--set", "Ns=50,800", "--set", "epss=1e-4,3.2e-3", "--set", "times=1",
@@ -97,6 +101,7 @@ def test_convergence_gaps_shrink_with_n_and_grow_with_eps(tmp_path):
     assert gap(800, 1e-4) < 0.5 * gap(50, 1e-4)
     assert gap(800, 3.2e-3) > 2 * gap(800, 1e-4)
     assert float(read_arrays(out, "dd")["err_risk"]) < 0.2 * gap(800, 1e-4)
+    check_study_figures("mf-convergence", out, monkeypatch)
 
 
 def test_bad_mean_field_configs_are_refused():
@@ -175,7 +180,7 @@ def test_convergence_estimators_and_local_slopes(tmp_path):
     assert np.allclose(local_slopes(tab, "eps", "gap").slope, 0.0)
 
 
-def test_radial_minimum_study_places_the_dd_end_points(tmp_path):
+def test_radial_minimum_study_places_the_dd_end_points(tmp_path, monkeypatch):
     out = tmp_path / "rm"
     _run("run", "mf-radial-minimum", "--no-progress", "--out", str(out), "--set", "d=20",
          "--set", "dr=0.1", "--set", "r_max=6", "--set", "kappas=0.1,0.4",
@@ -193,3 +198,4 @@ def test_radial_minimum_study_places_the_dd_end_points(tmp_path):
     assert np.min(good["psi"]) < float(good["lam"])
     assert (out / "figures" / "radial_minimum.png").is_file()
     assert "certificate gap" in (out / "summary.md").read_text()
+    check_study_figures("mf-radial-minimum", out, monkeypatch)

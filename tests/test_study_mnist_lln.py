@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from figure_checks import check_study_figures
 from mflab.runs.io import read_arrays, read_config, read_table
 from mflab.studies.mnist_lln import MnistLLNConfig, checkout_data_dir, w1_table
 
@@ -48,7 +49,7 @@ def test_config_refuses_bad_input():
 
 
 @needs_data
-def test_quick_study_end_to_end(tmp_path):
+def test_quick_study_end_to_end(tmp_path, monkeypatch):
     out = tmp_path / "c4"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MFLAB_MNIST_DIR": str(DATA)}
     cmd = [sys.executable, "-m", "mflab", "run", "mnist-lln", "--preset", "quick", "--no-progress",
@@ -79,6 +80,7 @@ def test_quick_study_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     for name in ("hist_c.png", "w1.png"):
         assert (copy / "figures" / name).read_bytes() == (out / "figures" / name).read_bytes()
+    check_study_figures("mnist-lln", out, monkeypatch)
 
 
 def test_checkout_data_dir_is_found():

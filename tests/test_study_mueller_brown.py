@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import mflab  # noqa: F401  (x64)
+from figure_checks import check_study_figures
 from mflab.landscapes import mueller_brown
 from mflab.runs.io import read_arrays, read_config, read_metrics, read_table
 from mflab.studies.mueller_brown import BASINS, OUTCOMES, classify, descend
@@ -99,10 +100,8 @@ def test_quick_study_end_to_end(quick_run):
         # within one record interval of the budget
         ge, gps, steps = int(a["grad_evals"]), int(a["grads_per_step"]), int(a["steps"])
         assert ge == steps * gps == row["grad evals/agent"]
-        # steps = budget // gps rounded down to a multiple of the record interval
-        # (n_records = 100 in the quick preset), so at most one interval is left unspent
-        every = max(1, (budget // gps) // 100)
-        assert 0 <= budget - ge < gps * (every + 1)
+        # steps = budget // gps: less than one step's cost is left unspent
+        assert steps == budget // gps and 0 <= budget - ge < gps
     gd = read_arrays(run, "final_B1_s0")
     # GD (η = 1e-4, 10⁴ steps: contraction (1 − 221e-4)^10⁴ ≈ e^-221 at the flattest minimum)
     # has converged: its final values are stationary values (table accuracy 4e-6)
@@ -129,6 +128,12 @@ def test_partial_divergence_is_reported_not_fatal(tmp_path):
     row = read_table(tmp_path / "part", "basins").iloc[0]
     assert 0 < row["basin diverged"] < 0.5, row["basin diverged"]
     assert row["basin A"] + row["basin B"] + row["basin C"] > 0.4
+
+
+@pytest.mark.slow
+def test_figures_are_fit_for_a_paper(quick_run, monkeypatch):
+    assert check_study_figures("mueller-brown", quick_run[0], monkeypatch) == [
+        "trajectories", "final_values", "basins", "convergence"]
 
 
 @pytest.mark.slow

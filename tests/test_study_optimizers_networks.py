@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from figure_checks import check_study_figures
 from mflab.cli import main
 from mflab.compare.jobs import Job, run_job
 from mflab.compare.stats import record_steps
@@ -40,6 +41,10 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("c5") / "run"
     return start("optimizers-networks", preset="quick", overrides=TINY, out=out,
                  progress=False, executor=SerialExecutor())
+
+
+def test_figures_are_fit_for_a_paper(tiny_run, monkeypatch):
+    check_study_figures("optimizers-networks", tiny_run, monkeypatch)
 
 
 def test_tiny_run_is_complete_with_its_tuning_record(tiny_run):

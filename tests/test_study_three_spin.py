@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from figure_checks import check_study_figures
 from mflab.cli import main
 from mflab.runs.io import read_arrays, read_config, read_table
 from mflab.spherical import (
@@ -140,6 +141,12 @@ def quick_run(tmp_path_factory):
 
 
 FIGURES = ("three-spin-losses.png", "three-spin-slices.png", "three-spin-scaling.png")
+
+
+@pytest.mark.slow
+def test_figures_are_fit_for_a_paper(quick_run, monkeypatch):
+    names = check_study_figures("three-spin", quick_run[0], monkeypatch)
+    assert [f"{n}.png" for n in names] == list(FIGURES)
 
 
 @pytest.mark.slow

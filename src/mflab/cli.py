@@ -1,4 +1,8 @@
-"""Command line: ``mflab list | run | plot | resume | reproduce | sweep``.
+"""Command line: ``mflab list | run | plot | report | compare | resume | reproduce | sweep``.
+
+``run``, ``sweep`` and ``reproduce`` end by naming the ``report.html`` they wrote (and
+the Markdown index); ``report`` rebuilds it from any finished directory, ``compare`` puts
+two runs of one study side by side.
 
 Bad input exits with status 2 after one line on stderr, before anything is written:
 an unknown study, config key or preset, a wrong type or out-of-range value, a bad
@@ -123,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("plot", help="redraw figures and summary.md from a run directory")
     q.add_argument("run_dir", metavar="RUN_DIR", type=Path)
 
+    q = sub.add_parser("report", help="write report.html of a run, sweep or reproduction "
+                                      "from its files")
+    q.add_argument("run_dir", metavar="DIR", type=Path)
+
+    q = sub.add_parser("compare", help="two runs of one study side by side: config "
+                                       "difference, headline numbers, an overlay figure")
+    q.add_argument("run_a", metavar="RUN_A", type=Path)
+    q.add_argument("run_b", metavar="RUN_B", type=Path)
+    q.add_argument("--out", type=Path, default=None,
+                   help="directory to create for compare.md and overlay.png (default "
+                        "runs/TIMESTAMP-compare)")
+
     q = sub.add_parser("resume", help="continue an interrupted run, sweep or reproduction")
     q.add_argument("run_dir", metavar="RUN_DIR", type=Path,
                    help="the run's final name or its hidden .NAME.partial directory, or a "
@@ -140,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", type=Path, default=None,
                    help="directory to create (default runs/TIMESTAMP-reproduce); the same "
                         "command with an existing one continues it")
-    q.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _progress_flags(q)
     q.add_argument("--dask", metavar="ADDRESS", default=None, type=_address,
                    help="run the studies on Dask workers: local, local:N or a scheduler address")
     _max_memory(q)
@@ -157,10 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", type=Path, default=None,
                    help="directory to create (default runs/TIMESTAMP-sweep-STUDY); the same "
                         "command with an existing one continues it")
+    _progress_flags(q)
     q.add_argument("--dask", metavar="ADDRESS", default=None, type=_address,
                    help="Dask workers: local, local:N or a scheduler address (default: serial)")
     _max_memory(q)
     return p
+
+
+def _progress_flags(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--no-progress", action="store_true", help="hide every progress bar")
+    q.add_argument("--quiet", action="store_true",
+                   help="only the overall line (run i/n, elapsed, remaining), no per-run bars")
 
 
 def _config_file(q: argparse.ArgumentParser) -> None:
@@ -205,7 +228,8 @@ def _missing_extras() -> list[str]:
     """Distributions of the ``studies`` extra that cannot be imported."""
     import importlib.util
 
-    return [m for m in ("matplotlib", "pandas", "pyarrow") if importlib.util.find_spec(m) is None]
+    return [m for m in ("matplotlib", "pandas", "pyarrow", "markdown")
+            if importlib.util.find_spec(m) is None]
 
 
 def _terminate_like_interrupt() -> None:
@@ -285,6 +309,19 @@ def main(argv: list[str] | None = None) -> int:
             for fig in replot(args.run_dir):
                 print(fig)
             return 0
+        if args.command == "report":
+            from mflab.report import write_report
+
+            print(f"report: {write_report(args.run_dir)}")
+            return 0
+        if args.command == "compare":
+            from mflab.report.diff import compare_runs
+            from mflab.runs.lifecycle import default_out
+
+            path = compare_runs(args.run_a, args.run_b, args.out or default_out("compare"))
+            print(path.read_text(), end="")
+            print(f"comparison: {path} (figure: {path.parent / 'overlay.png'})")
+            return 0
         if args.command == "reproduce":
             from mflab.runs.lifecycle import default_out
             from mflab.runs.reproduce import reproduce_request
@@ -313,11 +350,13 @@ def _batch(request: dict, out: Path, args) -> int:
     from mflab.runs.batch import check_batch, execute_batch
     from mflab.runs.executor import make_executor
 
+    overall = not getattr(args, "no_progress", False)
     members = check_batch(request, Path(out), max_memory=args.max_memory,
-                          progress=not getattr(args, "no_progress", True))
+                          progress=overall and not getattr(args, "quiet", False))
     executor = make_executor(args.dask)
     try:
-        index, failed = execute_batch(request, Path(out), members, executor=executor)
+        index, failed = execute_batch(request, Path(out), members, executor=executor,
+                                      progress=overall)
     except KeyboardInterrupt:
         print(f"interrupted; continue with `mflab resume {out}`", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -327,7 +366,8 @@ def _batch(request: dict, out: Path, args) -> int:
         what = "seeds" if request["kind"] == "sweep" else "studies"
         print(f"failed {what}: {', '.join(map(str, failed))} (details in {index}; "
               f"`mflab resume {out}` retries them)", file=sys.stderr)
-    print(f"{'sweep' if request['kind'] == 'sweep' else 'summary'}: {index}")
+    kind = "sweep" if request["kind"] == "sweep" else "summary"
+    print(f"report: {Path(out) / 'report.html'} ({kind}: {index})")
     return 1 if failed else 0
 
 
@@ -367,7 +407,8 @@ def _execute(study, ctx, executor=None) -> int:
         print(f"run failed; partial results in {ctx.dir} "
               f"(`mflab resume {ctx.final_dir}` continues it)", file=sys.stderr)
         return 1
-    print(f"run complete: {final} (summary: {final / 'summary.md'})")
+    print(f"run complete: {final} (report: {final / 'report.html'}, summary: "
+          f"{final / 'summary.md'})")
     return 0
 
 

@@ -34,6 +34,7 @@ from mflab.fastpath import FastPath
 from mflab.landscapes.base import check_landscape
 from mflab.observables import sequential, step_info
 from mflab.optimizers.base import Optimizer
+from mflab.progress import bar_options
 from mflab.validation import check_choice, check_ensemble, check_int, check_key
 
 __all__ = ["run", "Trace", "FastPath", "sequential", "step_info", "record_grid",
@@ -423,7 +424,8 @@ def run(
     parts, walls = [], []
     diverged = np.full(A, -1, np.int64) if on_divergence == "continue" else None
     done, k = 0, int(grid[0]) + start_step
-    with tqdm(total=n_steps, disable=not progress, desc=optimizer.name, unit="step") as bar:
+    with tqdm(total=n_steps, disable=not progress, unit="step",
+              **bar_options(optimizer.name)) as bar:
         while done < n_pts:
             m = min(per_chunk, n_pts - done)
             targets = grid[done: done + m] + start_step

@@ -44,6 +44,7 @@ import scipy.stats as st
 
 from mflab.meanfield.activations import UnitType
 from mflab.meanfield.risk import hermite_coeffs, interaction_U, pair_expectation, potential_V
+from mflab.progress import bar_options
 from mflab.schedules import xi_constant
 
 DD_SERIES_TERMS = 160
@@ -371,8 +372,8 @@ def _advance(system, xi, scheme, n_sub: int, x0, dt: float, n_rec: int, progress
     total = n_rec * n_sub
     budget = min(CHUNK_STEPS, 16)  # steps of the next call: small first (it compiles)
     r, s = 0, 0  # the record being advanced, and its steps done
-    with tqdm(total=total, disable=not progress or total < 10 * CHUNK_STEPS, desc="DD",
-              unit="step", leave=False) as bar:
+    with tqdm(total=total, disable=not progress or total < 10 * CHUNK_STEPS, unit="step",
+              **{"leave": False, **bar_options("DD")}) as bar:
         while r < n_rec:
             if s == 0 and budget >= n_sub:  # whole records
                 k = min(budget // n_sub, n_rec - r)

@@ -96,8 +96,16 @@ def _trajectories(path, box, finals, names):
         ax.set_xlabel("$x$")
         ax.set_ylabel("$y$")
         ax.label_outer()
-    fig.suptitle("Müller–Brown: sample trajectories "
-                 "(○ start, ● end; stars: minima A, B, C; ×: saddles)")
+    from matplotlib.lines import Line2D
+
+    keys = [Line2D([], [], color="0.35", lw=0.9, label="sample trajectory (one colour each)"),
+            Line2D([], [], color="0.35", ls="none", marker="o", ms=3, mfc="white",
+                   label="start"),
+            Line2D([], [], color="0.35", ls="none", marker="o", ms=3, label="end"),
+            Line2D([], [], color="k", ls="none", marker="*", ms=6, label="minima A, B, C"),
+            Line2D([], [], color="k", ls="none", marker="x", ms=4, label="saddles")]
+    fig.legend(handles=keys, loc="outside lower center", ncol=5)
+    fig.suptitle("Müller–Brown: sample trajectories on the contours of V")
     return savefig(fig, path)
 
 
@@ -136,6 +144,7 @@ def _basins(path, table, names):
                 fmt="none", ecolor="k", elinewidth=0.8, capsize=2,
                 label=f"A: range over {int(table['seeds'].max())} seeds")
     ax.set_xticks(x, [names[i] for i in table["id"]], rotation=35, ha="right")
+    ax.set_xlabel("method")
     ax.set_ylabel("fraction of runs")
     ax.set_ylim(0, 1)
     ax.set_title("Basin reached (GD descent from the final point)")
@@ -144,20 +153,26 @@ def _basins(path, table, names):
 
 
 def _convergence(path, metrics, names):
+    from mflab.plotting.style import METHOD_COLORS, METHOD_DASHES
+    from mflab.studies.mueller_brown import lower_median
+
     fig, ax = _single(figsize=(4.8, 3.0))
-    for j, i in enumerate(names):
+    for i in names:
         m = metrics[(metrics.optimizer == i) & (metrics.metric == "median_value")]
-        med = m.groupby("step").agg(value=("value", "median"), grad_evals=("grad_evals", "first"))
+        med = m.groupby("step").agg(value=("value", lower_median),
+                                    grad_evals=("grad_evals", "first"))
         g = np.maximum(med["grad_evals"].to_numpy(), 1)
-        ax.plot(g, med["value"], color=f"C{j % 10}", ls="-" if j < 10 else "--", label=names[i])
+        ax.plot(g, med["value"], color=METHOD_COLORS.get(i, "C0"),
+                ls=METHOD_DASHES.get(i, "-"), label=names[i])
     for p in _stationary():
         if p.kind == "minimum":
             ax.axhline(p.value, color="k", ls=":", lw=0.6)
             ax.annotate(p.name, (1, p.value), xycoords=("axes fraction", "data"),
                         xytext=(2, 0), textcoords="offset points", fontsize=7, va="center")
+    ax.plot([], [], color="k", ls=":", lw=0.6, label="minima A, B, C")
     ax.set_xscale("log")
     ax.set_xlabel("gradient evaluations per agent (start plotted at 1)")
-    ax.set_ylabel("median $V$ over agents (median over seeds)")
+    ax.set_ylabel("median $V$ over agents (lower median over seeds)")
     ax.set_ylim(-155, 20)
     ax.legend(bbox_to_anchor=(1.06, 1.0), loc="upper left")
     ax.set_title("Müller–Brown: value vs gradient cost")

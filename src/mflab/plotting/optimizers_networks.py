@@ -29,7 +29,8 @@ def _entries(res, p, m) -> list[str]:
 
 def _draw(ax, run_dir, res, p, m, score: str, xkey: str, target: float | None) -> None:
     from mflab.compare.stats import band, unit_scores
-    from mflab.studies.optnets.methods import COLORS, base_method, label
+    from mflab.plotting.style import METHOD_COLORS as COLORS
+    from mflab.studies.optnets.methods import base_method, label
     from mflab.studies.optnets.tables import read_curves
 
     entries = _entries(res, p, m)
@@ -131,12 +132,17 @@ def _legend(fig, axes) -> None:
         for ax in row:
             for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
                 seen.setdefault(lab, h)
+    if any(ax.collections for row in axes for ax in row):  # the 25–75 % bands
+        from matplotlib.patches import Patch
+
+        seen["band: 25–75 % over seeds"] = Patch(facecolor="0.5", alpha=0.25)
     fig.legend(list(seen.values()), list(seen), loc="outside lower center",
                ncol=min(3, len(seen)))
 
 
 def _tuning_figure(path: Path, t, ms, title: str) -> Path:
-    from mflab.studies.optnets.methods import COLORS, base_method, label
+    from mflab.plotting.style import METHOD_COLORS as COLORS
+    from mflab.studies.optnets.methods import base_method, label
 
     fig, axes = _grid(1, len(ms))
     for j, m in enumerate(ms):

@@ -39,6 +39,22 @@ STYLE = {
 }
 
 
+#: One colour per Part B method (SPEC Part B ids), the same in every mflab figure; C7's
+#: deterministic references have their own ("GD": the exact-gradient flow, "SGD": its
+#: stochastic counterpart in the n-scaling, "RF": the random-feature optimum).
+METHOD_COLORS = {
+    "B1": "#000000", "B2": "#1f77b4", "B3": "#17becf", "B4": "#d62728", "B4r": "#e377c2",
+    "B5": "#ff7f0e", "B6": "#2ca02c", "B7": "#bcbd22", "B8": "#8c564b", "B9": "#7f7f7f",
+    "B10": "#9467bd", "B11": "#2e8b57", "GD": "#1f78b4", "SGD": "#e31a1c", "RF": "#777777",
+}
+
+#: Dash patterns that let a curve lying exactly on another show both (B3 restarts
+#: Nesterov, B4 is MaSS: on a deterministic landscape they can coincide with B1, B2).
+METHOD_DASHES = {"B3": (0, (5, 2)), "B4": (0, (1.2, 1.6)), "B4r": (0, (5, 1.5, 1, 1.5)),
+                 "B6": (0, (5, 2)), "B8": (0, (1.2, 1.6)), "B10": (0, (7, 2)),
+                 "B11": (0, (3, 1.5))}
+
+
 @contextlib.contextmanager
 def paper_style():
     """Context in which figures get the mflab paper style."""

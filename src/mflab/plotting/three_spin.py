@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mflab.plotting.style import paper_style, savefig
+from mflab.plotting.style import METHOD_COLORS, paper_style, savefig
 from mflab.runs.io import figures_dir, read_arrays, read_config, read_table
 from mflab.studies import three_spin_train as T
 
-COLORS = {"B1": "#1b9e77", "B2": "#d95f02", "B3": "#7570b3", "B4": "#e7298a",
-          "B10": "#66a61e", "GD": "#1f78b4", "SGD": "#e31a1c", "RF": "#777777"}
+COLORS = METHOD_COLORS
 
 
 def _exists(run_dir: Path, name: str) -> bool:
@@ -58,19 +57,30 @@ def _losses(run_dir: Path, cfg: dict, path: Path) -> Path:
     dims = cfg["dims"]
     fig, axes = plt.subplots(len(dims), 2, figsize=(6.4, 2.2 * len(dims)), squeeze=False,
                              constrained_layout=True)
+    curves = {(d, m): read_arrays(run_dir, f"curves_d{d}_{m}") for d in dims
+              for m in cfg["methods"] if _exists(run_dir, f"curves_d{d}_{m}")}
+    dts = {float(c["dt"]) for c in curves.values()}
     for row, d in zip(axes, dims, strict=True):
         for m in cfg["methods"]:
-            if not _exists(run_dir, f"curves_d{d}_{m}"):
+            if (d, m) not in curves:
                 continue
-            cur = read_arrays(run_dir, f"curves_d{d}_{m}")
+            cur = curves[(d, m)]
             rel = cur["loss"] / float(cur["half"])
-            label = f"{m} {T.METHODS[m].label} (dt {float(cur['dt']):g})"
+            label = f"{m} {T.METHODS[m].label}" + (
+                f" (dt {float(cur['dt']):g})" if len(dts) > 1 else "")
             _band(row[0], cur["steps"].astype(float), rel, COLORS[m], label)
             _band(row[1], cur["samples"].astype(float), rel, COLORS[m], label)
         for ax, xl in zip(row, ("steps", "samples drawn"), strict=True):
             ax.set(xscale="log", yscale="log", xlabel=xl, ylabel=r"$L/(\frac{1}{2}E f^2)$",
-                   title=f"d = {d}")
-        row[1].legend(fontsize=6, loc="lower left")
+                   title=f"d = {d}, against {xl}")
+    handles, labels = axes[0][1].get_legend_handles_labels()
+    from matplotlib.patches import Patch
+
+    fig.legend(handles + [Patch(facecolor="0.5", alpha=0.25)],
+               labels + ["band: 25–75 % over seeds"], loc="outside lower center",
+               ncol=min(3, len(labels) + 1))
+    fig.suptitle("C7: relative loss, median over seeds" +
+                 (f" (every method at dt {dts.pop():g})" if len(dts) == 1 else ""))
     return savefig(fig, path)
 
 
@@ -95,7 +105,7 @@ def _slices(run_dir: Path, cfg: dict, path: Path) -> Path:
         size = 12 * np.abs(c) / max(np.abs(c).max(), 1e-300)
         row[1].scatter(s["z_phi"], s["z_theta"], s=size, c=np.where(c > 0, "#b2182b", "#2166ac"),
                        edgecolors="k", linewidths=0.2)
-        fig.colorbar(cs, ax=list(row), shrink=0.9, format="%.1f",
+        fig.colorbar(cs, ax=list(row), shrink=0.9, format="%.1f", label="value of f, f_n",
                      ticks=np.linspace(-vmax, vmax, 5))
     return savefig(fig, path)
 
@@ -143,6 +153,7 @@ def _scaling(run_dir: Path, cfg: dict, path: Path) -> Path:
         if ns.size and not rf.empty:
             ref = float(rf["median loss"].max())
             ax.plot(ns, ref * ns[0] / ns, color="k", lw=0.6, ls="--", label="slope −1")
+        ax.plot([], [], color="0.4", lw=0.6, alpha=0.7, label="least-squares fit")
         ax.set(xscale="log", yscale="log", xlabel="n", ylabel=r"$L/(\frac{1}{2}E f^2)$",
                title=f"d = {d}, t = {t_end:g} (fits over n ∈ [{lo}, {hi}])")
         ax.legend(fontsize=5.5)
@@ -158,6 +169,8 @@ def _scaling(run_dir: Path, cfg: dict, path: Path) -> Path:
                 ax.plot(a["time"][keep], q50[keep], ls=styles[mode], lw=0.8,
                         color=cmap(i / max(len(cfg["scale_ns"]) - 1, 1)),
                         label=f"n = {n}" if mode == "GD" else None)
+        for mode in modes:
+            ax.plot([], [], color="0.4", ls=styles[mode], lw=0.8, label=mode)
         names = ", ".join(f"{m} ({styles[m]})" for m in modes)
         ax.set(xscale="log", yscale="log", xlabel="mean-field time t",
                ylabel=r"$L/(\frac{1}{2}E f^2)$", title=f"d = {d}, medians: {names}")

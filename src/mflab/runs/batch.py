@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mflab.errors import RunDiverged, RunError, describe_divergence
+from mflab.report.build import write_report
 from mflab.runs.config import build_config
 from mflab.runs.context import write_json
 from mflab.runs.io import read_json, read_meta
@@ -128,15 +129,17 @@ def check_batch(request: dict[str, Any], out: Path, *, progress: bool = False,
 
 
 def execute_batch(request: dict[str, Any], out: Path, members: list[Member], *,
-                  executor=None) -> tuple[Path, list]:
+                  executor=None, progress: bool = False) -> tuple[Path, list]:
     """Run the members not yet finished on ``executor`` (default: serial) and rebuild the
-    index from the files; returns (index, failed keys). Validate with :func:`check_batch`."""
-    from mflab.runs.executor import SerialExecutor
+    index from the files; returns (index, failed keys). Validate with :func:`check_batch`.
 
+    ``progress``: one overall line (member i/n, study and seed, elapsed, estimated
+    remaining) on a terminal; the members' own bars (``Member.progress``) nest beneath it.
+    """
     out = Path(out)
     lock = open_batch(out, request)
     try:
-        results = (executor or SerialExecutor()).map(run_member, members)
+        results = _run_members(request, members, executor, progress)
         errors, lost = {}, []
         for m, res in zip(members, results, strict=True):
             if isinstance(res, BaseException):  # the executor lost the job (workers died)
@@ -147,9 +150,39 @@ def execute_batch(request: dict[str, Any], out: Path, members: list[Member], *,
         for m in wait_for_orphans(lost):
             errors[m.key] += f" (its run is still written by {describe(live_owner(_dir(m)))})"
         index = _kind(request).write_index(request, out, members, errors)
+        write_report(out)
     finally:
         lock.release(remove=True)
     return index, [m.key for m in members if m.key in errors]
+
+
+def _run_members(request: dict[str, Any], members: list[Member], executor,
+                 progress: bool) -> list:
+    """``run_member`` over the members, in order, under the overall progress line."""
+    from tqdm.auto import tqdm
+
+    from mflab.progress import member as member_progress
+    from mflab.runs.executor import DaskExecutor, SerialExecutor
+
+    n, kind = len(members), request["kind"]
+    bar = tqdm(total=n, disable=None if progress else True, position=0, unit="run",
+               bar_format="{desc} | {n_fmt}/{total_fmt} done | elapsed {elapsed}, "
+                          "remaining ~{remaining}")
+    with bar:
+        if executor is None or isinstance(executor, SerialExecutor):
+            results = []
+            for i, m in enumerate(members):
+                bar.set_description_str(f"{kind} {i + 1}/{n}: {m.study} seed {m.seed}")
+                with member_progress(f"{m.study} seed {m.seed}"):
+                    results.append(run_member(m))
+                bar.update()
+            return results
+        bar.set_description_str(f"{kind}: {n} runs on Dask workers")
+        if isinstance(executor, DaskExecutor):
+            return executor.map(run_member, members, on_result=lambda i: bar.update())
+        results = executor.map(run_member, members)
+        bar.update(n)
+        return results
 
 
 #: Seconds a batch waits for the runs of jobs its executor lost (a dead scheduler's workers
@@ -182,7 +215,7 @@ def run_batch(request: dict[str, Any], out: Path, *, executor=None, progress: bo
     """Validate, then run (or continue) the batch ``request`` into ``out``; returns
     (index, failed keys). See :func:`check_batch` and :func:`execute_batch`."""
     members = check_batch(request, out, progress=progress, max_memory=max_memory)
-    return execute_batch(request, out, members, executor=executor)
+    return execute_batch(request, out, members, executor=executor, progress=progress)
 
 
 def batch_request(out: Path | str) -> dict[str, Any]:

@@ -97,14 +97,19 @@ class DaskExecutor:
         else:
             self.client = _connect(Client, address)
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            on_result: Callable[[int], None] | None = None) -> list[Any]:
+        """``fn`` over ``items`` as Dask tasks, results in order (a lost task's exception
+        in its place); ``on_result(i)`` is called as the i-th result arrives."""
         futures = self.client.map(fn, list(items), pure=False)
         out = []
-        for f in futures:
+        for i, f in enumerate(futures):
             try:
                 out.append(f.result())
             except Exception as e:  # noqa: BLE001 - e.g. KilledWorker: report, go on
                 out.append(e)
+            if on_result is not None:
+                on_result(i)
         return out
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mflab.errors import DamagedRunError, RunDiverged, RunError
+from mflab.report.build import write_report
 from mflab.runs import meta as _meta
 from mflab.runs.config import INDEX_MAX, build_config, config_from_dict, is_seed
 from mflab.runs.context import RunContext, check_resumable, write_json
@@ -291,6 +292,7 @@ def _finalize(study, ctx: RunContext, t0: float, started: str) -> Path:
     study.plot(ctx.dir)
     _update_meta(ctx, t0, started, status="diverged" if ctx.divergences else "complete")
     write_summary(study, ctx.dir)
+    write_report(ctx.dir)
     # the checkpoint goes first: a kill while deleting then leaves a run that resume redoes
     # from scratch, never one that re-merges a subset of the metric parts
     for sub in ("checkpoint", "metrics-parts"):
@@ -418,7 +420,8 @@ def resume(path: Path | str, *, progress: bool = True, max_memory: int | None = 
 
 
 def replot(run_dir: Path | str) -> list[Path]:
-    """Redraw the figures and rewrite ``summary.md`` from a run directory's files alone.
+    """Redraw the figures and rewrite ``summary.md`` (and, for a finished run,
+    ``report.html``) from a run directory's files alone.
 
     A missing or unreadable file is a one-line :class:`~mflab.runs.io.DamagedRunError`
     naming it; a directory a live run is writing is refused.
@@ -438,6 +441,8 @@ def replot(run_dir: Path | str) -> list[Path]:
     try:
         figures = study.plot(run_dir)
         write_summary(study, run_dir)
+        if read_json(run_dir, "meta.json").get("status") in ("complete", "diverged"):
+            write_report(run_dir)
     except FileNotFoundError as e:  # a reader outside mflab.runs.io
         raise DamagedRunError(f"{e.filename} is missing; the run directory is incomplete or "
                               "damaged.") from None

@@ -44,7 +44,7 @@ def members(request: dict[str, Any], out: Path, *, progress: bool = False,
     """One member per seed, into ``out/seed-K``."""
     return [Member(key=s, study=request["study"], preset=request["preset"],
                    overrides=tuple(request["overrides"]), seed=s, out=str(out / f"seed-{s}"),
-                   progress=False, max_memory=max_memory)
+                   progress=progress, max_memory=max_memory)
             for s in request["seeds"]]
 
 

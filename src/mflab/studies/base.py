@@ -14,7 +14,12 @@ A study is a final subclass of :class:`Study` with
 * ``summarize(run_dir)`` — a Markdown summary (tables, what each figure shows) from the
   saved files alone; the runner writes it to ``summary.md`` and appends provenance;
 * optionally ``preflight(config)`` — checks the study's own inputs (data files) before
-  the run directory is created; a refusal there is bad input (one line, exit 2).
+  the run directory is created; a refusal there is bad input (one line, exit 2);
+* ``captions`` — figure name (or glob, e.g. ``"hist_*"``) → a caption that explains every
+  line, band and marker; ``report.html`` prints it under the figure;
+* ``headline(run_dir)`` — the two or three numbers that answer the study's question, as
+  :class:`Headline` rows (value, spread, verdict against the report's claim), from the
+  saved files alone; ``report.html`` opens with them.
 
 A method whose every agent diverged is reported with ``ctx.diverged(method, message,
 step=...)``: the run then ends as a failure (status ``"diverged"``).
@@ -25,11 +30,24 @@ Readers for the saved files are in :mod:`mflab.runs.io`.
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from mflab.runs.config import StudyConfig
 from mflab.runs.context import RunContext
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One headline number of a run: what it is, its value, its spread (with what the
+    spread is: an IQR over seeds, a standard error, an error estimate) and, where the
+    report makes a claim about it, the verdict (``""`` where there is none)."""
+
+    quantity: str
+    value: str
+    spread: str = ""
+    verdict: str = ""
 
 
 class Study(abc.ABC):
@@ -38,6 +56,11 @@ class Study(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     Config: ClassVar[type[StudyConfig]]
+    captions: ClassVar[dict[str, str]] = {}
+
+    def headline(self, run_dir: Path) -> list[Headline]:
+        """The numbers that answer the study's question (none by default)."""
+        return []
 
     def preflight(self, config: StudyConfig) -> None:
         """Check inputs outside the config (data files, ...) before anything is written;

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
-from mflab.studies.base import Study
+from mflab.studies.base import Headline, Study
 from mflab.studies.meanfield_common import DD_MAX_STEPS, check_dd_steps, dd_gap, simulate_case
 from mflab.studies.mf_isotropic import sgd_dd_memory
 
@@ -116,6 +116,39 @@ class MfAnisotropicStudy(Study):
         return [plot_risk_and_norm(run_dir, cases, cfg, self.name),
                 plot_reduced_scatter(run_dir, cases)]
 
+    captions = {
+        "risk_norm": "Left: risk against mean-field time t = kε; dots: SGD with N units "
+                     "(mean over seeds), line: the DD in the reduced coordinates (a, b, r1, "
+                     "r2), one colour per initial scale κ. Right: the mean |w|, same encoding.",
+        "reduced": "The units at the end in the (r1, r2) plane (the norms of w's components "
+                   "in the first s0 coordinates and in the rest): SGD units as dots, DD "
+                   "particles as black crosses; one panel per κ.",
+    }
+
+    def headline(self, run_dir: Path) -> list[Headline]:
+        """Per κ: final risk of SGD and the DD; the report's fig. 9 claim: one start
+        trains, the other stalls (decided on the DD, SGD checked against it)."""
+        cfg = read_config(run_dir)
+        rows, outcome, sgd_end = [], {}, {}
+        for k in cfg["kappas"]:
+            sgd = read_arrays(run_dir, f"sgd_kappa{k:g}")
+            dd = read_arrays(run_dir, f"dd_kappa{k:g}")
+            outcome[k], sgd_end[k] = _outcome(dd), float(sgd["risk"].mean(0)[-1])
+            rows.append(Headline(f"κ = {k:g}: final risk, SGD (N = {cfg['N']}) | DD",
+                                 f"{sgd_end[k]:.3g} | {float(dd['risk'][-1]):.3g} "
+                                 f"({outcome[k]})",
+                                 f"DD error est. {float(dd['err_risk']):.2g}"))
+        trains = [k for k in outcome if outcome[k] == "trains"]
+        stalls = [k for k in outcome if outcome[k] == "stalls"]
+        if trains and stalls:
+            agree = max(sgd_end[k] for k in trains) < min(sgd_end[k] for k in stalls)
+            rows.append(Headline(
+                "one start trains, one stalls (report fig. 9)",
+                f"trains: κ = {', '.join(f'{k:g}' for k in trains)}; stalls: κ = "
+                f"{', '.join(f'{k:g}' for k in stalls)}", "",
+                "borne out in the DD; SGD " + ("agrees" if agree else "does not agree")))
+        return rows
+
     def summarize(self, run_dir: Path) -> str:
         cfg = read_config(run_dir)
         lines = [f"# C3 — anisotropic Gaussians, ReLU units: SGD (N = {cfg['N']}) vs DD", "",
@@ -130,14 +163,19 @@ class MfAnisotropicStudy(Study):
             dd = read_arrays(run_dir, f"dd_kappa{k:g}")
             r = sgd["risk"].mean(0)
             gap = dd_gap(sgd["times"], r, dd["times"], dd["risk"])
-            outcome = "trains" if dd["risk"][-1] < 0.5 * dd["risk"][0] and dd["risk"][-1] < 0.3 \
-                else "stalls"
+            outcome = _outcome(dd)
             lines.append(f"| {k:g} | {r[-1]:.4g} | {dd['risk'][-1]:.4g} | "
                          f"{float(dd['err_risk']):.2g} | {gap:.3g} | {outcome} |")
         lines += ["", "Figures: `figures/risk_norm.png` (risk and mean |w| vs t), "
                   "`figures/reduced.png` (units in the (r1, r2) plane at the end: SGD dots, "
                   "DD particles)."]
         return "\n".join(lines) + "\n"
+
+
+def _outcome(dd) -> str:
+    """``trains`` when the DD risk ends below half its start and below 0.3, else ``stalls``."""
+    return "trains" if dd["risk"][-1] < 0.5 * dd["risk"][0] and dd["risk"][-1] < 0.3 \
+        else "stalls"
 
 
 STUDY = MfAnisotropicStudy()

@@ -6,7 +6,7 @@
 ``n_agents`` uniform starts in the box ``[−1.5, 1.2] × [−0.2, 2.0]`` are given to each
 optimiser of :data:`OPTIMIZERS`, with full gradients. By default they are compared at
 equal gradient cost per agent: a method costing ``g`` gradient evaluations per step
-runs ``budget // g`` steps (rounded down to a multiple of the record interval).
+runs ``budget // g`` steps; its ``n_records`` records are log-spaced in steps.
 
 A run's basin is decided without distance thresholds on the final iterate: plain
 gradient descent (B1 with ``descent_eta``) is run from the final point until every
@@ -34,7 +34,7 @@ import numpy as np
 
 from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
-from mflab.studies.base import Study
+from mflab.studies.base import Headline, Study
 
 
 class OptimizerSpec(NamedTuple):
@@ -213,6 +213,13 @@ def basin_fractions(names: np.ndarray) -> dict[str, float]:
     return out
 
 
+def lower_median(values) -> float:
+    """The lower median: the middle value, and of an even count the lower of the two middle
+    ones — a value the sample has. Final energies cluster at the minima (−146.7, −108.2,
+    −80.8), so the usual midpoint of two middle values can be an energy no agent has."""
+    return float(np.quantile(np.asarray(values, float), 0.5, method="lower"))
+
+
 def summarize_seeds(per_seed):
     """Median and range over seeds of every per-seed number, one row per optimiser (in
     table order): columns ``X`` (median), ``X min``, ``X max``."""
@@ -224,7 +231,8 @@ def summarize_seeds(per_seed):
         row = {"id": i, "method": label, "seeds": len(g)}
         for c in num:
             vals = g[c].astype(float)
-            row[c], row[f"{c} min"], row[f"{c} max"] = vals.median(), vals.min(), vals.max()
+            mid = lower_median(vals) if c == "median final V" else vals.median()
+            row[c], row[f"{c} min"], row[f"{c} max"] = mid, vals.min(), vals.max()
         rows.append(row)
     if not rows:  # nothing finished (every method diverged or was skipped)
         return pd.DataFrame(columns=["id", "method", "seeds"])
@@ -288,14 +296,15 @@ class MuellerBrownStudy(Study):
         import jax
 
         import mflab
+        from mflab.driver import record_grid
 
         _, i, n_specs = where
         job = seed * n_specs + i
         steps = config.budget // opt.grads_per_step if config.equal_cost else config.budget
-        every = max(1, steps // config.n_records)
-        steps = (steps // every) * every
-        n_rec = steps // every
-        per_chunk = -(-n_rec // config.n_chunks) * every
+        # records log-spaced in steps (0, then geometric up to the last step), so that the
+        # early descent — on a log cost axis, most of the figure — is resolved
+        grid = record_grid(steps, config.n_records + 1, log=True)
+        per_chunk = -(-(len(grid) - 1) // config.n_chunks)  # records per chunk
         template = {"opt": opt.init(x0), "traj": np.zeros(0), "tsteps": np.zeros(0, int),
                     "diverged": np.zeros(0, int)}
         if partial is not None:
@@ -310,9 +319,12 @@ class MuellerBrownStudy(Study):
             v0 = np.asarray(jax.vmap(L.value)(x0))[None]
             self._log_records(ctx, spec, seed, v0, np.array([0]), np.array([0]))
         while k < steps:
-            n = min(per_chunk, steps - k)
+            i0 = int(np.searchsorted(grid, k))
+            i1 = min(i0 + per_chunk, len(grid) - 1)
+            n = int(grid[i1]) - k
             t0 = time.perf_counter()
-            tr = mflab.run(opt, L, state.x, n, key, record_every=every, state=state,
+            tr = mflab.run(opt, L, state.x, n, key, record_steps=grid[i0 + 1:i1 + 1] - k,
+                           state=state,
                            start_step=k, record_positions=True, progress=ctx.progress,
                            on_divergence="continue")
             elapsed += time.perf_counter() - t0
@@ -341,7 +353,8 @@ class MuellerBrownStudy(Study):
         v = np.asarray(values)
         with warnings.catch_warnings():  # a record where every agent diverged gives NaN
             warnings.simplefilter("ignore", RuntimeWarning)  # (reported once, by the study)
-            stats = {"median_value": np.nanmedian(v, 1), "mean_value": np.nanmean(v, 1),
+            stats = {"median_value": np.nanquantile(v, 0.5, 1, method="lower"),
+                     "mean_value": np.nanmean(v, 1),
                      "min_value": np.nanmin(v, 1), "q10_value": np.nanquantile(v, 0.1, 1),
                      "q90_value": np.nanquantile(v, 0.9, 1)}
         ctx.log_metrics([
@@ -397,7 +410,7 @@ class MuellerBrownStudy(Study):
                 finite = a["value"][a["diverged_at"] < 0]
                 rows.append({"seed": seed, "id": s.id, "method": s.label,
                              **{f"basin {b}": fr[b] for b in OUTCOMES},
-                             "median final V": float(np.median(finite)),
+                             "median final V": lower_median(finite),
                              "grads/step": int(a["grads_per_step"]), "steps": int(a["steps"]),
                              "grad evals/agent": int(a["grad_evals"]),
                              "wall time (s)": ctx.timing(f"{s.id} seed {seed}")})
@@ -409,6 +422,59 @@ class MuellerBrownStudy(Study):
         from mflab.plotting.mueller_brown import plot_all
 
         return plot_all(Path(run_dir), {s.id: s.label for s in OPTIMIZERS})
+
+    captions = {
+        "trajectories": "Sample trajectories on the contours of V (seed 0), one panel per "
+                        "method: open circle = start, filled circle = end; stars and "
+                        "crosses mark the minima A (global), B, C and the two saddles.",
+        "final_values": "Histogram of the final value V over the agents (seed 0), one panel "
+                        "per method; dashed vertical lines: the values of the minima A, B, C "
+                        "in their basin colours.",
+        "basins": "Share of the ensemble whose final point descends into basin A (global), "
+                  "B or C, or elsewhere, per method: stacked bars = median share over seeds "
+                  "per basin; error bar on A: its min–max over seeds.",
+        "convergence": "Median V over the agents against gradient evaluations per agent "
+                       "(log-spaced records; lower median over seeds), one colour per "
+                       "method; dashed and dotted patterns let curves that coincide (B3 on "
+                       "B1, B4 on B2) show both; dotted horizontal lines: the minima A, B, C.",
+    }
+
+    def headline(self, run_dir: Path) -> list[Headline]:
+        """The share of agents ending in the global minimum's basin: the best method, B10
+        against the best other, and GD; the report's claim (§3.2.4) is that MF-Hom-SGLD
+        (B10) substantially outperforms all other methods."""
+        from mflab.runs.io import read_table
+
+        t, per = read_table(run_dir, "basins"), read_table(run_dir, "basins_per_seed")
+        if not len(t):
+            return []
+        n = int(t["seeds"].max())
+
+        def row(i):
+            r = t[t["id"] == i].iloc[0]
+            return (f"{r['basin A']:.3f}", f"[{r['basin A min']:.3f}, {r['basin A max']:.3f}] "
+                    f"min–max over {int(r['seeds'])} seeds", f"{i} {r['method']}")
+
+        best = t.loc[t["basin A"].idxmax(), "id"]
+        rows = [Headline(f"share in the global basin A, best method ({row(best)[2]})",
+                         *row(best)[:2])]
+        if "B1" in set(t["id"]):
+            rows.append(Headline("share in A, B1 GD", *row("B1")[:2]))
+        if "B10" in set(t["id"]):
+            a = per.pivot(index="seed", columns="id", values="basin A")
+            others = a.drop(columns="B10")
+            beats = (a["B10"].to_numpy()[:, None] > others.to_numpy()).all(axis=0)
+            loses = (a["B10"].to_numpy()[:, None] < others.to_numpy()).all(axis=0)
+            if beats.all():
+                verdict = f"borne out: B10 above every other method in each of {n} seeds"
+            elif loses.any():
+                who = ", ".join(others.columns[loses])
+                verdict = f"not borne out: {who} above B10 in each of {n} seeds"
+            else:
+                verdict = "not settled: B10 is above every other method in some seeds only"
+            rows.append(Headline("share in A, B10 MF-Hom-SGLD (report: substantially "
+                                 "outperforms all others)", *row("B10")[:2], verdict))
+        return rows
 
     def summarize(self, run_dir: Path) -> str:
         import pandas as pd
@@ -442,7 +508,9 @@ class MuellerBrownStudy(Study):
             f"learning rate η = {cfg['eta']:g} for GD-like methods; budget {cfg['budget']} "
             f"gradient evaluations per agent ({cost}); B10 with Curie–Weiss interaction "
             f"λ = {cfg['mfhom_lam']:g}. Each cell is the median over seeds [min, max] of the "
-            "fraction of the ensemble (or of its median final V).", "",
+            "fraction of the ensemble (or of its median final V). Medians of final V are "
+            "lower medians (of an even count, the lower middle value), so that they are "
+            "energies an agent reached, never the midpoint between two basins.", "",
             "Basin of a run: plain GD (η = "
             f"{cfg['descent_eta']:g}) from its final point until |∇V| < {cfg['descent_tol']:g}, "
             "then matched to the tabulated stationary points (A global: V = −146.700, "

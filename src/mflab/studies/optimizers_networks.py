@@ -129,6 +129,29 @@ class OptimizersNetworksStudy(Study):
 
         return summary_markdown(Path(run_dir))
 
+    def headline(self, run_dir: Path) -> list:
+        """Per (problem, m): best method against SGD, paired; the report's claims (a), (c)
+        where a cell answers them (:func:`~mflab.studies.optnets.summary.headline_rows`)."""
+        from mflab.studies.optnets.summary import headline_rows
+
+        return headline_rows(Path(run_dir))
+
+    captions = {
+        "risk_*": "Score against samples drawn per ensemble (top row), steps (middle) and "
+                  "wall time (bottom), one column per batch size m: line = median over the "
+                  "comparison seeds, band = 25–75 % over seeds (an ensemble is one unit); "
+                  "one colour per method; dashed: batch-R·m SGD, the control of a coupled "
+                  "method; dotted curves: the exact-gradient run of a method (when run); "
+                  "grey dotted horizontal line: the target.",
+        "overview": "Score against samples drawn per ensemble, one row per problem and one "
+                    "column per batch size: median over seeds (line) and 25–75 % band; "
+                    "colours, dashes and the grey dotted target as in risk_*.",
+        "tuning_*": "Tuning, one panel per batch size: at each ε (ε_eff for B2, B4), the "
+                    "best median validation score over the method's other grid points "
+                    "(median over the tuning seeds); ringed: the chosen point; gaps: every "
+                    "run at that ε diverged; dashed: the controls.",
+    }
+
 
 def _jsonable(row: dict) -> dict:
     """A table row with NumPy scalars as Python numbers (for the JSON checkpoint)."""

@@ -61,10 +61,6 @@ METHODS: dict[str, MethodSpec] = {s.id: s for s in (
     MethodSpec("B8", "HJ smoothing", False),
 )}
 METHOD_IDS = tuple(METHODS)
-#: Colours, one per method, the same in every figure (controls: dashed, in their method's).
-COLORS = {"B1": "#000000", "B2": "#1f77b4", "B3": "#17becf", "B4": "#d62728",
-          "B4r": "#e377c2",
-          "B10": "#9467bd", "B5": "#ff7f0e", "B6": "#2ca02c", "B8": "#8c564b"}
 
 
 def base_method(entry: str) -> str:

@@ -108,3 +108,70 @@ def _problem_section(p: str, cfg: dict, tuning, res) -> list[str]:
                      f"[{_fmt(q.final_q25, 3)}, {_fmt(q.final_q75, 3)}] | {tgt} | {vs_ref} | "
                      f"{vs_ctl} |")
     return lines + [""]
+
+
+#: The report's claims (SPEC C5) that a cell's paired tests answer: problem → (claim, the
+#: methods that should end below SGD).
+CLAIMS = {
+    "A2-bad": ("(a) Nesterov and MaSS escape the bad start where SGD stays", ("B2", "B4")),
+    "A3-stalls": ("(c) restart-Nesterov and MaSS beat SGD on A3", ("B3", "B4")),
+    "A3-trains": ("(c) restart-Nesterov and MaSS beat SGD on A3", ("B3", "B4")),
+}
+
+#: Seeds below which a paired test cannot settle a claim (SPEC C5 asks ≥ 10).
+MIN_UNITS = 10
+
+
+def headline_rows(run_dir: Path) -> list:
+    """Per (problem, m): the best method's final score against SGD's, with the paired
+    Wilcoxon p-value; and where the report makes a claim about the cell, its verdict."""
+    from mflab.runs.io import read_table
+    from mflab.studies.base import Headline
+
+    res = read_table(run_dir, "results")
+    res = res[res["variant"] == "stochastic"]
+    rows = []
+    for (p, m), cell in res.groupby(["problem", "m"], sort=False):
+        sgd = cell[cell["entry"] == "B1"]
+        if not len(sgd):
+            continue
+        sgd = sgd.iloc[0]
+        best = cell.loc[cell["final"].idxmin()]
+        units = int(sgd["units"])
+        score = score_name(p).replace("_", " ")
+        spread = (f"IQR over {units} seeds [{_fmt(best['final_q25'])}, "
+                  f"{_fmt(best['final_q75'])}] | [{_fmt(sgd['final_q25'])}, "
+                  f"{_fmt(sgd['final_q75'])}]")
+        if best["entry"] != "B1":
+            spread += f"; paired Wilcoxon p = {_p(best['p_final_vs_ref'])}"
+        verdict = ""
+        if p in CLAIMS:
+            claim, who = CLAIMS[p]
+            verdict = claim + ": " + _verdict(cell, who, units)
+        rows.append(Headline(f"{p}, m = {m}: final {score}, best ({M.label(best['entry'])}) "
+                             "| B1 SGD", f"{_fmt(best['final'])} | {_fmt(sgd['final'])}",
+                             spread, verdict))
+    return rows
+
+
+def _verdict(cell, who: tuple[str, ...], units: int) -> str:
+    """``borne out`` when every method of ``who`` ends below SGD with p < 0.05 (paired),
+    ``contradicted`` when one ends above with p < 0.05, else ``not settled``."""
+    parts, signs = [], []
+    for e in who:
+        r = cell[cell["entry"] == e]
+        if not len(r):
+            return "not run"
+        r = r.iloc[0]
+        p, diff = r["p_final_vs_ref"], r["diff_final_vs_ref"]
+        parts.append(f"{e} − B1 = {_fmt(diff)} (p = {_p(p)})")
+        signs.append(0 if not (p < 0.05) else (-1 if diff < 0 else 1))
+    if units < MIN_UNITS:
+        head = f"not settled ({units} seeds; the protocol asks ≥ {MIN_UNITS})"
+    elif all(s < 0 for s in signs):
+        head = "borne out"
+    elif any(s > 0 for s in signs):
+        head = "contradicted"
+    else:
+        head = "not settled"
+    return head + ": " + "; ".join(parts)
