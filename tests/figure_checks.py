@@ -4,8 +4,9 @@ files and check them from the matplotlib objects (not pixels).
 Every figure: a title (its own suptitle or a title on each data panel); every data panel:
 x and y labels; every line style drawn on a panel is named by a legend (of the panel or of
 the figure) — a labelled line names itself, an unlabelled one must share its style with a
-legend entry; tick and label text of at least 5 pt at the saved size... and every figure
-has a caption in its study's ``captions`` (what ``report.html`` prints under it).
+legend entry; every text at least 8 pt at the printed size, one-panel figures at most a
+column (3.5 in) wide and the others a page (7 in); and every figure has a caption in its
+study's ``captions`` (what ``report.html`` prints under it).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import pytest
 from mflab.report.build import caption_for
 from mflab.studies import registry
 
-#: Smallest font (points) of any text in a figure: the figures are drawn at their printed
-#: size (a panel ≈ 2.4–3.4 in wide), so this is the size a reader sees.
-MIN_FONT_PT = 5.0
+#: Smallest font (points) of any text in a figure. Figures are drawn at their printed size:
+#: a one-panel figure at most a column wide (:data:`COLUMN_IN`), a multi-panel one at most
+#: a page wide (:data:`PAGE_IN`, a two-column ``figure*``), so this is the size a reader
+#: of the paper sees.
+MIN_FONT_PT = 8.0
+COLUMN_IN, PAGE_IN = 3.5, 7.0
 
 
 def _has_data(ax) -> bool:
@@ -68,6 +72,11 @@ def check_figure(fig, name: str) -> list[str]:
             labelled = not ln.get_label().startswith("_") or id(ln) in in_labelled
             if not labelled and _style(ln) not in styles and len(lines) > 1:
                 problems.append(f"{where}: a {_style(ln)} line is named by no legend")
+    width = fig.get_size_inches()[0]
+    limit = COLUMN_IN if len(panels) == 1 else PAGE_IN
+    if width > limit + 1e-9:
+        problems.append(f"{name}: {width:.2f} in wide, more than {limit} in "
+                        f"({'one column' if limit == COLUMN_IN else 'a page'})")
     for text in fig.findobj(matplotlib.text.Text):
         if text.get_text().strip() and text.get_visible() and text.get_fontsize() < MIN_FONT_PT:
             problems.append(f"{name}: text {text.get_text()[:30]!r} at "

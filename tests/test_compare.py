@@ -251,3 +251,12 @@ def test_quantiles_treat_infinity_as_beyond_every_finite_value():
     q = quantiles(y, [0.25, 0.5, 0.75])
     assert q[0] == pytest.approx(1.75) and q[1] == np.inf and q[2] == np.inf
     assert np.all(quantiles(np.full(3, np.inf), [0.5]) == np.inf)
+
+
+def test_lower_median_is_a_value_of_the_sample():
+    from mflab.compare.stats import lower_median
+
+    # two agents in two basins: the midpoint −127.43 is an energy neither has
+    assert lower_median([-108.17, -146.70]) == -146.70
+    assert lower_median([3.0, 1.0, 2.0]) == 2.0  # an odd count: the ordinary median
+    assert lower_median([4.0, 1.0, 3.0, 2.0]) == 2.0

@@ -311,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "report":
             from mflab.report import write_report
+            from mflab.runs.batch import is_batch, write_batch_report
 
-            print(f"report: {write_report(args.run_dir)}")
+            write = write_batch_report if is_batch(args.run_dir) else write_report
+            print(f"report: {write(args.run_dir)}")
             return 0
         if args.command == "compare":
             from mflab.report.diff import compare_runs

@@ -22,7 +22,8 @@ def plot_risk_and_norm(run_dir: Path, cases: dict, cfg: dict, title: str) -> Pat
                 v = sgd[key]
                 ax.plot(t[1:], v.mean(0)[1:], "o", ms=2.5, color=col, label=f"SGD, {name}")
                 if v.shape[0] > 1:
-                    ax.fill_between(t[1:], v.min(0)[1:], v.max(0)[1:], color=col, alpha=0.2)
+                    ax.fill_between(t[1:], v.min(0)[1:], v.max(0)[1:], color=col, alpha=0.2,
+                                    label=f"SGD min–max over {v.shape[0]} seeds, {name}")
                 ax.plot(dd["times"][1:], dd[key][1:], "-", color=col, label=f"DD, {name}")
         for ax in (ax_r, ax_n):
             ax.set_xscale("log")
@@ -46,7 +47,7 @@ def plot_radial_histograms(run_dir: Path, label: str, sgd, dd, cfg: dict,
     targets = ts[-1] * np.logspace(-(n_panels - 1), 0, n_panels)  # one panel per decade
     idx = np.unique([int(np.argmin(np.abs(np.log(ts[1:] / t)))) + 1 for t in targets])
     with paper_style():
-        fig, axes = panel_grid(len(idx), ncols=len(idx), size=(2.4, 2.1))
+        fig, axes = panel_grid(len(idx), ncols=2, size=(3.0, 2.0))
         for ax, r in zip(axes, idx, strict=True):
             t = sgd["times"][r]
             j = int(np.argmin(np.abs(dd["times"] - t)))  # the DD record nearest in time
@@ -90,7 +91,7 @@ def plot_convergence(run_dir: Path, table, slopes_gap, slopes_bias) -> Path:
     consecutive N (at the geometric midpoints) with the theory's −1/2 and the bias rate −1.
     Right: mean |gap| vs ε, one colour per N, with a guide ∝ ε^1/2."""
     with paper_style():
-        fig, (ax_n, ax_s, ax_e) = panel_grid(3, ncols=3, size=(3.0, 2.7))
+        fig, (ax_n, ax_s, ax_e) = panel_grid(3, ncols=3, size=(2.33, 3.3))
         Ns = np.array(sorted(table.N.unique()), float)
         for i, (eps, g) in enumerate(table.groupby("eps")):
             col = f"C{i}"
@@ -113,7 +114,7 @@ def plot_convergence(run_dir: Path, table, slopes_gap, slopes_bias) -> Path:
             ax_s.axhline(v, color="k", ls=ls, lw=0.5)
         ax_s.set_xscale("log")
         ax_s.set_xlabel("width N (midpoint of each pair)")
-        ax_s.set_ylabel("local slope d log gap / d log N")
+        ax_s.set_ylabel("local slope in log–log")
         for i, (N, g) in enumerate(table.groupby("N")):
             ax_e.errorbar(g.eps, g.gap, yerr=g.gap_se, marker="o", ms=3, capsize=2,
                           color=f"C{i}", label=f"N = {N}")
@@ -124,7 +125,6 @@ def plot_convergence(run_dir: Path, table, slopes_gap, slopes_bias) -> Path:
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(xl)
-            ax.legend(loc="best", fontsize=6)
         ax_n.set_ylabel("risk gap (mean over t)")
         ax_n.set_title("gap against width N")
         ax_s.set_title("local slopes in N")
@@ -134,15 +134,24 @@ def plot_convergence(run_dir: Path, table, slopes_gap, slopes_bias) -> Path:
         ax_s.plot([], [], "k-", lw=0.5, label="−1/2 (Theorem 2.1)")
         ax_s.plot([], [], "k-.", lw=0.5, label="−1 (bias rate)")
         ax_s.plot([], [], "k:", lw=0.5, label="0 (the ε floor)")
-        ax_s.legend(loc="best", fontsize=6)
-        fig.suptitle("SGD → DD (A1): risk gap |R_N − R(ρ_t)|, one colour per ε (left, "
-                     "middle) or per N (right)")
+        _figure_legend(fig, (ax_n, ax_s, ax_e), ncol=4)
+        fig.suptitle("SGD → DD (A1): risk gap |R_N − R(ρ_t)|; colours: ε (left, middle), "
+                     "N (right)")
         for ax in (ax_n, ax_s):  # label the widths themselves (log ticks collide)
             ax.minorticks_off()
             ax.set_xticks(Ns, [f"{n:g}" for n in Ns], rotation=45)
         ax_n.set_ylabel(r"risk gap (mean over t)")
-        ax_e.set_ylabel("mean over seeds of |gap|")
+        ax_e.set_ylabel("mean |gap|")
         return savefig(fig, figures_dir(run_dir) / "convergence.png")
+
+
+def _figure_legend(fig, axes, ncol: int) -> None:
+    """One legend under the panels with every labelled entry of ``axes`` (once each)."""
+    seen = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(lab, h)
+    fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol)
 
 
 def plot_radial_minimum(run_dir: Path, mins: dict, dds: dict, cfg: dict) -> Path:
@@ -150,17 +159,18 @@ def plot_radial_minimum(run_dir: Path, mins: dict, dds: dict, cfg: dict) -> Path
     mass at r = ∞ is written in the legend); ψ(r; ρ_T) − λ_T at each DD end point (below 0:
     moving mass there lowers the risk); the DD risk vs t against min R."""
     with paper_style():
-        fig, (ax_m, ax_d, ax_r) = panel_grid(3, ncols=3, size=(3.0, 2.6))
+        fig, (ax_m, ax_d, ax_r) = panel_grid(3, ncols=3, size=(2.33, 3.0))
         for i, (tag, m) in enumerate(mins.items()):
             r, w = m["radii"], m["weights"]
             fin = np.isfinite(r)
             name = f"d = {cfg['d']}" if tag == "d" else r"$d \to \infty$"
             inf_mass = float(w[~fin].sum())
-            ax_m.plot(r[fin], m["psi"][fin] - m["lam"], color=f"C{i}",
+            shade = ("k", "0.55")[i % 2]  # the starts below take the colour cycle
+            ax_m.plot(r[fin], m["psi"][fin] - m["lam"], color=shade,
                       label=f"{name}: R* = {float(m['risk']):.2g}"
                       + (f", mass {inf_mass:.2f} at ∞" if inf_mass > 0 else ""))
             on = fin & (w > 0)
-            ax_m.plot(r[on], np.zeros(on.sum()), "v", color=f"C{i}", ms=4)
+            ax_m.plot(r[on], np.zeros(on.sum()), "v", color=shade, ms=4)
         ax_m.axhline(0, color="k", lw=0.5)
         ax_m.set_title("global minimiser ρ* (▼: its support)")
         ax_m.set_ylabel(r"$\psi(r;\rho) - \lambda$")
@@ -182,6 +192,9 @@ def plot_radial_minimum(run_dir: Path, mins: dict, dds: dict, cfg: dict) -> Path
         for ax in (ax_m, ax_d):
             ax.set_xlabel("radius r")
             ax.set_yscale("symlog", linthresh=1e-3)
-        for ax in (ax_m, ax_d, ax_r):
-            ax.legend(loc="best", fontsize=6)
+        ticks = [v for v in (-10, -0.1, -1e-3, 0, 1e-3, 0.1, 10)]
+        ax_d.set_yticks(ticks, ["−10", "−0.1", "−10⁻³", "0", "10⁻³", "0.1", "10"])
+        _figure_legend(fig, (ax_m, ax_r), ncol=2)
+        ax_r.set_title("DD risk")
+        fig.suptitle("Global minimum of the A2 risk over radial laws, and the DD end points")
         return savefig(fig, figures_dir(run_dir) / "radial_minimum.png")

@@ -18,7 +18,7 @@ def plot_histograms(run_dir: Path, arrays, cfg, quantity: str) -> Path:
     Ns = sorted(cfg["Ns"])
     epochs = list(cfg["record_epochs"])
     with paper_style():
-        fig, axes = panel_grid(len(epochs), ncols=len(epochs), size=(2.6, 2.2))
+        fig, axes = panel_grid(len(epochs), ncols=min(3, len(epochs)), size=(2.3, 2.2))
         colors = [f"C{i}" for i in range(len(Ns))]
         for r, (ax, epoch) in enumerate(zip(axes, epochs, strict=True)):
             pooled = {N: np.concatenate([arrays[(N, s)][quantity][r]
@@ -45,7 +45,7 @@ def plot_w1(run_dir: Path, w1, acc) -> Path:
     rows only with two seeds or more). An axis is log-scaled only if it holds positive data.
     """
     with paper_style():
-        fig, axes = panel_grid(3, ncols=3, size=(2.7, 2.3))
+        fig, axes = panel_grid(3, ncols=3, size=(2.33, 2.6))
         n_max = acc.N.max()
         for ax, q in zip(axes[:2], ("c", "w_norm"), strict=True):
             for i, epoch in enumerate(sorted(w1.epoch.unique())):

@@ -73,7 +73,7 @@ def _stationary():
 def _trajectories(path, box, finals, names):
     X, Y, V = _potential_grid(box)
     levels = np.linspace(-150, 60, 15)
-    fig, axes = panel_grid(len(finals), ncols=4, size=(2.5, 2.2), sharex=True, sharey=True)
+    fig, axes = panel_grid(len(finals), ncols=3, size=(2.33, 2.0), sharex=True, sharey=True)
     for ax, (i, f) in zip(axes, finals.items(), strict=True):
         ax.contourf(X, Y, np.clip(V, None, 60), levels=levels, cmap="Greys_r", alpha=0.55)
         ax.contour(X, Y, V, levels=levels, colors="k", linewidths=0.3, alpha=0.5)
@@ -87,7 +87,7 @@ def _trajectories(path, box, finals, names):
             marker = "*" if p.kind == "minimum" else "x"
             ax.plot(*p.x, marker, color="k", ms=6 if marker == "*" else 4, mew=0.8)
             if p.kind == "minimum":
-                ax.annotate(p.name, p.x, xytext=(4, 3), textcoords="offset points", fontsize=8)
+                ax.annotate(p.name, p.x, xytext=(4, 3), textcoords="offset points")
         ax.set_xlim(box[0], box[1])
         ax.set_ylim(box[2], box[3])
         ax.set_title(names[i])
@@ -104,7 +104,7 @@ def _trajectories(path, box, finals, names):
             Line2D([], [], color="0.35", ls="none", marker="o", ms=3, label="end"),
             Line2D([], [], color="k", ls="none", marker="*", ms=6, label="minima A, B, C"),
             Line2D([], [], color="k", ls="none", marker="x", ms=4, label="saddles")]
-    fig.legend(handles=keys, loc="outside lower center", ncol=5)
+    fig.legend(handles=keys, loc="outside lower center", ncol=3)
     fig.suptitle("Müller–Brown: sample trajectories on the contours of V")
     return savefig(fig, path)
 
@@ -115,7 +115,7 @@ def _final_values(path, finals, names):
     lo = min(allv.min(), -150.0)
     hi = max(min(np.quantile(allv, 0.99), 100.0), -60.0)
     bins = np.linspace(lo, hi, 60)
-    fig, axes = panel_grid(len(finals), ncols=4, size=(2.5, 1.8), sharex=True)
+    fig, axes = panel_grid(len(finals), ncols=3, size=(2.33, 1.8), sharex=True)
     for ax, (i, f) in zip(axes, finals.items(), strict=True):
         v = np.clip(f["value"], lo, hi)
         ax.hist(v, bins=bins, weights=np.full(len(v), 1 / len(v)), color="C0", alpha=0.8)
@@ -125,13 +125,13 @@ def _final_values(path, finals, names):
         ax.set_title(names[i])
         ax.set_xlabel("final $V$")
         ax.set_ylabel("fraction of runs")
-    axes[0].legend(loc="upper right")
-    fig.suptitle("Müller–Brown: final values (values above the 99th percentile clipped)")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
+    fig.suptitle("Müller–Brown: final values (above the 99th percentile clipped)")
     return savefig(fig, path)
 
 
 def _basins(path, table, names):
-    fig, ax = _single(figsize=(max(3.5, 0.55 * len(table) + 1.5), 2.6))
+    fig, ax = _single(figsize=(3.5, 3.9))
     x = np.arange(len(table))
     bottom = np.zeros(len(table))
     for b, color in BASIN_COLORS.items():
@@ -143,20 +143,21 @@ def _basins(path, table, names):
     ax.errorbar(x, a, yerr=[a - lo, hi - a],
                 fmt="none", ecolor="k", elinewidth=0.8, capsize=2,
                 label=f"A: range over {int(table['seeds'].max())} seeds")
-    ax.set_xticks(x, [names[i] for i in table["id"]], rotation=35, ha="right")
-    ax.set_xlabel("method")
+    ax.set_xticks(x, list(table["id"]), rotation=90)
+    ax.set_xlabel("method (SPEC Part B id)")
     ax.set_ylabel("fraction of runs")
     ax.set_ylim(0, 1)
     ax.set_title("Basin reached (GD descent from the final point)")
-    ax.legend(title="basin", bbox_to_anchor=(1.0, 1.0), loc="upper left")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3,
+               title="basin")
     return savefig(fig, path)
 
 
 def _convergence(path, metrics, names):
+    from mflab.compare.stats import lower_median
     from mflab.plotting.style import METHOD_COLORS, METHOD_DASHES
-    from mflab.studies.mueller_brown import lower_median
 
-    fig, ax = _single(figsize=(4.8, 3.0))
+    fig, ax = _single(figsize=(3.4, 4.6))
     for i in names:
         m = metrics[(metrics.optimizer == i) & (metrics.metric == "median_value")]
         med = m.groupby("step").agg(value=("value", lower_median),
@@ -168,13 +169,13 @@ def _convergence(path, metrics, names):
         if p.kind == "minimum":
             ax.axhline(p.value, color="k", ls=":", lw=0.6)
             ax.annotate(p.name, (1, p.value), xycoords=("axes fraction", "data"),
-                        xytext=(2, 0), textcoords="offset points", fontsize=7, va="center")
+                        xytext=(2, 0), textcoords="offset points", va="center")
     ax.plot([], [], color="k", ls=":", lw=0.6, label="minima A, B, C")
     ax.set_xscale("log")
-    ax.set_xlabel("gradient evaluations per agent (start plotted at 1)")
-    ax.set_ylabel("median $V$ over agents (lower median over seeds)")
+    ax.set_xlabel("gradient evaluations per agent (start at 1)")
+    ax.set_ylabel("median $V$ over agents and seeds")
     ax.set_ylim(-155, 20)
-    ax.legend(bbox_to_anchor=(1.06, 1.0), loc="upper left")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2)
     ax.set_title("Müller–Brown: value vs gradient cost")
     return savefig(fig, path)
 

@@ -123,7 +123,7 @@ def _scaling(run_dir: Path, cfg: dict, path: Path) -> Path:
     dims = cfg["scale_dims"]
     lo, hi = cfg["fit_range"]
     t_end = float(cfg["scale_time"])
-    fig, axes = plt.subplots(2, len(dims), figsize=(max(3.6 * len(dims), 4.4), 6.0),
+    fig, axes = plt.subplots(2, len(dims), figsize=(min(7.0, 5.6 * len(dims)), 6.4),
                              squeeze=False, constrained_layout=True)
     for col, d in enumerate(dims):
         ax = axes[0, col]
@@ -155,8 +155,8 @@ def _scaling(run_dir: Path, cfg: dict, path: Path) -> Path:
             ax.plot(ns, ref * ns[0] / ns, color="k", lw=0.6, ls="--", label="slope −1")
         ax.plot([], [], color="0.4", lw=0.6, alpha=0.7, label="least-squares fit")
         ax.set(xscale="log", yscale="log", xlabel="n", ylabel=r"$L/(\frac{1}{2}E f^2)$",
-               title=f"d = {d}, t = {t_end:g} (fits over n ∈ [{lo}, {hi}])")
-        ax.legend(fontsize=5.5)
+               title=f"d = {d}, t = {t_end:g}\n(fits over n ∈ [{lo}, {hi}])")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
         ax = axes[1, col]
         cmap = plt.get_cmap("viridis")
         for i, n in enumerate(cfg["scale_ns"]):
@@ -171,10 +171,9 @@ def _scaling(run_dir: Path, cfg: dict, path: Path) -> Path:
                         label=f"n = {n}" if mode == "GD" else None)
         for mode in modes:
             ax.plot([], [], color="0.4", ls=styles[mode], lw=0.8, label=mode)
-        names = ", ".join(f"{m} ({styles[m]})" for m in modes)
         ax.set(xscale="log", yscale="log", xlabel="mean-field time t",
-               ylabel=r"$L/(\frac{1}{2}E f^2)$", title=f"d = {d}, medians: {names}")
-        ax.legend(fontsize=5, ncol=2)
+               ylabel=r"$L/(\frac{1}{2}E f^2)$", title=f"d = {d}: median loss against t")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=1)
     return savefig(fig, path)
 
 

@@ -1,5 +1,6 @@
-"""What a person reads: ``report.html`` of a run, sweep or reproduction
-(:func:`write_report`), and two runs side by side (:func:`compare_runs`)."""
+"""What a person reads: ``report.html`` of a run (:func:`write_report`; a sweep's or
+reproduction's is written by :func:`mflab.runs.batch.write_batch_report`), and two runs of
+one study side by side (:func:`mflab.report.diff.compare_runs`)."""
 
 from mflab.report.build import REPORT, write_report
 

@@ -34,12 +34,15 @@ class Item:
     error: str = ""
 
 
-def write_report(path: Path | str) -> Path:
-    """Write ``path/report.html`` for a run directory or a sweep / reproduction directory;
-    returns its path. Raises a one-line :class:`RunError` for a directory that is neither
-    (nothing is written then)."""
+def write_report(path: Path | str,
+                 batch: tuple[str, str, list[Item]] | None = None) -> Path:
+    """Write ``path/report.html`` for a finished run directory, or — given ``batch`` =
+    (title, lede HTML, items) — for a sweep or reproduction directory (what
+    :func:`mflab.runs.batch.write_batch_report` hands in); returns its path. Raises a
+    one-line :class:`RunError` for a directory that is not a finished run (nothing is
+    written then)."""
     path = Path(path)
-    title, lede, items = _collect(path)
+    title, lede, items = batch if batch is not None else _collect(path)
     headline_rows, sections, nav = [], [], []
     for item in items:
         run_dir = path / item.rel if item.rel else path
@@ -85,64 +88,29 @@ def _grouped(rows: list[list[str]]) -> list[list[str]]:
 
 
 def _collect(path: Path) -> tuple[str, str, list[Item]]:
-    """(title, lede HTML, items) of the directory ``path``."""
-    from mflab.runs.batch import batch_request, is_batch, member_status
+    """(title, lede HTML, items) of the run directory ``path``."""
+    from mflab.runs.io import read_json, read_meta
 
     if not path.is_dir():
         raise RunError(f"{path} is not a directory; give a run, sweep or reproduction "
                        "directory.")
-    if is_batch(path):
-        from mflab.runs.batch import _kind
-
-        request = batch_request(path)
-        members = _kind(request).members(request, path)
-        items = []
-        for m in members:
-            rel = Path(m.out).name
-            label = str(m.key) if request["kind"] == "reproduce" else f"seed {m.key}"
-            items.append(Item(label, rel, member_status(Path(m.out))))
-        if request["kind"] == "reproduce":
-            title = f"mflab reproduce — preset {request['preset']}, seed {request['seed']}"
-            index = "summary.md"
-            lede = (f"{len(items)} studies, each in its own run directory. Command: "
-                    f"<code>{P.esc(_batch_command(request))}</code>. Index: "
-                    f'<a href="{index}">{index}</a>.')
-        else:
-            title = (f"mflab sweep of {request['study']} — preset {request['preset']}, "
-                     f"{len(items)} seeds")
-            lede = (f"Command: <code>{P.esc(_batch_command(request))}</code>. Index: "
-                    '<a href="sweep.md">sweep.md</a>; all seeds\' metrics: '
-                    '<a href="metrics.parquet">metrics.parquet</a>.')
-        return title, lede, items
     if not (path / "config.json").is_file() or not (path / "meta.json").is_file():
         raise RunError(f"{path} is not a run, sweep or reproduction directory (no config.json "
                        "and meta.json, no manifest.json).")
-    from mflab.runs.io import read_json, read_meta
-
     cfg = read_json(path, "config.json")
     status = read_meta(path).get("status", "interrupted")
     if status not in ("complete", "diverged"):
         raise RunError(f"{path} is not finished (status {status}); `mflab resume {path}` "
                        "finishes it, then its report can be written.")
     title = f"mflab run {cfg['study']} — preset {cfg['preset']}, seed {cfg['seed']}"
-    return title, f"Command: <code>{P.esc(_run_command(cfg))}</code>.", [
+    return title, f"Command: <code>{P.esc(run_command(cfg))}</code>.", [
         Item(cfg["study"], "", status)]
 
 
-def _run_command(cfg: dict) -> str:
+def run_command(cfg: dict) -> str:
+    """The ``mflab run`` command line that reproduces a run (from its ``config.json``)."""
     parts = ["mflab", "run", cfg["study"], "--preset", cfg["preset"], "--seed", str(cfg["seed"])]
     for o in cfg.get("overrides", []):
-        parts += ["--set", o]
-    return shlex.join(parts)
-
-
-def _batch_command(request: dict) -> str:
-    if request["kind"] == "reproduce":
-        return shlex.join(["mflab", "reproduce", "--preset", request["preset"],
-                           "--seed", str(request["seed"])])
-    parts = ["mflab", "sweep", request["study"], "--preset", request["preset"], "--seeds",
-             ",".join(map(str, request["seeds"]))]
-    for o in request.get("overrides", []):
         parts += ["--set", o]
     return shlex.join(parts)
 
@@ -162,7 +130,7 @@ def _section(item: Item, run_dir: Path, anchor: str) -> tuple[list[list[str]], s
     parts = [head, f"<p>{P.esc(registry.describe(cfg['study']))}</p>"]
     if item.status == "diverged":
         parts.append('<p class="status-failed">This run diverged (see its provenance).</p>')
-    parts.append(f"<p>Command: <code>{P.esc(_run_command(cfg))}</code>; wall time "
+    parts.append(f"<p>Command: <code>{P.esc(run_command(cfg))}</code>; wall time "
                  f"{meta.get('wall_time_s', float('nan')):.1f} s.</p>")
     study = registry.get(cfg["study"])
     try:

@@ -157,7 +157,7 @@ def _overlay(a: Path, b: Path, path: Path, study: str) -> bool:
             ax.set_xlabel(xcol)
             ax.set_ylabel(metric)
             ax.set_title(metric)
-            ax.legend(fontsize=5, loc="best")
+            ax.legend(loc="best")
         fig.suptitle(f"{study}: A solid, B dashed (median over seeds)")
         savefig(fig, path)
     return True

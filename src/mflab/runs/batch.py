@@ -150,7 +150,7 @@ def execute_batch(request: dict[str, Any], out: Path, members: list[Member], *,
         for m in wait_for_orphans(lost):
             errors[m.key] += f" (its run is still written by {describe(live_owner(_dir(m)))})"
         index = _kind(request).write_index(request, out, members, errors)
-        write_report(out)
+        write_batch_report(out, request, members)
     finally:
         lock.release(remove=True)
     return index, [m.key for m in members if m.key in errors]
@@ -273,6 +273,39 @@ def _run_or_resume(m: Member) -> Path:
             return resume(final, progress=m.progress, max_memory=m.max_memory)
     return start(m.study, preset=m.preset, overrides=list(m.overrides), seed=m.seed, out=final,
                  progress=m.progress, max_memory=m.max_memory)
+
+
+def write_batch_report(out: Path | str, request: dict[str, Any] | None = None,
+                       members: list[Member] | None = None) -> Path:
+    """``out/report.html`` of a sweep or reproduction: every member's run (its headline,
+    figures, summary) under one headline table (:func:`mflab.report.write_report`)."""
+    import shlex
+    from html import escape
+
+    from mflab.report.build import Item
+
+    out = Path(out)
+    request = request if request is not None else batch_request(out)
+    members = members if members is not None else _kind(request).members(request, out)
+    reproduce = request["kind"] == "reproduce"
+    items = [Item(str(m.key) if reproduce else f"seed {m.key}", Path(m.out).name,
+                  member_status(Path(m.out))) for m in members]
+    if reproduce:
+        cmd = ["mflab", "reproduce", "--preset", request["preset"], "--seed",
+               str(request["seed"])]
+        title = f"mflab reproduce — preset {request['preset']}, seed {request['seed']}"
+        index = '<a href="summary.md">summary.md</a>'
+    else:
+        cmd = ["mflab", "sweep", request["study"], "--preset", request["preset"], "--seeds",
+               ",".join(map(str, request["seeds"]))]
+        cmd += [a for o in request.get("overrides", []) for a in ("--set", o)]
+        title = (f"mflab sweep of {request['study']} — preset {request['preset']}, "
+                 f"{len(items)} seeds")
+        index = ('<a href="sweep.md">sweep.md</a>; all seeds\' metrics: '
+                 '<a href="metrics.parquet">metrics.parquet</a>')
+    lede = (f"{len(items)} {'studies' if reproduce else 'runs'}, each in its own run "
+            f"directory. Command: <code>{escape(shlex.join(cmd))}</code>. Index: {index}.")
+    return write_report(out, batch=(title, lede, items))
 
 
 def member_status(final: Path) -> str:

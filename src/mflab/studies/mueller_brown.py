@@ -32,6 +32,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from mflab.compare.stats import lower_median
 from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.studies.base import Headline, Study
@@ -211,13 +212,6 @@ def basin_fractions(names: np.ndarray) -> dict[str, float]:
     out["diverged"] = float(np.sum(names == "div")) / n
     out["elsewhere"] = 1.0 - sum(out.values())
     return out
-
-
-def lower_median(values) -> float:
-    """The lower median: the middle value, and of an even count the lower of the two middle
-    ones — a value the sample has. Final energies cluster at the minima (−146.7, −108.2,
-    −80.8), so the usual midpoint of two middle values can be an energy no agent has."""
-    return float(np.quantile(np.asarray(values, float), 0.5, method="lower"))
 
 
 def summarize_seeds(per_seed):
