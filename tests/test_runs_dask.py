@@ -116,8 +116,10 @@ def test_dask_sweep_survives_a_killed_worker(tmp_path):
 
 def test_killed_sweep_is_continued_by_resume(tmp_path):
     cli = [sys.executable, str(TESTS / "toy_study.py")]
+    # --jobs 1: the seeds one after the other in the sweep's own process (the default pool
+    # would run them at once, in worker processes)
     args = ["sweep", "toy", "--seeds", "0-2", *(a for kv in SLOW_WALK for a in ("--set", kv)),
-            "--out", "sw"]
+            "--jobs", "1", "--out", "sw"]
     proc = subprocess.Popen([*cli, *args], cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -129,7 +131,8 @@ def test_killed_sweep_is_continued_by_resume(tmp_path):
     # what the kill left: seed 0 done, seed 1 interrupted, seed 2 missing, no index
     assert {p.name for p in out.iterdir()} == {"manifest.json", LOCK_NAME, "seed-0",
                                                ".seed-1.partial"}
-    r = subprocess.run([*cli, "resume", "sw"], cwd=tmp_path, env=ENV, capture_output=True,
+    r = subprocess.run([*cli, "resume", "sw", "--jobs", "1"], cwd=tmp_path, env=ENV,
+                       capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     _check_complete(out, [0, 1, 2])

@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="send the study's independent jobs (if it has any) to Dask workers: "
                         "local, local:N or a scheduler address (default: here, serially)")
     _max_memory(q)
+    _cache_flag(q)
 
     q = sub.add_parser("plot", help="redraw figures and summary.md from a run directory")
     q.add_argument("run_dir", metavar="RUN_DIR", type=Path)
@@ -144,12 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the run's final name or its hidden .NAME.partial directory, or a "
                         "sweep / reproduce directory")
     q.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _jobs_flag(q)
     q.add_argument("--dask", metavar="ADDRESS", default=None, type=_address,
                    help="run a sweep's or reproduction's members, or a run's jobs, on Dask "
                         "workers")
     _max_memory(q)
+    _cache_flag(q)
 
-    q = sub.add_parser("reproduce", help="run every study and write a Markdown index")
+    q = sub.add_parser("reproduce", help="run every study; write report.html and a Markdown "
+                                         "index")
     q.add_argument("--preset", default="quick",
                    help="config preset for every study (default quick)")
     q.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
@@ -157,9 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directory to create (default runs/TIMESTAMP-reproduce); the same "
                         "command with an existing one continues it")
     _progress_flags(q)
+    _jobs_flag(q)
     q.add_argument("--dask", metavar="ADDRESS", default=None, type=_address,
                    help="run the studies on Dask workers: local, local:N or a scheduler address")
     _max_memory(q)
+    _cache_flag(q)
 
     q = sub.add_parser("sweep", help="run one study over many seeds (optionally on Dask)")
     q.add_argument("study", metavar="STUDY",
@@ -174,10 +180,62 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directory to create (default runs/TIMESTAMP-sweep-STUDY); the same "
                         "command with an existing one continues it")
     _progress_flags(q)
+    _jobs_flag(q)
     q.add_argument("--dask", metavar="ADDRESS", default=None, type=_address,
-                   help="Dask workers: local, local:N or a scheduler address (default: serial)")
+                   help="Dask workers: local, local:N or a scheduler address (default: "
+                        "a local pool, --jobs)")
     _max_memory(q)
+    _cache_flag(q)
     return p
+
+
+def compile_cache() -> Path | None:
+    """Turn on JAX's persistent compilation cache for this command and the worker processes
+    it starts (through the environment, before JAX is imported): compiled XLA programs are
+    kept in ``$XDG_CACHE_HOME/mflab/xla/jax-V-jaxlib-W`` (default ``~/.cache``), one folder
+    per JAX version, so a second run of a study compiles (almost) nothing. Off with
+    ``--no-compile-cache`` or ``MFLAB_COMPILE_CACHE=0``; a ``JAX_COMPILATION_CACHE_DIR``
+    already set wins. Returns the folder (None when off)."""
+    import os
+    from importlib.metadata import version
+
+    if os.environ.get("MFLAB_COMPILE_CACHE", "1") == "0":
+        return None
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(
+            home / "mflab" / "xla" / f"jax-{version('jax')}-jaxlib-{version('jaxlib')}")
+    # mflab compiles many small programs (one chunk function per optimiser structure)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+    return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
+
+
+def _cache_flag(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--no-compile-cache", action="store_true",
+                   help="do not keep compiled XLA code between runs (default: kept in "
+                        "~/.cache/mflab/xla, one folder per JAX version)")
+
+
+def _cores() -> int:
+    """The cores this process may use (its affinity), at least 1."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"must be an integer 1..1024; got {text!r}")
+    return int(text)
+
+
+def _jobs_flag(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="runs at a time, each in its own process (default: one per core; "
+                        "1: one after the other in this process); ignored with --dask")
 
 
 def _progress_flags(q: argparse.ArgumentParser) -> None:
@@ -269,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mflab`` command; returns the exit status."""
     argv = _glue_negative_values(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
+    if not getattr(args, "no_compile_cache", True):
+        compile_cache()
     import jax
 
     jax.config.update("jax_enable_x64", True)  # the command line computes in float64
@@ -353,9 +413,13 @@ def _batch(request: dict, out: Path, args) -> int:
     from mflab.runs.executor import make_executor
 
     overall = not getattr(args, "no_progress", False)
+    n = len(request["studies"] if request["kind"] == "reproduce" else request["seeds"])
+    jobs = 1 if args.dask else min(n, args.jobs if args.jobs else _cores())
+    # per-run bars only when the runs go one at a time in this process
     members = check_batch(request, Path(out), max_memory=args.max_memory,
-                          progress=overall and not getattr(args, "quiet", False))
-    executor = make_executor(args.dask)
+                          progress=overall and jobs == 1 and not args.dask
+                          and not getattr(args, "quiet", False))
+    executor = make_executor(args.dask, jobs)
     try:
         index, failed = execute_batch(request, Path(out), members, executor=executor,
                                       progress=overall)

@@ -162,7 +162,7 @@ def _run_members(request: dict[str, Any], members: list[Member], executor,
     from tqdm.auto import tqdm
 
     from mflab.progress import member as member_progress
-    from mflab.runs.executor import DaskExecutor, SerialExecutor
+    from mflab.runs.executor import DaskExecutor, PoolExecutor, SerialExecutor
 
     n, kind = len(members), request["kind"]
     bar = tqdm(total=n, disable=None if progress else True, position=0, unit="run",
@@ -177,9 +177,16 @@ def _run_members(request: dict[str, Any], members: list[Member], executor,
                     results.append(run_member(m))
                 bar.update()
             return results
-        bar.set_description_str(f"{kind}: {n} runs on Dask workers")
-        if isinstance(executor, DaskExecutor):
-            return executor.map(run_member, members, on_result=lambda i: bar.update())
+        where = (f"{executor.n} local processes" if isinstance(executor, PoolExecutor)
+                 else "Dask workers")
+        bar.set_description_str(f"{kind}: {n} runs on {where}")
+        if isinstance(executor, (DaskExecutor, PoolExecutor)):
+            def done(i):
+                bar.set_description_str(f"{kind} on {where}: {members[i].study} seed "
+                                        f"{members[i].seed} finished")
+                bar.update()
+
+            return executor.map(run_member, members, on_result=done)
         results = executor.map(run_member, members)
         bar.update(n)
         return results

@@ -1,9 +1,12 @@
-"""Where independent runs are executed: in this process, or on a Dask cluster.
+"""Where independent runs are executed: in this process, in a local pool of processes, or
+on a Dask cluster.
 
 ``mflab reproduce`` and ``mflab sweep`` submit independent jobs through an object with
 ``map(fn, items) -> list``. :class:`SerialExecutor` runs them here, one after the
-other; :class:`DaskExecutor` sends them to the workers of a ``dask.distributed``
-scheduler — a local cluster of worker processes on this machine (``local`` or
+other; :class:`PoolExecutor` in worker processes of this machine (the command line's
+default: one per core, so both cores of a laptop work; processes, so each compiles its
+own XLA code and no GIL is shared); :class:`DaskExecutor` sends them to the workers of a
+``dask.distributed`` scheduler — a local cluster of worker processes on this machine (``local`` or
 ``local:N``, bound to 127.0.0.1), or any running scheduler (``tcp://host:8786``), so
 a sweep scales past one machine. Every job writes its own atomic run directory, so jobs
 share no state; with several machines the output folder must be on a shared filesystem.
@@ -60,6 +63,53 @@ class SerialExecutor:
 
     def close(self) -> None:
         pass
+
+
+class PoolExecutor:
+    """Run jobs in ``n`` worker processes of this machine (``spawn``ed: a fresh interpreter
+    each, as JAX requires), results in order; a job whose worker died comes back as the
+    exception. ``on_result(i)`` is called as each job finishes (in completion order)."""
+
+    def __init__(self, n: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if not isinstance(n, int) or n < 1:
+            raise RunError(f"a process pool needs n >= 1 workers; got {n!r}.")
+        self.n = n
+        self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            on_result: Callable[[int], None] | None = None) -> list[Any]:
+        from concurrent.futures import as_completed
+
+        futures = [self._pool.submit(fn, item) for item in items]
+        index = {f: i for i, f in enumerate(futures)}
+        out: list[Any] = [None] * len(futures)
+        try:
+            for f in as_completed(futures):
+                try:
+                    out[index[f]] = f.result()
+                except Exception as e:  # noqa: BLE001 - e.g. a killed worker: report, go on
+                    out[index[f]] = e
+                if on_result is not None:
+                    on_result(index[f])
+        except BaseException:  # Ctrl-C / SIGTERM: stop the workers (their runs resume)
+            self.close(kill=True)
+            raise
+        return out
+
+    def close(self, kill: bool = False) -> None:
+        if kill:
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.terminate()
+        self._pool.shutdown(wait=not kill, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class DaskExecutor:
@@ -151,6 +201,10 @@ def _connect(Client, address: str):
                    f"{CONNECT_TIMEOUT_S} s ({what}).")
 
 
-def make_executor(address: str | None) -> SerialExecutor | DaskExecutor:
-    """``None`` → :class:`SerialExecutor`; otherwise a :class:`DaskExecutor` on ``address``."""
-    return SerialExecutor() if address is None else DaskExecutor(address)
+def make_executor(address: str | None, jobs: int = 1
+                  ) -> SerialExecutor | PoolExecutor | DaskExecutor:
+    """A :class:`DaskExecutor` on ``address`` if given; else a :class:`PoolExecutor` of
+    ``jobs`` processes when ``jobs`` > 1; else a :class:`SerialExecutor`."""
+    if address is not None:
+        return DaskExecutor(address)
+    return PoolExecutor(jobs) if jobs > 1 else SerialExecutor()

@@ -1,0 +1,66 @@
+"""The local process pool (issue 25): a sweep's runs in two worker processes give exactly the
+metrics of the serial sweep; a worker killed mid-job comes back as that job's error, the
+others finish; the command line refuses a bad ``--jobs`` in one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from mflab.runs.executor import PoolExecutor, SerialExecutor
+from mflab.runs.io import read_metrics, read_table
+from mflab.runs.sweep import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["n_agents=16", "budget=400", "n_records=4", "optimizers=B1,B5", "n_trajectories=2",
+        "descent_max_steps=20000"]
+
+
+def test_a_pool_sweep_equals_the_serial_sweep(tmp_path):
+    serial, _ = sweep("mueller-brown", [0, 1, 2], overrides=TINY, out=tmp_path / "serial",
+                      executor=SerialExecutor())
+    with PoolExecutor(2) as pool:
+        pooled, failed = sweep("mueller-brown", [0, 1, 2], overrides=TINY,
+                               out=tmp_path / "pool", executor=pool)
+    assert failed == []
+    pd.testing.assert_frame_equal(pd.read_parquet(serial / "metrics.parquet"),
+                                  pd.read_parquet(pooled / "metrics.parquet"), check_exact=True)
+    for s in (0, 1, 2):
+        a, b = read_table(serial / f"seed-{s}", "basins"), read_table(pooled / f"seed-{s}",
+                                                                      "basins")
+        cols = [c for c in a.columns if not c.startswith("wall time")]
+        pd.testing.assert_frame_equal(a[cols], b[cols], check_exact=True)
+        assert len(read_metrics(pooled / f"seed-{s}"))
+
+
+def _die_on_one(x: int) -> int:
+    if x == 1:
+        os._exit(3)  # a worker that dies (as under the OOM killer)
+    return 10 * x
+
+
+def test_a_dead_worker_is_that_jobs_error_and_the_pool_reports_each_result():
+    seen = []
+    with PoolExecutor(2) as pool:
+        out = pool.map(_die_on_one, [0], on_result=seen.append)
+    assert out == [0] and seen == [0]
+    with PoolExecutor(2) as pool:
+        out = pool.map(_die_on_one, [0, 1, 2])
+    assert isinstance(out[1], Exception)
+    # a broken pool may fail its other pending jobs too, never silently: each is a value
+    # or an exception, in order
+    assert all(o == 10 * i or isinstance(o, Exception) for i, o in enumerate(out))
+
+
+def test_bad_jobs_is_refused_in_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for bad in ("0", "-1", "two"):
+        r = subprocess.run([sys.executable, "-m", "mflab", "sweep", "mueller-brown", "--seeds",
+                            "0,1", "--jobs", bad, "--out", "s"], capture_output=True, text=True,
+                           cwd=tmp_path, env=env, timeout=120)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "s").exists()
