@@ -31,7 +31,6 @@ class Item:
     label: str
     rel: str
     status: str
-    error: str = ""
 
 
 def write_report(path: Path | str,
@@ -53,7 +52,7 @@ def write_report(path: Path | str,
         headline_rows += rows
         sections.append(section)
     if headline_rows:
-        headline = P.table(["study", "quantity", "value", "spread", "verdict"],
+        headline = P.table(["run", "quantity", "value", "spread", "verdict"],
                            _grouped(headline_rows), cls="headline", raw=True,
                            widths=["11%", "31%", "14%", "20%", "24%"])
     else:
