@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mflab.plotting.style import panel_grid, paper_style, savefig
+from mflab.plotting.style import figure_legend, panel_grid, paper_style, savefig
 from mflab.runs.io import figures_dir
 
 
@@ -134,7 +134,7 @@ def plot_convergence(run_dir: Path, table, slopes_gap, slopes_bias) -> Path:
         ax_s.plot([], [], "k-", lw=0.5, label="−1/2 (Theorem 2.1)")
         ax_s.plot([], [], "k-.", lw=0.5, label="−1 (bias rate)")
         ax_s.plot([], [], "k:", lw=0.5, label="0 (the ε floor)")
-        _figure_legend(fig, (ax_n, ax_s, ax_e), ncol=4)
+        figure_legend(fig, (ax_n, ax_s, ax_e), ncol=4)
         fig.suptitle("SGD → DD (A1): risk gap |R_N − R(ρ_t)|; colours: ε (left, middle), "
                      "N (right)")
         for ax in (ax_n, ax_s):  # label the widths themselves (log ticks collide)
@@ -143,15 +143,6 @@ def plot_convergence(run_dir: Path, table, slopes_gap, slopes_bias) -> Path:
         ax_n.set_ylabel(r"risk gap (mean over t)")
         ax_e.set_ylabel("mean |gap|")
         return savefig(fig, figures_dir(run_dir) / "convergence.png")
-
-
-def _figure_legend(fig, axes, ncol: int) -> None:
-    """One legend under the panels with every labelled entry of ``axes`` (once each)."""
-    seen = {}
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            seen.setdefault(lab, h)
-    fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol)
 
 
 def plot_radial_minimum(run_dir: Path, mins: dict, dds: dict, cfg: dict) -> Path:
@@ -192,9 +183,9 @@ def plot_radial_minimum(run_dir: Path, mins: dict, dds: dict, cfg: dict) -> Path
         for ax in (ax_m, ax_d):
             ax.set_xlabel("radius r")
             ax.set_yscale("symlog", linthresh=1e-3)
-        ticks = [v for v in (-10, -0.1, -1e-3, 0, 1e-3, 0.1, 10)]
-        ax_d.set_yticks(ticks, ["−10", "−0.1", "−10⁻³", "0", "10⁻³", "0.1", "10"])
-        _figure_legend(fig, (ax_m, ax_r), ncol=2)
+        ax_d.set_yticks([-10, -0.1, -1e-3, 0, 1e-3, 0.1, 10],
+                        ["−10", "−0.1", "−10⁻³", "0", "10⁻³", "0.1", "10"])
+        figure_legend(fig, (ax_m, ax_r), ncol=2)
         ax_r.set_title("DD risk")
         fig.suptitle("Global minimum of the A2 risk over radial laws, and the DD end points")
         return savefig(fig, figures_dir(run_dir) / "radial_minimum.png")

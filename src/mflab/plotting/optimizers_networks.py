@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mflab.plotting.style import paper_style, savefig
+from mflab.plotting.style import figure_legend, paper_style, savefig
 
 AXES = (("samples", "samples drawn by the ensemble"), ("steps", "steps"),
         ("wall", "wall time of the run (s)"))
@@ -127,17 +127,10 @@ def _grid(rows: int, cols: int):
 
 
 def _legend(fig, axes) -> None:
-    seen = {}
-    for row in axes:
-        for ax in row:
-            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-                seen.setdefault(lab, h)
-    if any(ax.collections for row in axes for ax in row):  # the 25–75 % bands
-        from matplotlib.patches import Patch
-
-        seen["band: 25–75 % over seeds"] = Patch(facecolor="0.5", alpha=0.25)
-    fig.legend(list(seen.values()), list(seen), loc="outside lower center",
-               ncol=min(3, len(seen)))
+    """The figure legend of a grid of panels; the 25–75 % bands named where drawn."""
+    flat = [ax for row in axes for ax in row]
+    figure_legend(fig, flat, band="band: 25–75 % over seeds"
+                  if any(ax.collections for ax in flat) else None)
 
 
 def _tuning_figure(path: Path, t, ms, title: str) -> Path:

@@ -55,6 +55,22 @@ METHOD_DASHES = {"B3": (0, (5, 2)), "B4": (0, (1.2, 1.6)), "B4r": (0, (5, 1.5, 1
                  "B11": (0, (3, 1.5))}
 
 
+def figure_legend(fig, axes, *, ncol: int | None = None, band: str | None = None) -> None:
+    """One legend under the panels: every labelled entry of ``axes`` (a flat iterable),
+    once each in order of appearance, and — given ``band`` — a grey patch naming the
+    shaded bands (e.g. ``"band: 25–75 % over seeds"``). ``ncol`` defaults to ≤ 3."""
+    seen = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(lab, h)
+    if band is not None:
+        from matplotlib.patches import Patch
+
+        seen[band] = Patch(facecolor="0.5", alpha=0.25)
+    fig.legend(list(seen.values()), list(seen), loc="outside lower center",
+               ncol=ncol or min(3, len(seen)))
+
+
 @contextlib.contextmanager
 def paper_style():
     """Context in which figures get the mflab paper style."""

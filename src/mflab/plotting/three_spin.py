@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mflab.plotting.style import METHOD_COLORS, paper_style, savefig
+from mflab.plotting.style import METHOD_COLORS, figure_legend, paper_style, savefig
 from mflab.runs.io import figures_dir, read_arrays, read_config, read_table
 from mflab.studies import three_spin_train as T
 
@@ -73,12 +73,7 @@ def _losses(run_dir: Path, cfg: dict, path: Path) -> Path:
         for ax, xl in zip(row, ("steps", "samples drawn"), strict=True):
             ax.set(xscale="log", yscale="log", xlabel=xl, ylabel=r"$L/(\frac{1}{2}E f^2)$",
                    title=f"d = {d}, against {xl}")
-    handles, labels = axes[0][1].get_legend_handles_labels()
-    from matplotlib.patches import Patch
-
-    fig.legend(handles + [Patch(facecolor="0.5", alpha=0.25)],
-               labels + ["band: 25–75 % over seeds"], loc="outside lower center",
-               ncol=min(3, len(labels) + 1))
+    figure_legend(fig, axes[0], band="band: 25–75 % over seeds")
     fig.suptitle("C7: relative loss, median over seeds" +
                  (f" (every method at dt {dts.pop():g})" if len(dts) == 1 else ""))
     return savefig(fig, path)

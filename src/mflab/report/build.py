@@ -11,6 +11,7 @@ is read from the directory, so ``mflab report DIR`` rebuilds it for any finished
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 import re
 import shlex
@@ -67,40 +68,43 @@ def write_report(path: Path | str,
     return out
 
 
-def _grouped(rows: list[list[str]]) -> list[list[str]]:
+def _grouped(rows: list[list]) -> list[list[str]]:
     """Headline rows as HTML cells, the study named once (``rowspan``) with a link to its
     section."""
-    out, i = [], 0
-    while i < len(rows):
-        label, anchor = rows[i][0]
-        j = i
-        while j < len(rows) and rows[j][0] == rows[i][0]:
-            j += 1
-        n = j - i
-        for k in range(i, j):
-            cells = [f"<td>{P.esc(v)}</td>" for v in rows[k][1:]]
-            if k == i:
-                cells.insert(0, f'<td rowspan="{n}"><a href="#{anchor}">{P.esc(label)}</a></td>')
+    out = []
+    for (label, anchor), group in itertools.groupby(rows, key=lambda r: r[0]):
+        group = list(group)
+        for k, r in enumerate(group):
+            cells = [f"<td>{P.esc(v)}</td>" for v in r[1:]]
+            if k == 0:
+                cells.insert(0, f'<td rowspan="{len(group)}"><a href="#{anchor}">'
+                                f"{P.esc(label)}</a></td>")
             out.append(cells)
-        i = j
     return out
+
+
+def finished_run(path: Path | str, name: str = "") -> tuple[dict, str]:
+    """(``config.json``, status) of the finished run directory ``path`` (``name``, e.g.
+    RUN_A, prefixes the messages); a one-line :class:`RunError` for anything else."""
+    from mflab.runs.io import read_json, read_meta
+
+    path = Path(path)
+    who = f"{name} {path}" if name else str(path)
+    if not path.is_dir():
+        raise RunError(f"{who} is not a directory; give a finished run directory.")
+    if not (path / "config.json").is_file() or not (path / "meta.json").is_file():
+        raise RunError(f"{who} is not a run directory (no config.json and meta.json); a "
+                       "sweep or reproduction holds runs, one per folder.")
+    status = read_meta(path).get("status", "interrupted")
+    if status not in ("complete", "diverged"):
+        raise RunError(f"{who} is not finished (status {status}); `mflab resume {path}` "
+                       "finishes it.")
+    return read_json(path, "config.json"), status
 
 
 def _collect(path: Path) -> tuple[str, str, list[Item]]:
     """(title, lede HTML, items) of the run directory ``path``."""
-    from mflab.runs.io import read_json, read_meta
-
-    if not path.is_dir():
-        raise RunError(f"{path} is not a directory; give a run, sweep or reproduction "
-                       "directory.")
-    if not (path / "config.json").is_file() or not (path / "meta.json").is_file():
-        raise RunError(f"{path} is not a run, sweep or reproduction directory (no config.json "
-                       "and meta.json, no manifest.json).")
-    cfg = read_json(path, "config.json")
-    status = read_meta(path).get("status", "interrupted")
-    if status not in ("complete", "diverged"):
-        raise RunError(f"{path} is not finished (status {status}); `mflab resume {path}` "
-                       "finishes it, then its report can be written.")
+    cfg, status = finished_run(path)
     title = f"mflab run {cfg['study']} — preset {cfg['preset']}, seed {cfg['seed']}"
     return title, f"Command: <code>{P.esc(run_command(cfg))}</code>.", [
         Item(cfg["study"], "", status)]
@@ -146,9 +150,8 @@ def _section(item: Item, run_dir: Path, anchor: str) -> tuple[list[list[str]], s
                              widths=["34%", "16%", "22%", "28%"]))
     elif failure:
         parts.append(f'<p class="status-failed">Headline unavailable: {P.esc(failure)}</p>')
-    captions = getattr(study, "captions", {}) or {}
     for fig in sorted((run_dir / "figures").glob("*.png")):
-        parts.append(P.figure(fig, caption_for(captions, fig.stem),
+        parts.append(P.figure(fig, caption_for(study.captions, fig.stem),
                               alt=f"{cfg['study']}: {fig.stem}"))
     if (run_dir / "summary.md").is_file():
         parts.append("<details open><summary>Summary, tables and provenance "

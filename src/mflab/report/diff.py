@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mflab.errors import RunError
+from mflab.report.build import finished_run
 
 #: Columns of ``metrics.parquet`` that are not a series key.
 _NOT_KEYS = {"study", "seed", "step", "metric", "value", "time", "grad_evals", "sweep_seed"}
@@ -24,26 +25,9 @@ _NOT_KEYS = {"study", "seed", "step", "metric", "value", "time", "grad_evals", "
 MAX_PANELS, MAX_SERIES = 6, 10
 
 
-def check_run(path: Path | str, name: str) -> dict:
-    """The ``config.json`` of a finished run at ``path`` (``name``: RUN_A or RUN_B in
-    messages); a one-line RunError otherwise."""
-    from mflab.runs.io import read_json
-
-    path = Path(path)
-    if not path.is_dir():
-        raise RunError(f"{name} {path} is not a directory; give two finished run directories.")
-    if not (path / "config.json").is_file() or not (path / "meta.json").is_file():
-        raise RunError(f"{name} {path} is not a run directory (no config.json and meta.json); "
-                       "a sweep or reproduction holds runs: give two of them.")
-    status = read_json(path, "meta.json").get("status")
-    if status not in ("complete", "diverged"):
-        raise RunError(f"{name} {path} is not finished (status {status}); resume it first.")
-    return read_json(path, "config.json")
-
-
 def check_pair(a: Path | str, b: Path | str) -> tuple[dict, dict]:
     """Both runs finished and of the same study; returns their configs."""
-    ca, cb = check_run(a, "RUN_A"), check_run(b, "RUN_B")
+    (ca, _), (cb, _) = finished_run(a, "RUN_A"), finished_run(b, "RUN_B")
     if ca["study"] != cb["study"]:
         raise RunError(f"RUN_A is a run of {ca['study']}, RUN_B of {cb['study']}; compare two "
                        "runs of one study.")

@@ -76,15 +76,13 @@ def esc(text: object) -> str:
 
 def table(header: list[str], rows: list[list[str]], *, cls: str = "",
           raw: bool = False, widths: list[str] | None = None) -> str:
-    """A ``<table>`` in a scrolling box; cells are escaped unless ``raw`` (then they are
-    HTML, e.g. a ``<td rowspan>`` already written: a row may hold fewer cells)."""
-    cell = (lambda c: c) if raw else esc
+    """A ``<table>`` in a scrolling box; cells are text, escaped here, unless ``raw``: then
+    each is a ready ``<td>…</td>`` (a row may hold fewer cells, under a ``rowspan``)."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     cols = ("<colgroup>" + "".join(f'<col style="width: {w}">' for w in widths)
             + "</colgroup>") if widths else ""
-    body = "\n".join("<tr>" + "".join(v if raw and v.startswith("<td") else
-                                      f"<td>{cell(v)}</td>" for v in r) + "</tr>"
-                     for r in rows)
+    body = "\n".join("<tr>" + "".join(r if raw else (f"<td>{esc(v)}</td>" for v in r))
+                     + "</tr>" for r in rows)
     klass = f' class="{esc(cls)}"' if cls else ""
     return (f'<div class="table-wrap"><table{klass}>{cols}<thead><tr>{head}</tr></thead>'
             f"<tbody>\n{body}\n</tbody></table></div>")

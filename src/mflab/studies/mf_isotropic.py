@@ -296,12 +296,7 @@ class MfNonmonotoneStudy(_IsotropicStudy):
         by more than 10× the larger DD error estimate."""
         if len(cfg["kappas"]) < 2:
             return []
-        dd = {k: read_arrays(run_dir, f"dd_kappa{k:g}") for k in cfg["kappas"]}
-        sgd = {k: float(read_arrays(run_dir, f"sgd_kappa{k:g}")["risk"].mean(0)[-1])
-               for k in cfg["kappas"]}
-        finals = {k: float(d["risk"][-1]) for k, d in dd.items()}
-        good, bad = min(finals, key=finals.get), max(finals, key=finals.get)
-        err = max(float(d["err_risk"]) for d in dd.values())
+        finals, sgd, good, bad, err = _end_points(cfg, run_dir)
         apart = finals[bad] - finals[good] > 10 * err
         same = sgd[good] < sgd[bad]
         verdict = ("borne out: " if apart and same else "not borne out: ") + (
@@ -311,17 +306,23 @@ class MfNonmonotoneStudy(_IsotropicStudy):
                          f"κ = {good:g} good, κ = {bad:g} bad", "", verdict)]
 
     def _reading(self, cfg, run_dir) -> str:
-        finals = {k: float(read_arrays(run_dir, f"dd_kappa{k:g}")["risk"][-1])
-                  for k in cfg["kappas"]}
-        sgd = {k: float(read_arrays(run_dir, f"sgd_kappa{k:g}")["risk"].mean(0)[-1])
-               for k in cfg["kappas"]}
-        good = min(finals, key=finals.get)
-        bad = max(finals, key=finals.get)
+        finals, sgd, good, bad, _ = _end_points(cfg, run_dir)
         return (f"Stationary points: κ = {good:g} reaches the low-risk one (DD risk "
                 f"{finals[good]:.3g}, SGD {sgd[good]:.3g}); κ = {bad:g} stalls at the high-risk "
                 f"one (DD {finals[bad]:.3g}, SGD {sgd[bad]:.3g}). SPEC errata 7: the report "
                 f"calls κ = 0.4 the bad start; here the run decides. Whether the low-risk "
                 f"point is the global minimum over radial laws: `mflab run mf-radial-minimum`.")
+
+
+def _end_points(cfg, run_dir):
+    """Per κ the DD's and SGD's (seed-mean) final risks, the κ of the lowest and highest DD
+    risk, and the largest DD error estimate: (finals, sgd, good, bad, err)."""
+    dd = {k: read_arrays(run_dir, f"dd_kappa{k:g}") for k in cfg["kappas"]}
+    sgd = {k: float(read_arrays(run_dir, f"sgd_kappa{k:g}")["risk"].mean(0)[-1])
+           for k in cfg["kappas"]}
+    finals = {k: float(d["risk"][-1]) for k, d in dd.items()}
+    good, bad = min(finals, key=finals.get), max(finals, key=finals.get)
+    return finals, sgd, good, bad, max(float(d["err_risk"]) for d in dd.values())
 
 
 MF_ISOTROPIC = MfIsotropicStudy()

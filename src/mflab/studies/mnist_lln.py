@@ -215,13 +215,9 @@ class MnistLLNStudy(Study):
             if len(g) < 2:
                 continue
             falls = bool(np.all(np.diff(g.values) < 0))
-            x, y = np.log(g.index.values.astype(float)), np.log(g.values)
-            rng = f"N = {int(g.index.min())}…{int(g.index.max())}"
-            if len(g) > 2:
-                (slope, _), cov = np.polyfit(x, y, 1, cov=True)
-                spread = f"± {np.sqrt(cov[0, 0]):.2f} (standard error, {rng})"
-            else:
-                slope, spread = (y[1] - y[0]) / (x[1] - x[0]), f"two widths, no interval ({rng})"
+            slope, se, rng = loglog_fit(g.index.values, g.values)
+            spread = (f"± {se:.2f} (standard error, {rng})" if se is not None
+                      else f"two widths, no interval ({rng})")
             rows.append(Headline(
                 f"log-log slope of W1 ({LABELS[q].replace('$', '')}) vs N, epoch {last}",
                 f"{slope:.2f}", spread,
@@ -283,17 +279,25 @@ def spread(v: np.ndarray) -> str:
     return f"{v.mean():.4f} ± {v.std(ddof=0):.4f}"
 
 
-def loglog_slope(N: np.ndarray, y: np.ndarray) -> str:
-    """The least-squares slope of log y on log N, with its range and, from 3 widths on, its
-    standard error; fewer than 2 widths: no slope."""
-    if len(N) < 2:
-        return "no slope (fewer than two widths below the largest)"
+def loglog_fit(N: np.ndarray, y: np.ndarray) -> tuple[float, float | None, str]:
+    """(slope, its standard error or None, the range "N = a…b") of the least-squares fit of
+    log y on log N over ≥ 2 widths; two widths give the slope between them, no interval."""
     x, ly = np.log(np.asarray(N, float)), np.log(np.asarray(y, float))
     rng = f"N = {int(min(N))}…{int(max(N))}"
     if len(N) == 2:
-        return f"{(ly[1] - ly[0]) / (x[1] - x[0]):.2f} ({rng}, two widths: no interval)"
+        return float((ly[1] - ly[0]) / (x[1] - x[0])), None, rng
     (slope, _), cov = np.polyfit(x, ly, 1, cov=True)
-    return f"{slope:.2f} ± {np.sqrt(cov[0, 0]):.2f} (standard error, {rng})"
+    return float(slope), float(np.sqrt(cov[0, 0])), rng
+
+
+def loglog_slope(N: np.ndarray, y: np.ndarray) -> str:
+    """:func:`loglog_fit` as text; fewer than 2 widths: no slope."""
+    if len(N) < 2:
+        return "no slope (fewer than two widths below the largest)"
+    slope, se, rng = loglog_fit(N, y)
+    if se is None:
+        return f"{slope:.2f} ({rng}, two widths: no interval)"
+    return f"{slope:.2f} ± {se:.2f} (standard error, {rng})"
 
 
 STUDY = MnistLLNStudy()
