@@ -4,6 +4,7 @@ density estimate."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy.integrate import trapezoid
 
 import mflab  # noqa: F401
@@ -190,6 +191,37 @@ def test_error_estimate_covers_the_true_error_at_the_cone_point():
     true = np.max(np.abs((res.risk - ref_dt) + (m1 - ref_M)))
     assert abs(res.order_dt - 2) < 0.3
     assert true <= res.err_risk < 4 * true, (res.err_risk, true, res.err_dt, res.err_M)
+
+
+def test_coarsened_error_estimate_covers_the_true_error_at_the_cone_point():
+    # the cheap estimate (2dt, dt/2 and M/4, M/2 around the solve: ~¼ of the refining
+    # one's cost) against the same kind of reference as above, at dt = 5e-4 (2dt divides
+    # the record interval): it too covers the true error, within a factor 4
+    sys_ = A2_SYS
+
+    def q(M):
+        return radial_quantiles(M, 320, 0.1)
+
+    def run(M, h):
+        return solve_dd(sys_, q(M), t_max=0.03, dt=h, n_records=31).risk
+
+    h = 5e-4
+    res = solve_dd(sys_, q(16), t_max=0.03, dt=h, n_records=31, refine=q,
+                   error_sequence="coarsen")
+    a, b = run(16, h / 8), run(16, h / 16)
+    ref_dt = b + (b - a) / 3
+    m1, m2, m4 = run(16, h / 16), run(32, h / 16), run(64, h / 16)
+    order_M = np.log2(np.max(np.abs(m1 - m2)) / np.max(np.abs(m2 - m4)))
+    ref_M = m4 + (m4 - m2) / (2**order_M - 1)
+    true = np.max(np.abs((res.risk - ref_dt) + (m1 - ref_M)))
+    assert abs(res.order_dt - 2) < 0.3
+    assert true <= res.err_risk < 4 * true, (res.err_risk, true, res.err_dt, res.err_M)
+    with pytest.raises(ValueError, match="even multiple of dt"):
+        solve_dd(sys_, q(16), t_max=0.03, dt=1e-3, n_records=31, refine=q,
+                 error_sequence="coarsen")
+    with pytest.raises(ValueError, match="multiple of 4"):
+        solve_dd(sys_, q(6), t_max=0.03, dt=h, n_records=31, refine=q,
+                 error_sequence="coarsen")
 
 
 def test_the_solver_in_short_calls_equals_one_long_call(monkeypatch):

@@ -56,6 +56,38 @@ def test_a_dead_worker_is_that_jobs_error_and_the_pool_reports_each_result():
     assert all(o == 10 * i or isinstance(o, Exception) for i, o in enumerate(out))
 
 
+def test_a_pool_starts_the_heaviest_members_first_and_returns_them_in_order(monkeypatch):
+    # longest-processing-time order: the studies' registered quick-run seconds decide
+    # which member a pool gets first; the results come back in the members' order
+    import mflab.runs.batch as batch
+    from mflab.runs.batch import Member
+    from mflab.studies import registry
+
+    class Recording:  # a parallel executor that records what it was handed, in order
+        n = 2
+
+        def __init__(self):
+            self.seen = []
+
+        def map(self, fn, items, on_result=None):
+            self.seen = [m.study for m in items]
+            return [fn(m) for m in items]
+
+    import mflab.runs.executor as ex
+
+    monkeypatch.setattr(ex, "PoolExecutor", Recording)  # _run_members imports it when called
+    monkeypatch.setattr(batch, "run_member", lambda m: ("ran", m.study, None))
+    names = ["mnist-lln", "optimizers-networks", "mueller-brown", "mf-anisotropic"]
+    members = [Member(key=n, study=n, preset="quick", overrides=(), seed=0, out=f"x/{n}",
+                      progress=False, max_memory=None) for n in names]
+    rec = Recording()
+    out = batch._run_members({"kind": "reproduce"}, members, rec, progress=False)
+    assert out == [("ran", n, None) for n in names]
+    assert rec.seen == sorted(names, key=lambda n: -registry.cost(n))
+    assert registry.cost(rec.seen[0]) > registry.cost(rec.seen[-1]) > 0
+    assert registry.cost("not-a-study") == 0.0
+
+
 def test_bad_jobs_is_refused_in_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     for bad in ("0", "-1", "two"):

@@ -120,6 +120,13 @@ def test_bad_mean_field_configs_are_refused():
         build_config(MfAnisotropicConfig, "quick", ["s0=40"])
     with pytest.raises(ConfigError, match="must not repeat"):
         build_config(MfConvergenceConfig, "quick", ["Ns=100,100"])
+    with pytest.raises(ConfigError, match="dd_M must be a multiple of 4"):
+        build_config(MfIsotropicConfig, "quick", ["dd_M=98"])  # quick: dd_error=coarsen
+    with pytest.raises(ConfigError, match="dd_m2 must be a multiple of 4"):
+        build_config(MfAnisotropicConfig, "quick", ["dd_m2=6"])
+    with pytest.raises(ConfigError, match="dd_error"):
+        build_config(MfAnisotropicConfig, "quick", ["dd_error=finer"])
+    build_config(MfIsotropicConfig, "quick", ["dd_M=98", "dd_error=refine"])  # even suffices
 
 
 def test_dd_divergence_is_reported():

@@ -314,38 +314,81 @@ def richardson(coarse, mid, fine, order_max: float) -> tuple[float, float, float
     return p, d1 * f, d2 * f
 
 
-def estimate_error(res: DDResult, solve, init, M: int, order: float) -> DDResult:
+#: The refinement sequences of :func:`estimate_error`.
+ERROR_SEQUENCES = ("refine", "coarsen")
+
+
+#: Largest particle order credited when the estimate extrapolates to the finest of M/4,
+#: M/2, M ("coarsen"): few particles are not yet in the asymptotic range (the A2 collapse
+#: from 4, 8, 16 radii shows order 2.2 while its error halves with M beyond, order ~1;
+#: tests/test_meanfield_dd.py), so never credit more than first order there.
+COARSE_PARTICLE_ORDER = 1.0
+
+
+def estimate_error(res: DDResult, solve, init, M: int, order: float,
+                   sequence: str = "refine") -> DDResult:
     """Attach to ``res`` (the solve with M particles and step dt) its error estimate.
 
+    ``sequence="refine"`` (the default) surrounds the solve by finer ones:
+
     * time step: the same M with dt/2 and dt/4, Richardson with the observed order
-      (:func:`richardson`, at most the scheme's ``order``);
+      (:func:`richardson`, at most the scheme's ``order``), the error of dt;
     * particles: the same dt with M/2 and 2M, Richardson in 1/M (order at most
-      ``PARTICLE_ORDER``);
-    * ``err_risk`` = err_dt + err_M (likewise ``err_mean_norm``), each with the safety
-      factor ``RICHARDSON_SAFETY``.
+      ``PARTICLE_ORDER``), the error of M;
+
+    costing 2 + 4 + ¼ + 4 = 10¼ base solves (M² work per step). ``sequence="coarsen"``
+    estimates the same two errors from coarser solves — 2dt, dt, dt/2 (the error of the
+    middle one, dt) and M/4, M/2, M (the error of the finest, e_M = e(M/2) / 2^q, q at
+    most ``COARSE_PARTICLE_ORDER``) —
+    costing ½ + 2 + 1/16 + ¼ ≈ 2.8 base solves; it leans on the coarse solves being in the
+    asymptotic range (the observed orders say whether they are; a 2dt solve that diverges
+    falls back to dt/2, dt/4). ``err_risk`` = err_dt + err_M (likewise ``err_mean_norm``),
+    each with the safety factor ``RICHARDSON_SAFETY``.
 
     An observed order far below the scheme's says the step is outside the asymptotic range
     (e.g. an unresolved kink); the estimate stays honest because it uses that order.
-    Costs 2 + 4 + ¼ + 4 times the base solve (M² work per step).
 
     Args:
-      solve: ``(x0, k) -> DDResult``, the same solve from x0 with time step dt/k.
-      init: ``M -> x0``. M: the base run's particle count (even).
+      solve: ``(x0, k) -> DDResult``, the same solve from x0 with time step dt/k
+        (k = ½ for "coarsen").
+      init: ``M -> x0``. M: the base run's particle count (even; a multiple of 4 for
+        "coarsen").
+      sequence: ``"refine"`` or ``"coarsen"``.
+
+    Reference: Richardson 1911; Roache, J. Fluids Eng. 116 (1994) (observed order, GCI).
     """
-    if M % 2 or M < 2:
-        raise ValueError(f"the error estimate halves M; M must be even and >= 2; got {M}.")
-    x0, x_few, x_many = init(M), init(M // 2), init(2 * M)
-    if (len(x_few), len(x_many)) != (M // 2, 2 * M):
-        raise ValueError(f"init(M) must return M particles; got {len(x_few)} for M = {M // 2} "
-                         f"and {len(x_many)} for M = {2 * M}.")
-    half, quarter = solve(x0, 2), solve(x0, 4)
-    few, many = solve(x_few, 1), solve(x_many, 1)
+    from mflab.errors import DivergenceError
+
+    if sequence not in ERROR_SEQUENCES:
+        raise ValueError(f"sequence must be one of {ERROR_SEQUENCES}; got {sequence!r}.")
+    step = 2 if sequence == "refine" else 4
+    if M % step or M < step:
+        raise ValueError(f"the {sequence!r} error estimate divides M by {step}; M must be a "
+                         f"multiple of {step}; got {M}.")
+    Ms = (M // 2, 2 * M) if sequence == "refine" else (M // 4, M // 2)
+    x0, xs = init(M), [init(m) for m in Ms]
+    if tuple(len(x) for x in xs) != Ms:
+        raise ValueError(f"init(M) must return M particles; got {[len(x) for x in xs]} for "
+                         f"M = {list(Ms)}.")
+    times = None
+    if sequence == "coarsen":
+        try:
+            times = (solve(x0, 0.5), res, solve(x0, 2))
+        except DivergenceError:  # 2dt is outside the stable range: refine instead
+            times = None
+    if times is None:
+        times = (res, solve(x0, 2), solve(x0, 4))
+    parts = [solve(x, 1) for x in xs]
+    particles = (parts[0], res, parts[1]) if sequence == "refine" else (*parts, res)
     errs = {}
     for key in ("risk", "mean_norm"):
-        p, e_dt, _ = richardson(getattr(res, key), getattr(half, key), getattr(quarter, key),
-                                order)
-        q, _, e_M = richardson(getattr(few, key), getattr(res, key), getattr(many, key),
-                               PARTICLE_ORDER)
+        seq = [getattr(r, key) for r in times]
+        p, e_coarse, e_mid = richardson(*seq, order)
+        e_dt = e_coarse if times[0] is res else e_mid
+        order_M = PARTICLE_ORDER if sequence == "refine" else COARSE_PARTICLE_ORDER
+        q, _, e_M = richardson(*(getattr(r, key) for r in particles), order_M)
+        if sequence == "coarsen" and np.isfinite(e_M) and e_M > 0:
+            e_M = e_M / 2.0 ** min(q, order_M)  # the finest of M/4, M/2, M
         errs[key] = (p, q, e_dt, e_M)
     p, q, e_dt, e_M = errs["risk"]
     res.order_dt, res.order_M, res.err_dt, res.err_M = p, q, e_dt, e_M
@@ -396,7 +439,8 @@ def _advance(system, xi, scheme, n_sub: int, x0, dt: float, n_rec: int, progress
 
 
 def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=None,
-             scheme: str = "heun", refine=None, progress: bool = False) -> DDResult:
+             scheme: str = "heun", refine=None, progress: bool = False,
+             error_sequence: str = "refine") -> DDResult:
     """Integrate the particle DD from x0 (M, ...) to t_max, recording n_records times (t=0 incl.).
 
     Args:
@@ -407,6 +451,8 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
       refine: optional callable ``M -> x0`` giving the initial particles for any M; when
         given, the solver estimates its own error (:func:`estimate_error`: dt/2, dt/4 and
         M/2, 2M, Richardson with the observed orders).
+      error_sequence: ``"refine"`` (the above) or ``"coarsen"`` (2dt, dt/2 and M/4, M/2,
+        ~¼ the cost; 2dt must divide the record interval), see :func:`estimate_error`.
       progress: a tqdm bar in solver steps (long solves). The solver advances in compiled
         calls of about :data:`CALL_SECONDS` (at most :data:`CHUNK_STEPS` steps), so Ctrl-C
         (or SIGTERM from the command line) stops it between two calls.
@@ -423,6 +469,9 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
     n_sub = int(round(seg / dt))
     if n_sub < 1 or abs(n_sub * dt - seg) > 1e-9 * seg:
         raise ValueError(f"t_max/(n_records-1) = {seg!r} must be a multiple of dt = {dt!r}.")
+    if refine is not None and error_sequence == "coarsen" and n_sub % 2:
+        raise ValueError(f"the 'coarsen' error estimate solves with 2dt, so t_max/(n_records-1) "
+                         f"= {seg!r} must be an even multiple of dt = {dt!r}.")
     x0 = jnp.asarray(x0)
     xs, risk, norm = _advance(system, xi, scheme, n_sub, x0, dt, n_records - 1, progress)
     times = np.linspace(0.0, t_max, n_records)
@@ -440,7 +489,7 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
         estimate_error(res, lambda x, k: solve_dd(system, x, t_max=t_max, dt=dt / k,
                                                   n_records=n_records, xi=xi, scheme=scheme,
                                                   progress=progress),
-                       refine, x0.shape[0], INTEGRATORS[scheme])
+                       refine, x0.shape[0], INTEGRATORS[scheme], sequence=error_sequence)
     return res
 
 

@@ -158,11 +158,13 @@ def execute_batch(request: dict[str, Any], out: Path, members: list[Member], *,
 
 def _run_members(request: dict[str, Any], members: list[Member], executor,
                  progress: bool) -> list:
-    """``run_member`` over the members, in order, under the overall progress line."""
+    """``run_member`` over the members under the overall progress line; results in the
+    members' order (a parallel executor gets the heaviest studies first)."""
     from tqdm.auto import tqdm
 
     from mflab.progress import member as member_progress
     from mflab.runs.executor import DaskExecutor, PoolExecutor, SerialExecutor
+    from mflab.studies import registry
 
     n, kind = len(members), request["kind"]
     bar = tqdm(total=n, disable=None if progress else True, position=0, unit="run",
@@ -180,16 +182,24 @@ def _run_members(request: dict[str, Any], members: list[Member], executor,
         where = (f"{executor.n} local processes" if isinstance(executor, PoolExecutor)
                  else "Dask workers")
         bar.set_description_str(f"{kind}: {n} runs on {where}")
+        # the heaviest first (longest processing time), so that the last member to finish
+        # does not run alone while the other workers idle; results back in members' order
+        order = sorted(range(n), key=lambda i: -registry.cost(members[i].study))
+        queue = [members[i] for i in order]
         if isinstance(executor, (DaskExecutor, PoolExecutor)):
-            def done(i):
-                bar.set_description_str(f"{kind} on {where}: {members[i].study} seed "
-                                        f"{members[i].seed} finished")
+            def done(j):
+                m = queue[j]
+                bar.set_description_str(f"{kind} on {where}: {m.study} seed {m.seed} finished")
                 bar.update()
 
-            return executor.map(run_member, members, on_result=done)
-        results = executor.map(run_member, members)
-        bar.update(n)
-        return results
+            results = executor.map(run_member, queue, on_result=done)
+        else:
+            results = executor.map(run_member, queue)
+            bar.update(n)
+        out = [None] * n
+        for j, i in enumerate(order):
+            out[i] = results[j]
+        return out
 
 
 #: Seconds a batch waits for the runs of jobs its executor lost (a dead scheduler's workers

@@ -43,6 +43,21 @@ def time_grid(n_steps: int, n_records: int, block: int) -> np.ndarray:
 
 DD_STAGES = 4
 
+
+def dd_error_text(cfg: dict, particles: str = "M") -> str:
+    """How a run's DD error was estimated (its config's ``dd_error``; runs before that key
+    refined), for its summary; ``particles`` names the refined particle count."""
+    m = particles
+    if cfg.get("dd_error", "refine") == "coarsen":
+        return (f"DD error: Richardson with the observed orders over coarser solves (2dt, dt, "
+                f"dt/2 at {m}: the error of dt; {m}/4, {m}/2, {m} at dt: the error of {m}, "
+                "the order credited at most 1) — the quick presets' cheaper estimate —, "
+                "×1.25; an order far below 2 (dt) means the step is outside the asymptotic "
+                "range.")
+    return (f"DD error: Richardson with the observed orders (dt, dt/2, dt/4 at {m}; {m}/2, "
+            f"{m}, 2{m} at dt), ×1.25; an order far below 2 (dt) means the step is outside "
+            "the asymptotic range.")
+
 #: Default bound on the time steps of one DD solve (t_max / dd_dt); the paper presets need
 #: at most 10⁴. A config may raise it (``dd_max_steps``).
 DD_MAX_STEPS = 1_000_000
@@ -61,12 +76,15 @@ def check_dd_steps(t_max: float, dd_dt: float, limit: int, what: str = "t_max") 
 
 
 def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
-                    refine=None, substeps: int = 1, progress: bool = False):
+                    refine=None, substeps: float = 1, progress: bool = False,
+                    error_sequence: str = "refine"):
     """:func:`~mflab.meanfield.dd.solve_dd` over ``DD_STAGES`` decades ending at ``t_max``
     (records dense where the dynamics is fast), with ξ ≡ 1. Each stage takes the largest
-    dt ≤ ``dt_max`` dividing its record interval, divided by ``substeps``. With ``refine``
-    (``M -> x0``) the result carries :func:`~mflab.meanfield.dd.estimate_error` of the
-    staged solve (dt/2, dt/4 and M/2, 2M, Richardson with the observed orders).
+    dt ≤ ``dt_max`` dividing its record interval (an even number of steps for the
+    "coarsen" estimate, so that 2dt divides it too), divided by ``substeps``. With
+    ``refine`` (``M -> x0``) the result carries :func:`~mflab.meanfield.dd.estimate_error`
+    of the staged solve, by ``error_sequence`` ("refine": dt/2, dt/4 and M/2, 2M;
+    "coarsen": 2dt, dt/2 and M/4, M/2; Richardson with the observed orders).
     ``progress``: a bar per solve (each interruptible between its compiled calls)."""
     from mflab.meanfield.dd import DDResult, estimate_error, solve_dd
 
@@ -76,7 +94,9 @@ def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
     parts = []
     for t1 in ends:
         seg = (t1 - t0) / per
-        dt = seg / (int(np.ceil(seg / dt_max - 1e-9)) * substeps)
+        n = int(np.ceil(seg / dt_max - 1e-9))
+        n += n % 2 if error_sequence == "coarsen" else 0
+        dt = seg / (n * substeps)
         res = solve_dd(system, x, t_max=t1 - t0, dt=dt, n_records=per + 1, progress=progress)
         keep = slice(0 if not parts else 1, None)  # the start of a stage ends the previous one
         parts.append((t0 + res.times[keep], res.risk[keep], res.mean_norm[keep],
@@ -86,7 +106,8 @@ def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
     if refine is not None:
         estimate_error(out, lambda y, k: solve_dd_staged(
             system, y, t_max=t_max, dt_max=dt_max, n_records=n_records, substeps=substeps * k,
-            progress=progress), refine, len(x0), 2)
+            progress=progress, error_sequence=error_sequence), refine, len(x0), 2,
+            sequence=error_sequence)
     return out
 
 
@@ -145,7 +166,8 @@ def dd_gap(sgd_times, sgd_values, dd_times, dd_values) -> float:
 def simulate_case(ctx: RunContext, label: str, phase0: int, *, units, data, theta0_fn,
                   dd_system, dd_init: Callable[[int], np.ndarray], n_seeds: int, eps: float,
                   n_steps: int, n_records: int, batch: int, block: int, dd_M: int,
-                  dd_dt: float, dd_refine: bool, dd_records: int = 201) -> int:
+                  dd_dt: float, dd_refine: bool, dd_records: int = 201,
+                  dd_error: str = "refine") -> int:
     """Run (or skip, when checkpointed) the SGD and DD phases of one case.
 
     Args:
@@ -180,7 +202,7 @@ def simulate_case(ctx: RunContext, label: str, phase0: int, *, units, data, thet
         t0 = time.perf_counter()
         res = solve_dd_staged(dd_system, dd_init(dd_M), t_max=float(times[-1]), dt_max=dd_dt,
                               n_records=dd_records, refine=dd_init if dd_refine else None,
-                              progress=ctx.progress)
+                              progress=ctx.progress, error_sequence=dd_error)
         ctx.record_timing(f"dd {label}", time.perf_counter() - t0)
         ctx.save_arrays(f"dd_{label}", times=res.times, risk=res.risk, mean_norm=res.mean_norm,
                         particles=res.particles.astype(np.float32),

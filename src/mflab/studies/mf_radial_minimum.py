@@ -28,7 +28,7 @@ from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.runs.io import read_arrays, read_config
 from mflab.studies.base import Headline, Study
-from mflab.studies.meanfield_common import DD_MAX_STEPS, check_dd_steps
+from mflab.studies.meanfield_common import DD_MAX_STEPS, check_dd_steps, dd_error_text
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class MfRadialMinimumConfig(StudyConfig):
         (0.1, 0.4), gt=0, doc="starts whose DD error is estimated (none: no estimate)")
     dd_M: int = param(200, ge=2, doc="DD particles (radii)")
     dd_dt: float = param(0.001, gt=0, doc="largest DD time step (Heun)")
+    dd_error: str = param("refine", choices=("refine", "coarsen"),
+                          doc="DD error estimate from finer solves (refine: dt/2, dt/4, M/2, "
+                              "2M) or coarser ones (coarsen: 2dt, dt/2, M/4, M/2; ~¼ the cost)")
     dd_max_steps: int = param(DD_MAX_STEPS, ge=1,
                               doc="refuse a DD solve of more time steps (t_max / dd_dt)")
     t_max: float = param(10.0, gt=0, doc="DD end time")
@@ -56,7 +59,8 @@ class MfRadialMinimumConfig(StudyConfig):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
         "quick": {"d": 40, "dr": 0.05, "kappas": (0.1, 0.4, 2.0), "uniform_max": 6.0,
-                  "dd_M": 40, "dd_dt": 0.005, "t_max": 5.0, "dd_records": 41},
+                  "dd_M": 40, "dd_dt": 0.005, "t_max": 5.0, "dd_records": 41,
+                  "dd_error": "coarsen"},
     }
 
     def memory_bytes(self) -> int:
@@ -75,8 +79,10 @@ class MfRadialMinimumConfig(StudyConfig):
                               f"got {self.refine_kappas}.")
         if self.dr >= self.r_max:
             raise ConfigError(f"dr must be < r_max ({self.r_max}); got {self.dr}.")
-        if self.dd_M % 2:
-            raise ConfigError(f"dd_M must be even (the error estimate halves it); "
+        step = 4 if self.dd_error == "coarsen" else 2
+        if self.refine_kappas and self.dd_M % step:
+            raise ConfigError(f"dd_M must be a multiple of {step} with dd_error = "
+                              f"{self.dd_error} (the error estimate divides it by {step}); "
                               f"got {self.dd_M}.")
 
 
@@ -158,7 +164,7 @@ class MfRadialMinimumStudy(Study):
             t0 = time.perf_counter()
             res = solve_dd_staged(system, init(c.dd_M), t_max=c.t_max, dt_max=c.dd_dt,
                                   n_records=c.dd_records, refine=init if refine else None,
-                                  progress=ctx.progress)
+                                  progress=ctx.progress, error_sequence=c.dd_error)
             ctx.record_timing(f"dd {label}", time.perf_counter() - t0)
             rT = res.particles[-1]
             w = np.full(rT.size, 1.0 / rT.size)
@@ -242,7 +248,7 @@ class MfRadialMinimumStudy(Study):
                   "min ψ − λ < 0: moving mass to that radius lowers R (not the global "
                   "minimum); ψ − λ on the support: stationarity.", "",
                   "2ψ'(0+) is the speed at which units near r = 0 fall into it (> 0) or "
-                  "leave it (< 0), at t = 0 and at t_max.", "",
+                  "leave it (< 0), at t = 0 and at t_max.", "", dd_error_text(cfg), "",
                   "| start | final risk | DD error est. (dt part, order; M part, order) "
                   "| law at t_max (radius: mass) | max abs(ψ − λ) on the support "
                   "| min ψ − λ (at r) | 2ψ'(0+) at t = 0 / t_max |",

@@ -19,55 +19,75 @@ class Entry(NamedTuple):
 
     target: str  # "module:attribute"
     description: str
+    #: Seconds its quick preset takes (measured, 2 cores, two studies at a time): a pool
+    #: starts the heaviest members first (longest-processing-time order), so the last one
+    #: to finish does not run alone. Only the order of work depends on it, never a result.
+    quick_s: float = 0.0
 
 
-#: Every registered study, in the order ``mflab reproduce`` runs them.
+def cost(study: str) -> float:
+    """The expected relative cost of a study's run (:attr:`Entry.quick_s`; 0 if unknown)."""
+    entry = STUDIES.get(study)
+    return entry.quick_s if entry is not None else 0.0
+
+
+#: Every registered study, in the order ``mflab reproduce`` lists them (a pool starts the
+#: heaviest first, :func:`cost`).
 STUDIES: dict[str, Entry] = {
     "mueller-brown": Entry(
         "mflab.studies.mueller_brown:STUDY",
         "C6: every Part B optimiser on the Müller–Brown potential from uniform starts "
         "at equal gradient cost; basin fractions, final values, trajectories.",
+        quick_s=19,
     ),
     "mf-isotropic": Entry(
         "mflab.studies.mf_isotropic:MF_ISOTROPIC",
         "C1: isotropic Gaussians, piecewise-linear units (A1): SGD on N units vs "
         "the radial distributional dynamics",
+        quick_s=41,
     ),
     "mf-nonmonotone": Entry(
         "mflab.studies.mf_isotropic:MF_NONMONOTONE",
         "C2: non-monotone activation (A2): two initialisations κ reach a good and "
         "a bad stationary point, in SGD and in the DD",
+        quick_s=86,
     ),
     "mf-anisotropic": Entry(
         "mflab.studies.mf_anisotropic:STUDY",
         "C3: anisotropic Gaussians, ReLU units (A3): one initialisation trains, "
         "one stalls; SGD vs the DD in (a, b, r1, r2)",
+        quick_s=81,
     ),
     "mf-radial-minimum": Entry(
         "mflab.studies.mf_radial_minimum:STUDY",
         "C2 companion: the global minimum of the A2 risk over radial laws "
         "(convex QP, KKT certificate) and the DD's end points placed against it",
+        quick_s=45,
     ),
     "mf-convergence": Entry(
         "mflab.studies.mf_convergence:STUDY",
         "SGD → DD as N grows and ε shrinks: risk gaps at fixed times (per run and "
         "seed-averaged) and their local log-log slopes (Theorem 2.1: "
         "sqrt(max(1/N, ε)))",
+        quick_s=58,
     ),
     "optimizers-networks": Entry(
         "mflab.studies.optimizers_networks:STUDY",
         "C5: Part B optimisers on the networks of A1–A4 (both starts of A2, A3) "
         "at equal budget per ensemble, tuned alike, paired seeds; m = 1, 100.",
+        quick_s=103,
     ),
     "mnist-lln": Entry(
         "mflab.studies.mnist_lln:STUDY",
         "C4: mean-field sigmoid networks on real MNIST for growing width N; "
         "the units' law settles (W1 to the largest N), test accuracy.",
+        quick_s=12,
     ),
     "three-spin": Entry(
         "mflab.studies.three_spin:STUDY",
         "C7: kernel networks on the sphere learn the spherical 3-spin energy: "
         "optimisers at equal cost, slices of f and f_n, loss vs n (exact loss).",
+        quick_s=25,
     ),
 }
 
