@@ -239,3 +239,29 @@ def test_the_solver_in_short_calls_equals_one_long_call(monkeypatch):
     np.testing.assert_array_equal(cut.particles, one.particles)
     np.testing.assert_array_equal(cut.risk, one.risk)
     assert np.all(np.diff(one.risk) <= 1e-12)  # gradient flow of the risk: it decreases
+
+
+def test_the_error_estimates_solves_as_dask_jobs_equal_the_serial_ones():
+    # the independent solves of both estimates sent to a loopback cluster of 2 workers give
+    # the same estimate, bit for bit, as the solves run here one after the other (the
+    # workers compute in float32 unless a job enables float64 itself, as these must)
+    pytest.importorskip("dask.distributed")
+    from mflab.runs.executor import DaskExecutor
+
+    def q(M):
+        return radial_quantiles(M, 320, 0.1)
+
+    cases = [("refine", 1e-3), ("coarsen", 5e-4)]
+    fields = ("risk", "err_risk", "err_mean_norm", "err_dt", "err_M", "order_dt", "order_M")
+    with jax.enable_x64(True):
+        here = [solve_dd(A2_SYS, q(16), t_max=0.03, dt=h, n_records=31, refine=q,
+                         error_sequence=seq) for seq, h in cases]
+        with DaskExecutor("local:2") as ex:
+            there = [solve_dd(A2_SYS, q(16), t_max=0.03, dt=h, n_records=31, refine=q,
+                              error_sequence=seq, executor=ex) for seq, h in cases]
+            busy = ex.busy()
+    for a, b in zip(here, there, strict=True):
+        assert a.risk.dtype == np.float64 and np.isfinite(a.err_risk) and a.err_risk > 0
+        for f in fields:
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    assert sum(r["tasks"] for r in busy if r["task"] == "_Solve") == 8  # 4 solves each

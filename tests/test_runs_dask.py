@@ -114,6 +114,34 @@ def test_dask_sweep_survives_a_killed_worker(tmp_path):
                                   check_exact=True)
 
 
+def test_a_reproduction_on_dask_spreads_its_members_own_jobs_and_equals_serial(tmp_path):
+    """A member that maps jobs (toy-jobs, as C5 does) sends them from its worker to the
+    same cluster: every job runs once, both workers run some, and every member's metrics
+    and the index equal a serial reproduction's."""
+    from mflab.runs.executor import DaskExecutor
+    from mflab.runs.reproduce import reproduce
+
+    studies = ["toy-jobs", "toy-b"]
+    ser, failed = reproduce(studies=studies, out=tmp_path / "ser", progress=False)
+    assert failed == [] and not (tmp_path / "ser" / "workers.csv").exists()
+    with DaskExecutor("local:2") as ex:
+        ex.client.register_plugin(RegisterToys())
+        index, failed = reproduce(studies=studies, out=tmp_path / "dask", executor=ex,
+                                  progress=False)
+    assert failed == []
+    out = tmp_path / "dask"
+    for name in studies:
+        pd.testing.assert_frame_equal(read_metrics(out / name),
+                                      read_metrics(tmp_path / "ser" / name), check_exact=True)
+    np.testing.assert_array_equal(read_metrics(out / "toy-jobs").value,
+                                  [walk(j, 6)[-1] for j in range(8)])
+    assert index.read_text().split("| study |")[1].count("complete") == 2
+    busy = pd.read_csv(out / "workers.csv")
+    jobs = busy[busy.task == "toy_job"]
+    assert jobs.tasks.sum() == 8 and jobs.worker.nunique() == 2, busy
+    assert (busy[busy.task == "run_member"].tasks.sum()) == 2
+
+
 def test_killed_sweep_is_continued_by_resume(tmp_path):
     cli = [sys.executable, str(TESTS / "toy_study.py")]
     # --jobs 1: the seeds one after the other in the sweep's own process (the default pool

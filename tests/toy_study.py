@@ -105,16 +105,46 @@ class ToyC(Toy):
     description = "toy random walk, once more"
 
 
-TOY, TOY_B, TOY_C = Toy(), ToyB(), ToyC()
+def toy_job(job: tuple[int, int, float]) -> float:
+    """One independent job of :class:`ToyJobs`: x0 after ``n`` steps of walk ``seed``
+    (sleeping ``seconds`` first, so that the jobs of a run overlap on a cluster)."""
+    from mflab.runs.lifecycle import float64
+
+    seed, n, seconds = job
+    time.sleep(seconds)
+    with float64():  # as the run computes (a worker's job runs outside the run's context)
+        return float(walk(seed, n)[-1])
+
+
+class ToyJobs(Toy):
+    """A run made of independent jobs sent through ``ctx.executor`` (as C5's are): 8 walks of
+    seeds 100·seed + j, their end points logged under optimizer "jobs"."""
+
+    name = "toy-jobs"
+    description = "toy walks as independent jobs"
+    job_seconds = 0.25  # each job sleeps this long: on a cluster they overlap
+
+    def run(self, config, ctx):
+        from mflab.runs.executor import SerialExecutor
+
+        executor = ctx.executor or SerialExecutor()
+        jobs = [(100 * ctx.seed + j, config.n_steps, self.job_seconds) for j in range(8)]
+        ends = executor.map(toy_job, jobs)
+        for j, x in enumerate(ends):
+            ctx.log_metrics({"optimizer": "jobs", "step": j, "metric": "x0", "value": x})
+        ctx.save_arrays("final", x=np.asarray(ends))
+
+
+TOY, TOY_B, TOY_C, TOY_JOBS = Toy(), ToyB(), ToyC(), ToyJobs()
 
 
 ENTRIES = {name: registry.Entry(f"{__name__}:{attr}", cls.description)
            for name, attr, cls in (("toy", "TOY", Toy), ("toy-b", "TOY_B", ToyB),
-                                   ("toy-c", "TOY_C", ToyC))}
+                                   ("toy-c", "TOY_C", ToyC), ("toy-jobs", "TOY_JOBS", ToyJobs))}
 
 
 def register(monkeypatch) -> None:
-    """Register "toy", "toy-b" and "toy-c" for one test and reset the class switches."""
+    """Register "toy", "toy-b", "toy-c" and "toy-jobs" for one test and reset the class switches."""
     for name, entry in ENTRIES.items():
         monkeypatch.setitem(registry.STUDIES, name, entry)
     for switch in ("crash_at", "diverge_at", "blow_up_at"):

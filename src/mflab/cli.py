@@ -434,6 +434,8 @@ def _batch(request: dict, out: Path, args) -> int:
               f"`mflab resume {out}` retries them)", file=sys.stderr)
     kind = "sweep" if request["kind"] == "sweep" else "summary"
     print(f"report: {Path(out) / 'report.html'} ({kind}: {index})")
+    if (Path(out) / "workers.csv").is_file():
+        print(f"workers' busy time: {Path(out) / 'workers.csv'}")
     return 1 if failed else 0
 
 

@@ -325,8 +325,42 @@ ERROR_SEQUENCES = ("refine", "coarsen")
 COARSE_PARTICLE_ORDER = 1.0
 
 
+class _Solve:
+    """One solve of an error estimate as an executor job: ``(x0, k) -> DDResult`` in the
+    precision of x0 (a worker runs it outside its caller's float64 context); a divergence
+    comes back as the :class:`~mflab.errors.DivergenceError`, as a lost job would."""
+
+    def __init__(self, solve):
+        self.solve = solve
+
+    def __call__(self, spec):
+        import jax
+
+        from mflab.errors import DivergenceError
+
+        x0, k = spec
+        try:
+            with jax.enable_x64(np.asarray(x0).dtype == np.float64):
+                return self.solve(x0, k)
+        except DivergenceError as e:
+            return e
+
+
+def _solve_all(solve, specs, executor) -> list:
+    """The solves ``specs`` (``(x0, k)`` pairs) on ``executor`` (default: here, in order);
+    a divergence is returned, any other failure raised."""
+    from mflab.errors import DivergenceError
+
+    job = _Solve(solve)
+    out = executor.map(job, specs) if executor is not None else [job(s) for s in specs]
+    for r in out:
+        if isinstance(r, BaseException) and not isinstance(r, DivergenceError):
+            raise r
+    return out
+
+
 def estimate_error(res: DDResult, solve, init, M: int, order: float,
-                   sequence: str = "refine") -> DDResult:
+                   sequence: str = "refine", executor=None) -> DDResult:
     """Attach to ``res`` (the solve with M particles and step dt) its error estimate.
 
     ``sequence="refine"`` (the default) surrounds the solve by finer ones:
@@ -354,6 +388,9 @@ def estimate_error(res: DDResult, solve, init, M: int, order: float,
       init: ``M -> x0``. M: the base run's particle count (even; a multiple of 4 for
         "coarsen").
       sequence: ``"refine"`` or ``"coarsen"``.
+      executor: where the independent solves run (anything with ``map(fn, items)``,
+        :mod:`mflab.runs.executor`; with Dask, ``solve`` travels by cloudpickle), or
+        ``None``: here, one after the other. The estimate does not depend on it.
 
     Reference: Richardson 1911; Roache, J. Fluids Eng. 116 (1994) (observed order, GCI).
     """
@@ -370,15 +407,17 @@ def estimate_error(res: DDResult, solve, init, M: int, order: float,
     if tuple(len(x) for x in xs) != Ms:
         raise ValueError(f"init(M) must return M particles; got {[len(x) for x in xs]} for "
                          f"M = {list(Ms)}.")
-    times = None
-    if sequence == "coarsen":
-        try:
-            times = (solve(x0, 0.5), res, solve(x0, 2))
-        except DivergenceError:  # 2dt is outside the stable range: refine instead
-            times = None
-    if times is None:
-        times = (res, solve(x0, 2), solve(x0, 4))
-    parts = [solve(x, 1) for x in xs]
+    # the independent solves at once, the costliest first (M² work per step)
+    ks = (4, 2) if sequence == "refine" else (2, 0.5)
+    got = _solve_all(solve, [(x0, ks[0]), *((x, 1) for x in xs[::-1]), (x0, ks[1])], executor)
+    parts = [_raise_divergence(r) for r in got[1:3][::-1]]
+    if sequence == "refine":
+        times = (res, _raise_divergence(got[3]), _raise_divergence(got[0]))
+    elif isinstance(got[3], DivergenceError):  # 2dt is outside the stable range: refine
+        (quarter,) = _solve_all(solve, [(x0, 4)], executor)
+        times = (res, _raise_divergence(got[0]), _raise_divergence(quarter))
+    else:
+        times = (got[3], res, _raise_divergence(got[0]))
     particles = (parts[0], res, parts[1]) if sequence == "refine" else (*parts, res)
     errs = {}
     for key in ("risk", "mean_norm"):
@@ -395,6 +434,12 @@ def estimate_error(res: DDResult, solve, init, M: int, order: float,
     res.err_risk = e_dt + e_M
     res.err_mean_norm = errs["mean_norm"][2] + errs["mean_norm"][3]
     return res
+
+
+def _raise_divergence(r):
+    if isinstance(r, BaseException):
+        raise r
+    return r
 
 
 def _advance(system, xi, scheme, n_sub: int, x0, dt: float, n_rec: int, progress: bool):
@@ -440,7 +485,7 @@ def _advance(system, xi, scheme, n_sub: int, x0, dt: float, n_rec: int, progress
 
 def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=None,
              scheme: str = "heun", refine=None, progress: bool = False,
-             error_sequence: str = "refine") -> DDResult:
+             error_sequence: str = "refine", executor=None) -> DDResult:
     """Integrate the particle DD from x0 (M, ...) to t_max, recording n_records times (t=0 incl.).
 
     Args:
@@ -453,6 +498,7 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
         M/2, 2M, Richardson with the observed orders).
       error_sequence: ``"refine"`` (the above) or ``"coarsen"`` (2dt, dt/2 and M/4, M/2,
         ~¼ the cost; 2dt must divide the record interval), see :func:`estimate_error`.
+      executor: where the error estimate's independent solves run (default: here).
       progress: a tqdm bar in solver steps (long solves). The solver advances in compiled
         calls of about :data:`CALL_SECONDS` (at most :data:`CHUNK_STEPS` steps), so Ctrl-C
         (or SIGTERM from the command line) stops it between two calls.
@@ -486,10 +532,12 @@ def solve_dd(system, x0, *, t_max: float, dt: float, n_records: int = 21, xi=Non
         raise DivergenceError(f"DD risk became {res.risk[k]} at t = {times[k]:g} (record {k}); "
                               f"lower dt (given {dt!r}).", method="DD solver")
     if refine is not None:
+        bars = progress and executor is None  # (the closure must not hold the executor)
         estimate_error(res, lambda x, k: solve_dd(system, x, t_max=t_max, dt=dt / k,
                                                   n_records=n_records, xi=xi, scheme=scheme,
-                                                  progress=progress),
-                       refine, x0.shape[0], INTEGRATORS[scheme], sequence=error_sequence)
+                                                  progress=bars),
+                       refine, x0.shape[0], INTEGRATORS[scheme], sequence=error_sequence,
+                       executor=executor)
     return res
 
 

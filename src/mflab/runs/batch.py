@@ -8,7 +8,9 @@ A batch directory holds one run directory per *member* (``seed-K/`` of a sweep,
   after a crash;
 * ``.lock`` — the batch writer's lock (:mod:`mflab.runs.lock`); every member has its own;
 * the index (``sweep.md`` + the combined ``metrics.parquet``, or ``summary.md``), rebuilt
-  from the members' files at the end of every pass.
+  from the members' files at the end of every pass — the same files whatever ran them;
+* ``workers.csv`` after a pass on Dask: each worker's busy time per task function
+  (:func:`write_workers`).
 
 Running the same request with the same ``--out`` again, or ``mflab resume DIR``,
 continues the batch: finished members are skipped, interrupted ones resumed (taking
@@ -140,6 +142,7 @@ def execute_batch(request: dict[str, Any], out: Path, members: list[Member], *,
     lock = open_batch(out, request)
     try:
         results = _run_members(request, members, executor, progress)
+        write_workers(out, executor)
         errors, lost = {}, []
         for m, res in zip(members, results, strict=True):
             if isinstance(res, BaseException):  # the executor lost the job (workers died)
@@ -200,6 +203,25 @@ def _run_members(request: dict[str, Any], members: list[Member], executor,
         for j, i in enumerate(order):
             out[i] = results[j]
         return out
+
+
+WORKERS = "workers.csv"
+
+
+def write_workers(out: Path, executor) -> None:
+    """``out/workers.csv``: each worker's busy time in this pass, per task function (a Dask
+    executor's :meth:`~mflab.runs.executor.DaskExecutor.busy`); removed after a pass run
+    elsewhere, so it never describes another pass."""
+    import pandas as pd
+
+    path = out / WORKERS
+    rows = executor.busy() if hasattr(executor, "busy") else []
+    if not rows:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(WORKERS + ".tmp")
+    pd.DataFrame(rows).to_csv(tmp, index=False)
+    tmp.replace(path)
 
 
 #: Seconds a batch waits for the runs of jobs its executor lost (a dead scheduler's workers
@@ -283,13 +305,17 @@ def _run_or_resume(m: Member) -> Path:
                 raise RunDiverged(d, meta.get("divergences", []))
     if final.is_dir():
         return final
+    from mflab.runs.executor import nested_executor
+
+    executor = nested_executor()  # on a Dask worker: the run's own jobs go to the cluster
     if partial.is_dir():
         if not (partial / "config.json").is_file() and live_owner(partial) is None:
             shutil.rmtree(partial)  # killed before it wrote its config: start afresh
         else:
-            return resume(final, progress=m.progress, max_memory=m.max_memory)
+            return resume(final, progress=m.progress, max_memory=m.max_memory,
+                          executor=executor)
     return start(m.study, preset=m.preset, overrides=list(m.overrides), seed=m.seed, out=final,
-                 progress=m.progress, max_memory=m.max_memory)
+                 progress=m.progress, max_memory=m.max_memory, executor=executor)
 
 
 def write_batch_report(out: Path | str, request: dict[str, Any] | None = None,

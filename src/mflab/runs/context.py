@@ -85,8 +85,9 @@ class RunContext:
       resumed: whether this context continues an interrupted run.
       executor: where a study may send independent jobs (``map(fn, items)``, see
         :mod:`mflab.runs.executor`; ``mflab run --dask``), or ``None``: run them here.
-        Jobs must derive their randomness from their own description, so that the
-        results do not depend on the executor.
+        Jobs must derive their randomness and their precision from their own
+        description (a worker runs them outside the run's float64 context; C5's
+        ``run_job`` enables it itself), so that the results do not depend on the executor.
     """
 
     def __init__(self, study: str, config, seed: int, partial_dir: Path, final_dir: Path,

@@ -10,6 +10,9 @@ own XLA code and no GIL is shared); :class:`DaskExecutor` sends them to the work
 ``local:N``, bound to 127.0.0.1), or any running scheduler (``tcp://host:8786``), so
 a sweep scales past one machine. Every job writes its own atomic run directory, so jobs
 share no state; with several machines the output folder must be on a shared filesystem.
+A run that is itself a Dask task sends its own jobs (C5's tuning and comparison runs) to
+the same cluster (:func:`nested_executor`), so ``reproduce --dask`` spreads them too;
+:meth:`DaskExecutor.busy` tells how busy each worker was.
 """
 
 from __future__ import annotations
@@ -146,21 +149,34 @@ class DaskExecutor:
             self.client = Client(self._cluster)
         else:
             self.client = _connect(Client, address)
+        import time
+
+        self.client.get_task_stream(start=0, stop=0)  # the scheduler records tasks from now
+        self._since = time.time()
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
             on_result: Callable[[int], None] | None = None) -> list[Any]:
         """``fn`` over ``items`` as Dask tasks, results in order (a lost task's exception
         in its place); ``on_result(i)`` is called as the i-th result arrives."""
-        futures = self.client.map(fn, list(items), pure=False)
-        out = []
-        for i, f in enumerate(futures):
-            try:
-                out.append(f.result())
-            except Exception as e:  # noqa: BLE001 - e.g. KilledWorker: report, go on
-                out.append(e)
-            if on_result is not None:
-                on_result(i)
-        return out
+        return _gather(self.client.map(fn, list(items), pure=False), on_result)
+
+    def busy(self) -> list[dict[str, Any]]:
+        """Per worker and task function (``run_member``, ``run_job``, …): the tasks run and
+        the seconds spent computing them since this executor connected, from the
+        scheduler's task stream — jobs that runs send from inside their own task
+        (:class:`WorkerClientExecutor`) included. A task that sends jobs is counted for
+        the whole time it waits for them, while its worker runs other tasks."""
+        from dask.utils import key_split
+
+        acc: dict[tuple[str, str], list[float]] = {}
+        for task in self.client.get_task_stream(start=self._since):
+            seconds = sum(s["stop"] - s["start"] for s in task.get("startstops", ())
+                          if s.get("action") == "compute")
+            row = acc.setdefault((task["worker"], key_split(task["key"])), [0, 0.0])
+            row[0] += 1
+            row[1] += seconds
+        return [{"worker": w, "task": f, "tasks": n, "busy_s": round(t, 3)}
+                for (w, f), (n, t) in sorted(acc.items())]
 
     def close(self) -> None:
         self.client.close()
@@ -172,6 +188,47 @@ class DaskExecutor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class WorkerClientExecutor:
+    """The jobs of a run that is itself a Dask task (a member of ``reproduce --dask`` or
+    ``sweep --dask``), sent to the same cluster from inside that task through
+    :func:`dask.distributed.worker_client`: the task's thread secedes from its worker's
+    pool while it waits, so that worker runs jobs too. Results in order, a lost job's
+    exception in its place, as :class:`DaskExecutor`."""
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            on_result: Callable[[int], None] | None = None) -> list[Any]:
+        from dask.distributed import worker_client
+
+        with worker_client() as client:
+            return _gather(client.map(fn, list(items), pure=False), on_result)
+
+    def close(self) -> None:
+        pass
+
+
+def nested_executor() -> WorkerClientExecutor | None:
+    """A :class:`WorkerClientExecutor` when called inside a Dask task, else ``None``."""
+    try:
+        from dask.distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return None
+    return WorkerClientExecutor()
+
+
+def _gather(futures, on_result) -> list[Any]:
+    out = []
+    for i, f in enumerate(futures):
+        try:
+            out.append(f.result())
+        except Exception as e:  # noqa: BLE001 - e.g. KilledWorker: report, go on
+            out.append(e)
+        if on_result is not None:
+            on_result(i)
+    return out
 
 
 def _connect(Client, address: str):

@@ -77,7 +77,7 @@ def check_dd_steps(t_max: float, dd_dt: float, limit: int, what: str = "t_max") 
 
 def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
                     refine=None, substeps: float = 1, progress: bool = False,
-                    error_sequence: str = "refine"):
+                    error_sequence: str = "refine", executor=None):
     """:func:`~mflab.meanfield.dd.solve_dd` over ``DD_STAGES`` decades ending at ``t_max``
     (records dense where the dynamics is fast), with ξ ≡ 1. Each stage takes the largest
     dt ≤ ``dt_max`` dividing its record interval (an even number of steps for the
@@ -85,7 +85,8 @@ def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
     ``refine`` (``M -> x0``) the result carries :func:`~mflab.meanfield.dd.estimate_error`
     of the staged solve, by ``error_sequence`` ("refine": dt/2, dt/4 and M/2, 2M;
     "coarsen": 2dt, dt/2 and M/4, M/2; Richardson with the observed orders).
-    ``progress``: a bar per solve (each interruptible between its compiled calls)."""
+    ``progress``: a bar per solve (each interruptible between its compiled calls);
+    ``executor``: where the estimate's independent solves run (``ctx.executor``)."""
     from mflab.meanfield.dd import DDResult, estimate_error, solve_dd
 
     per = max(2, (n_records - 1) // DD_STAGES)
@@ -104,10 +105,11 @@ def solve_dd_staged(system, x0, *, t_max: float, dt_max: float, n_records: int,
         x, t0 = res.particles[-1], t1
     out = DDResult(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
     if refine is not None:
+        bars = progress and executor is None  # (the closure must not hold the executor)
         estimate_error(out, lambda y, k: solve_dd_staged(
             system, y, t_max=t_max, dt_max=dt_max, n_records=n_records, substeps=substeps * k,
-            progress=progress, error_sequence=error_sequence), refine, len(x0), 2,
-            sequence=error_sequence)
+            progress=bars, error_sequence=error_sequence), refine,
+            len(x0), 2, sequence=error_sequence, executor=executor)
     return out
 
 
@@ -202,7 +204,8 @@ def simulate_case(ctx: RunContext, label: str, phase0: int, *, units, data, thet
         t0 = time.perf_counter()
         res = solve_dd_staged(dd_system, dd_init(dd_M), t_max=float(times[-1]), dt_max=dd_dt,
                               n_records=dd_records, refine=dd_init if dd_refine else None,
-                              progress=ctx.progress, error_sequence=dd_error)
+                              progress=ctx.progress, error_sequence=dd_error,
+                              executor=ctx.executor)
         ctx.record_timing(f"dd {label}", time.perf_counter() - t0)
         ctx.save_arrays(f"dd_{label}", times=res.times, risk=res.risk, mean_norm=res.mean_norm,
                         particles=res.particles.astype(np.float32),

@@ -106,7 +106,7 @@ class MfConvergenceStudy(Study):
             dd = solve_dd(RadialDD(units, data), radial_quantiles(c.dd_M, c.d, c.kappa),
                           t_max=t_max, dt=dt, n_records=n_rec,
                           refine=lambda M: radial_quantiles(M, c.d, c.kappa),
-                          progress=ctx.progress)
+                          progress=ctx.progress, executor=ctx.executor)
             ctx.save_arrays("dd", times=dd.times, risk=dd.risk, err_risk=np.float64(dd.err_risk))
             ctx.save_checkpoint(progress=1)
         dd = read_arrays(ctx.dir, "dd")

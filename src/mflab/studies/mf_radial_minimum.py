@@ -164,7 +164,8 @@ class MfRadialMinimumStudy(Study):
             t0 = time.perf_counter()
             res = solve_dd_staged(system, init(c.dd_M), t_max=c.t_max, dt_max=c.dd_dt,
                                   n_records=c.dd_records, refine=init if refine else None,
-                                  progress=ctx.progress, error_sequence=c.dd_error)
+                                  progress=ctx.progress, error_sequence=c.dd_error,
+                                  executor=ctx.executor)
             ctx.record_timing(f"dd {label}", time.perf_counter() - t0)
             rT = res.particles[-1]
             w = np.full(rT.size, 1.0 / rT.size)

@@ -38,56 +38,56 @@ STUDIES: dict[str, Entry] = {
         "mflab.studies.mueller_brown:STUDY",
         "C6: every Part B optimiser on the Müller–Brown potential from uniform starts "
         "at equal gradient cost; basin fractions, final values, trajectories.",
-        quick_s=19,
+        quick_s=20,
     ),
     "mf-isotropic": Entry(
         "mflab.studies.mf_isotropic:MF_ISOTROPIC",
         "C1: isotropic Gaussians, piecewise-linear units (A1): SGD on N units vs "
         "the radial distributional dynamics",
-        quick_s=41,
+        quick_s=31,
     ),
     "mf-nonmonotone": Entry(
         "mflab.studies.mf_isotropic:MF_NONMONOTONE",
         "C2: non-monotone activation (A2): two initialisations κ reach a good and "
         "a bad stationary point, in SGD and in the DD",
-        quick_s=86,
+        quick_s=67,
     ),
     "mf-anisotropic": Entry(
         "mflab.studies.mf_anisotropic:STUDY",
         "C3: anisotropic Gaussians, ReLU units (A3): one initialisation trains, "
         "one stalls; SGD vs the DD in (a, b, r1, r2)",
-        quick_s=81,
+        quick_s=45,
     ),
     "mf-radial-minimum": Entry(
         "mflab.studies.mf_radial_minimum:STUDY",
         "C2 companion: the global minimum of the A2 risk over radial laws "
         "(convex QP, KKT certificate) and the DD's end points placed against it",
-        quick_s=45,
+        quick_s=41,
     ),
     "mf-convergence": Entry(
         "mflab.studies.mf_convergence:STUDY",
         "SGD → DD as N grows and ε shrinks: risk gaps at fixed times (per run and "
         "seed-averaged) and their local log-log slopes (Theorem 2.1: "
         "sqrt(max(1/N, ε)))",
-        quick_s=58,
+        quick_s=61,
     ),
     "optimizers-networks": Entry(
         "mflab.studies.optimizers_networks:STUDY",
         "C5: Part B optimisers on the networks of A1–A4 (both starts of A2, A3) "
         "at equal budget per ensemble, tuned alike, paired seeds; m = 1, 100.",
-        quick_s=103,
+        quick_s=115,
     ),
     "mnist-lln": Entry(
         "mflab.studies.mnist_lln:STUDY",
         "C4: mean-field sigmoid networks on real MNIST for growing width N; "
         "the units' law settles (W1 to the largest N), test accuracy.",
-        quick_s=12,
+        quick_s=10,
     ),
     "three-spin": Entry(
         "mflab.studies.three_spin:STUDY",
         "C7: kernel networks on the sphere learn the spherical 3-spin energy: "
         "optimisers at equal cost, slices of f and f_n, loss vs n (exact loss).",
-        quick_s=25,
+        quick_s=24,
     ),
 }
 
