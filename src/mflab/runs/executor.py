@@ -210,6 +210,10 @@ class WorkerClientExecutor:
 
 def nested_executor() -> WorkerClientExecutor | None:
     """A :class:`WorkerClientExecutor` when called inside a Dask task, else ``None``."""
+    import sys
+
+    if "distributed" not in sys.modules:  # no Dask worker runs in this process
+        return None
     try:
         from dask.distributed import get_worker
 

@@ -6,6 +6,7 @@
 * :mod:`~mflab.spherical.kernel_network`: f_n = (1/n) Σ c_i φ(·, z_i), its initial law;
 * :mod:`~mflab.spherical.bessel`: the sphere's moment generating function (log form);
 * :mod:`~mflab.spherical.exact_loss`: K, F and the exact loss L;
+* :mod:`~mflab.spherical.spectrum`: K's eigenvalues by Funk–Hecke, the weights' time scales;
 * :mod:`~mflab.spherical.landscape`: L as a Landscape (Riemannian gradient, mini-batch
   oracle, retraction); the mean-field time mapping η = n·dt is
   :func:`mflab.schedules.meanfield_learning_rate`.
@@ -35,6 +36,11 @@ from mflab.spherical.kernel_network import (
     kernel_network,
 )
 from mflab.spherical.landscape import three_spin_landscape
+from mflab.spherical.spectrum import (
+    harmonic_multiplicity,
+    overlap_eigenvalues,
+    overlap_profile,
+)
 from mflab.spherical.sphere import (
     eq47_angles,
     eq47_slice,
@@ -57,6 +63,7 @@ __all__ = [
     "eq47_slice",
     "exact_loss",
     "gaussian_kernel",
+    "harmonic_multiplicity",
     "init_kernel_params",
     "kernel_mean",
     "kernel_network",
@@ -64,6 +71,8 @@ __all__ = [
     "log_mgf_and_ratios",
     "log_sphere_mgf",
     "matched_weight_scale",
+    "overlap_eigenvalues",
+    "overlap_profile",
     "random_feature_loss",
     "recurrence_depth",
     "retract_to_sphere",

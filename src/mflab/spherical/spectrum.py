@@ -17,9 +17,9 @@ spherical harmonics (the Funk–Hecke formula): T Y_ℓ = λ_ℓ Y_ℓ for every
 
 P_ℓ^{(d)} = C_ℓ^{(d−2)/2} / C_ℓ^{(d−2)/2}(1) the Legendre polynomial of dimension d, and
 multiplicity N(d, ℓ) = (2ℓ + d − 2)(ℓ + d − 3)! / (ℓ! (d − 2)!). Mercer's theorem gives
-the trace Σ_ℓ N(d, ℓ) λ_ℓ = K(1) = E_μ φ(x, z)² = e^{−2αd} m_ν(2αd). For n centres drawn from μ, the eigenvalues of
-the Gram matrix K(z_i, z_j)/n converge to the λ_ℓ, each repeated N(d, ℓ) times
-(Koltchinskii & Giné 2000).
+the trace Σ_ℓ N(d, ℓ) λ_ℓ = K(1) = E_μ φ(x, z)² = e^{−2αd} m_ν(2αd). For n centres
+drawn from μ, the eigenvalues of the Gram matrix K(z_i, z_j)/n converge to the λ_ℓ, each
+repeated N(d, ℓ) times (Koltchinskii & Giné 2000).
 
 **Time scales.** In mean-field time the weights at fixed centres follow
 ċ_i = F(z_i) − (1/n) Σ_j K(z_i, z_j) c_j (``docs/three-spin-model.md``), i.e.
@@ -78,7 +78,7 @@ def overlap_eigenvalues(d: int, alpha: float, ell_max: int,
         nodes resolve both P_ℓ and K's width ~ 1/(αd) near t = 1).
 
     Returns ``(ell_max + 1,)`` float64. Each λ_ℓ carries an absolute rounding error of
-    ≈ 1e-16 × λ_0, so degrees whose λ_ℓ falls below that are noise.
+    ≈ 1e-13 × λ_0 (the quadrature's floor), so degrees whose λ_ℓ falls below that are noise.
     """
     d, alpha = check_dimension(d), check_positive("alpha", alpha)
     ell_max = check_int("ell_max", ell_max, minimum=0)
