@@ -170,50 +170,43 @@ def test_richardson_covers_a_first_order_error_with_known_limit():
     assert abs(R[0][0] - R[1][0]) < 0.6 * true
 
 
-def test_error_estimate_covers_the_true_error_at_the_cone_point():
-    # the projected scheme's own estimate (dt/2, dt/4 and M/2, 2M; observed orders) against
-    # a reference extrapolated in dt (dt/8, dt/16 with order 2) and in M (2M, 4M with the
-    # observed order): max over the collapse t ≤ 0.03 of |R − R_ref|
-    sys_ = A2_SYS
+def _a2_start(M):
+    return radial_quantiles(M, 320, 0.1)
 
-    def q(M):
-        return radial_quantiles(M, 320, 0.1)
 
-    def run(M, h):
-        return solve_dd(sys_, q(M), t_max=0.03, dt=h, n_records=31).risk
+def _true_error_at_the_cone_point(res, h):
+    """max over the collapse t ≤ 0.03 of |R − R_ref| for the solve ``res`` (M = 16, step h):
+    the reference extrapolated in dt (h/8, h/16 with order 2) and in M (2M, 4M with the
+    observed order)."""
+    def run(M, dt):
+        return solve_dd(A2_SYS, _a2_start(M), t_max=0.03, dt=dt, n_records=31).risk
 
-    res = solve_dd(sys_, q(16), t_max=0.03, dt=1e-3, n_records=31, refine=q)
-    a, b = run(16, 1e-3 / 8), run(16, 1e-3 / 16)
+    a, b = run(16, h / 8), run(16, h / 16)
     ref_dt = b + (b - a) / 3
-    m1, m2, m4 = run(16, 1e-3 / 16), run(32, 1e-3 / 16), run(64, 1e-3 / 16)
+    m1, m2, m4 = b, run(32, h / 16), run(64, h / 16)
     order_M = np.log2(np.max(np.abs(m1 - m2)) / np.max(np.abs(m2 - m4)))
     ref_M = m4 + (m4 - m2) / (2**order_M - 1)
-    true = np.max(np.abs((res.risk - ref_dt) + (m1 - ref_M)))
+    return np.max(np.abs((res.risk - ref_dt) + (m1 - ref_M)))
+
+
+def test_error_estimate_covers_the_true_error_at_the_cone_point():
+    # the projected scheme's own estimate (dt/2, dt/4 and M/2, 2M; observed orders) against
+    # the extrapolated reference: it covers the true error, within a factor 4
+    res = solve_dd(A2_SYS, _a2_start(16), t_max=0.03, dt=1e-3, n_records=31,
+                   refine=_a2_start)
+    true = _true_error_at_the_cone_point(res, 1e-3)
     assert abs(res.order_dt - 2) < 0.3
     assert true <= res.err_risk < 4 * true, (res.err_risk, true, res.err_dt, res.err_M)
 
 
 def test_coarsened_error_estimate_covers_the_true_error_at_the_cone_point():
     # the cheap estimate (2dt, dt/2 and M/4, M/2 around the solve: ~¼ of the refining
-    # one's cost) against the same kind of reference as above, at dt = 5e-4 (2dt divides
-    # the record interval): it too covers the true error, within a factor 4
-    sys_ = A2_SYS
-
-    def q(M):
-        return radial_quantiles(M, 320, 0.1)
-
-    def run(M, h):
-        return solve_dd(sys_, q(M), t_max=0.03, dt=h, n_records=31).risk
-
-    h = 5e-4
+    # one's cost) against the same reference, at dt = 5e-4 (2dt divides the record
+    # interval): it too covers the true error, within a factor 4
+    sys_, q, h = A2_SYS, _a2_start, 5e-4
     res = solve_dd(sys_, q(16), t_max=0.03, dt=h, n_records=31, refine=q,
                    error_sequence="coarsen")
-    a, b = run(16, h / 8), run(16, h / 16)
-    ref_dt = b + (b - a) / 3
-    m1, m2, m4 = run(16, h / 16), run(32, h / 16), run(64, h / 16)
-    order_M = np.log2(np.max(np.abs(m1 - m2)) / np.max(np.abs(m2 - m4)))
-    ref_M = m4 + (m4 - m2) / (2**order_M - 1)
-    true = np.max(np.abs((res.risk - ref_dt) + (m1 - ref_M)))
+    true = _true_error_at_the_cone_point(res, h)
     assert abs(res.order_dt - 2) < 0.3
     assert true <= res.err_risk < 4 * true, (res.err_risk, true, res.err_dt, res.err_M)
     with pytest.raises(ValueError, match="even multiple of dt"):
@@ -248,9 +241,7 @@ def test_the_error_estimates_solves_as_dask_jobs_equal_the_serial_ones():
     pytest.importorskip("dask.distributed")
     from mflab.runs.executor import DaskExecutor
 
-    def q(M):
-        return radial_quantiles(M, 320, 0.1)
-
+    q = _a2_start
     cases = [("refine", 1e-3), ("coarsen", 5e-4)]
     fields = ("risk", "err_risk", "err_mean_norm", "err_dt", "err_M", "order_dt", "order_M")
     with jax.enable_x64(True):
