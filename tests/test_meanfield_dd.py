@@ -8,6 +8,7 @@ import pytest
 from scipy.integrate import trapezoid
 
 import mflab  # noqa: F401
+from mflab.errors import DivergenceError
 from mflab.meanfield import (
     IsotropicGaussians,
     histogram_density,
@@ -16,6 +17,7 @@ from mflab.meanfield import (
     unit_a,
 )
 from mflab.meanfield.dd import (
+    DDSystem,
     FullDD,
     RadialDD,
     cosine_moments,
@@ -256,3 +258,38 @@ def test_the_error_estimates_solves_as_dask_jobs_equal_the_serial_ones():
         for f in fields:
             np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
     assert sum(r["tasks"] for r in busy if r["task"] == "_Solve") == 8  # 4 solves each
+
+
+class _Relaxation(DDSystem):
+    """ẋ_j = −λ x_j (F = (λ/4) Σ x²): Heun is stable for λ dt ≤ 2 and diverges beyond."""
+
+    lam = 1000.0
+
+    def energy(self, x):
+        return 0.25 * self.lam * jnp.sum(x * x)
+
+    def risk(self, x):
+        return jnp.mean(x * x)
+
+    def mean_norm(self, x):
+        return jnp.mean(jnp.abs(x))
+
+
+def test_a_coarsened_estimate_whose_2dt_solve_diverges_refines_instead():
+    # λ dt = 1.5 is stable, 2λ dt = 3 is not (Heun's factor 1 − z + z²/2 = 2.5 per step,
+    # overflowing within the 1000 steps of 2dt): the "coarsen" estimate then takes dt/2 and
+    # dt/4, i.e. the very time-step error of the "refine" estimate
+    sys_ = _Relaxation()
+
+    def init(M):
+        return 1.0 + (np.arange(M) + 0.5) / M
+
+    with jax.enable_x64(True):
+        with pytest.raises(DivergenceError):
+            solve_dd(sys_, init(8), t_max=3.0, dt=3e-3, n_records=11)
+        fine, coarse = (solve_dd(sys_, init(8), t_max=3.0, dt=1.5e-3, n_records=11,
+                                 refine=init, error_sequence=seq)
+                        for seq in ("refine", "coarsen"))
+    assert np.isfinite(coarse.err_dt) and coarse.err_dt > 0
+    assert (coarse.err_dt, coarse.order_dt) == (fine.err_dt, fine.order_dt)
+    np.testing.assert_array_equal(coarse.risk, fine.risk)
