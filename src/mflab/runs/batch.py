@@ -215,7 +215,10 @@ def write_workers(out: Path, executor) -> None:
     import pandas as pd
 
     path = out / WORKERS
-    rows = executor.busy() if hasattr(executor, "busy") else []
+    try:
+        rows = executor.busy() if hasattr(executor, "busy") else []
+    except Exception:  # noqa: BLE001 - e.g. the scheduler died: a diagnostic, not a result
+        rows = []
     if not rows:
         path.unlink(missing_ok=True)
         return

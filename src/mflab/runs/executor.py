@@ -168,6 +168,8 @@ class DaskExecutor:
         the whole time it waits for them, while its worker runs other tasks."""
         from dask.utils import key_split
 
+        if self.client.status != "running":  # the scheduler is gone: nothing to ask
+            return []
         acc: dict[tuple[str, str], list[float]] = {}
         for task in self.client.get_task_stream(start=self._since):
             seconds = sum(s["stop"] - s["start"] for s in task.get("startstops", ())
