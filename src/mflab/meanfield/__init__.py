@@ -1,5 +1,6 @@
 """The mean-field side of mflab (SPEC Part A): data models, unit types, exact risk, the network
-as a landscape (online SGD is B1 on it, SPEC A5), and the distributional-dynamics solver.
+as a landscape (online SGD is B1 on it, SPEC A5), and the distributional-dynamics solver;
+:mod:`mflab.meanfield.weak_error` fits the SGD → DD bias a N^−p + b ε^q (issue 23).
 
 Shape convention: particles (hidden units) are ``(N, D)`` arrays, one row per unit,
 ``[extra..., w...]`` (type a: w; type b: a, b, w; type c: c, w); many seeds add a
