@@ -116,12 +116,14 @@ def test_dask_sweep_survives_a_killed_worker(tmp_path):
 
 def test_a_reproduction_on_dask_spreads_its_members_own_jobs_and_equals_serial(tmp_path):
     """A member that maps jobs (toy-jobs, as C5 does) sends them from its worker to the
-    same cluster: every job runs once, both workers run some, and every member's metrics
-    and the index equal a serial reproduction's."""
+    same cluster: every job runs once, both workers run some (the member's own worker too:
+    its thread secedes while it waits), and the metrics equal a serial reproduction's. (A
+    second, plain member would hold the other worker while the jobs run, under load for
+    all of them; plain members on Dask are the sweep test's.)"""
     from mflab.runs.executor import DaskExecutor
     from mflab.runs.reproduce import reproduce
 
-    studies = ["toy-jobs", "toy-b"]
+    studies = ["toy-jobs"]
     ser, failed = reproduce(studies=studies, out=tmp_path / "ser", progress=False)
     assert failed == [] and not (tmp_path / "ser" / "workers.csv").exists()
     with DaskExecutor("local:2") as ex:
@@ -135,11 +137,11 @@ def test_a_reproduction_on_dask_spreads_its_members_own_jobs_and_equals_serial(t
                                       read_metrics(tmp_path / "ser" / name), check_exact=True)
     np.testing.assert_array_equal(read_metrics(out / "toy-jobs").value,
                                   [walk(j, 6)[-1] for j in range(8)])
-    assert index.read_text().split("| study |")[1].count("complete") == 2
+    assert index.read_text().split("| study |")[1].count("complete") == 1
     busy = pd.read_csv(out / "workers.csv")
     jobs = busy[busy.task == "toy_job"]
     assert jobs.tasks.sum() == 8 and jobs.worker.nunique() == 2, busy
-    assert (busy[busy.task == "run_member"].tasks.sum()) == 2
+    assert busy[busy.task == "run_member"].tasks.sum() == 1
 
 
 def test_killed_sweep_is_continued_by_resume(tmp_path):
