@@ -123,18 +123,16 @@ def test_a_reproduction_on_dask_spreads_its_members_own_jobs_and_equals_serial(t
     from mflab.runs.executor import DaskExecutor
     from mflab.runs.reproduce import reproduce
 
-    studies = ["toy-jobs"]
-    ser, failed = reproduce(studies=studies, out=tmp_path / "ser", progress=False)
+    ser, failed = reproduce(studies=["toy-jobs"], out=tmp_path / "ser", progress=False)
     assert failed == [] and not (tmp_path / "ser" / "workers.csv").exists()
     with DaskExecutor("local:2") as ex:
         ex.client.register_plugin(RegisterToys())
-        index, failed = reproduce(studies=studies, out=tmp_path / "dask", executor=ex,
+        index, failed = reproduce(studies=["toy-jobs"], out=tmp_path / "dask", executor=ex,
                                   progress=False)
     assert failed == []
     out = tmp_path / "dask"
-    for name in studies:
-        pd.testing.assert_frame_equal(read_metrics(out / name),
-                                      read_metrics(tmp_path / "ser" / name), check_exact=True)
+    pd.testing.assert_frame_equal(read_metrics(out / "toy-jobs"),
+                                  read_metrics(tmp_path / "ser" / "toy-jobs"), check_exact=True)
     np.testing.assert_array_equal(read_metrics(out / "toy-jobs").value,
                                   [walk(j, 6)[-1] for j in range(8)])
     assert index.read_text().split("| study |")[1].count("complete") == 1

@@ -326,12 +326,16 @@ COARSE_PARTICLE_ORDER = 1.0
 
 
 class _Solve:
-    """One solve of an error estimate as an executor job: ``(x0, k) -> DDResult`` in the
-    precision of x0 (a worker runs it outside its caller's float64 context); a divergence
-    comes back as the :class:`~mflab.errors.DivergenceError`, as a lost job would."""
+    """One solve of an error estimate as an executor job: ``(x0, k) -> DDResult`` with its
+    caller's float64 setting (captured here; a worker runs the job outside the caller's
+    context); a divergence comes back as the :class:`~mflab.errors.DivergenceError`, as a
+    lost job would."""
 
     def __init__(self, solve):
+        import jax
+
         self.solve = solve
+        self.x64 = bool(jax.config.jax_enable_x64)
 
     def __call__(self, spec):
         import jax
@@ -340,7 +344,7 @@ class _Solve:
 
         x0, k = spec
         try:
-            with jax.enable_x64(np.asarray(x0).dtype == np.float64):
+            with jax.enable_x64(self.x64):
                 return self.solve(x0, k)
         except DivergenceError as e:
             return e

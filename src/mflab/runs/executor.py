@@ -10,9 +10,10 @@ own XLA code and no GIL is shared); :class:`DaskExecutor` sends them to the work
 ``local:N``, bound to 127.0.0.1), or any running scheduler (``tcp://host:8786``), so
 a sweep scales past one machine. Every job writes its own atomic run directory, so jobs
 share no state; with several machines the output folder must be on a shared filesystem.
-A run that is itself a Dask task sends its own jobs (C5's tuning and comparison runs) to
-the same cluster (:func:`nested_executor`), so ``reproduce --dask`` spreads them too;
-:meth:`DaskExecutor.busy` tells how busy each worker was.
+A run that is itself a Dask task sends its own jobs (C5's tuning and comparison runs, the
+solves of a DD error estimate) to the same cluster (:func:`nested_executor`), so
+``reproduce --dask`` spreads them too; :meth:`DaskExecutor.busy` tells how busy each
+worker was.
 """
 
 from __future__ import annotations
