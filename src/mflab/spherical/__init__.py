@@ -7,6 +7,7 @@
 * :mod:`~mflab.spherical.bessel`: the sphere's moment generating function (log form);
 * :mod:`~mflab.spherical.exact_loss`: K, F and the exact loss L;
 * :mod:`~mflab.spherical.spectrum`: K's eigenvalues by Funk–Hecke, the weights' time scales;
+* :mod:`~mflab.spherical.converged`: converged training (exact weights, L-BFGS centres);
 * :mod:`~mflab.spherical.landscape`: L as a Landscape (Riemannian gradient, mini-batch
   oracle, retraction); the mean-field time mapping η = n·dt is
   :func:`mflab.schedules.meanfield_learning_rate`.
@@ -20,6 +21,7 @@ from mflab.spherical.bessel import (
     recurrence_depth,
     scaled_sphere_mgf,
 )
+from mflab.spherical.converged import Converged, converge_centres, reduced_loss
 from mflab.spherical.exact_loss import (
     exact_loss,
     kernel_mean,
@@ -38,6 +40,7 @@ from mflab.spherical.kernel_network import (
 from mflab.spherical.landscape import three_spin_landscape
 from mflab.spherical.spectrum import (
     harmonic_multiplicity,
+    initial_excess,
     overlap_eigenvalues,
     overlap_profile,
 )
@@ -57,7 +60,9 @@ from mflab.spherical.three_spin import (
 )
 
 __all__ = [
+    "Converged",
     "KernelParams",
+    "converge_centres",
     "default_alpha",
     "eq47_angles",
     "eq47_slice",
@@ -65,6 +70,7 @@ __all__ = [
     "gaussian_kernel",
     "harmonic_multiplicity",
     "init_kernel_params",
+    "initial_excess",
     "kernel_mean",
     "kernel_network",
     "kernel_overlap",
@@ -75,6 +81,7 @@ __all__ = [
     "overlap_profile",
     "random_feature_loss",
     "recurrence_depth",
+    "reduced_loss",
     "retract_to_sphere",
     "scaled_sphere_mgf",
     "symmetrise",

@@ -94,3 +94,16 @@ def overlap_eigenvalues(d: int, alpha: float, ell_max: int,
         p = special.eval_gegenbauer(ell, lam, t) / special.eval_gegenbauer(ell, lam, 1.0)
         out.append(float(np.sum(k * p)))
     return np.asarray(out)
+
+
+def initial_excess(d: int, alpha: float, c0: float) -> float:
+    """A = c0² K(1)/6, the coefficient of the exact law E L_n(0) = ½E f² + A/n at the
+    initial law of SPEC C7 (c_i ~ U[−c0, c0] independent of z_i ~ μ).
+
+    f_n = (1/n) Σ c_i φ(·, z_i) is a mean of n iid functions with mean E[c] E[φ] = 0, so
+    E ½‖f − f_n‖² = ½E f² + E[c² φ(x, z)²]/(2n) = ½E f² + (c0²/3) K(1)/(2n), with
+    K(1) = E_μ φ(x, z)² (:func:`overlap_profile` at t = 1): Rotskoff & Vanden-Eijnden's
+    law at t = 0, with p = 1 exactly.
+    """
+    c0 = check_positive("c0", c0, allow_zero=True)
+    return float(c0 * c0 * overlap_profile(1.0, d, alpha) / 6.0)

@@ -89,6 +89,12 @@ STUDIES: dict[str, Entry] = {
         "optimisers at equal cost, slices of f and f_n, loss vs n (exact loss).",
         quick_s=24,
     ),
+    "three-spin-scaling": Entry(
+        "mflab.studies.three_spin_scaling:STUDY",
+        "D2: Rotskoff–Vanden-Eijnden's O(1/n) on the 3-spin kernel networks: the "
+        "excess loss vs n at fixed times and at convergence, fitted with intervals.",
+        quick_s=15,
+    ),
 }
 
 

@@ -1,0 +1,329 @@
+"""Study D2: Rotskoff & Vanden-Eijnden's O(1/n) on the 3-spin kernel networks (SPEC D2).
+
+The quantity of the law is the *excess* E L_n(t) − L_∞(t) of the mean loss over
+initialisations, so each width's loss is averaged over ``seeds`` networks and the means
+are fitted to L_∞ + A n^{−p} (:func:`mflab.scaling.fit_power_law`, bootstrap intervals
+over seeds). The networks are **nested**: seed s draws one network of max(``ns``) units,
+and its network of width n is the first n of them (so n and 2n share their first n
+units, and the bootstrap resamples whole seeds). Three parts:
+
+1. **Spectrum.** The Funk–Hecke eigenvalues λ_ℓ of K (:mod:`mflab.spherical.spectrum`),
+   the weights' relaxation times τ_ℓ = 1/λ_ℓ and the conditioning λ_0/λ_3, per d: why
+   the weights' flow cannot learn the cubic target in d = 25 at any horizon one can run.
+2. **Fixed time.** The exact-gradient mean-field flow (time step ``dt``, η = n·dt) from
+   SPEC C7's initial law, read at mean-field times ``times``; the fit per (d, t). At
+   t = 0 the law is exact, L_∞ = ½E f², A = c0² K(1)/6, p = 1
+   (:func:`~mflab.spherical.initial_excess`): the run checks its own pipeline on it.
+3. **Converged.** Weights solved exactly (c = n K⁺F) and centres moved by L-BFGS until
+   the relative mean-field decay rate is below ``gtol``, or the search stalls, or
+   ``max_iter`` (:func:`~mflab.spherical.converge_centres`); from the first n centres of
+   ``conv_seeds`` seeds, in d ∈ ``conv_dims``; with the random-feature optimum of the
+   initial centres (weights alone). This is the setting in which d = 25 learns.
+
+Losses are relative, L/(½E f²) (1 = the loss of f_n ≡ 0). Every (d, n) cell is an
+independent job through the run's executor (``--dask``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from mflab.runs.config import ConfigError, StudyConfig, param
+from mflab.runs.context import RunContext
+from mflab.runs.io import read_config, read_table
+from mflab.studies.base import Headline, Study
+
+#: Bytes of temporaries per agent and kernel-matrix entry in an exact-gradient step (~40
+#: float64 (n, n) arrays: the Bessel recurrence and its derivative, an upper estimate).
+_BYTES_PER_ENTRY = 40 * 8
+#: Memory one chunk of agents of a flow cell may use.
+_CHUNK_BYTES = 1.5e9
+#: Cells sent to an executor together (saved when all of them end).
+BATCH = 8
+
+
+@dataclass(frozen=True)
+class ThreeSpinScalingConfig(StudyConfig):
+    """Config of study D2 (defaults: paper scale; SPEC D2)."""
+
+    dims: tuple[int, ...] = param((5, 10, 25), ge=3, doc="dimensions d of the fixed-time law")
+    alpha_d: float = param(5.0, gt=0, doc="α·d: the kernel parameter is α = alpha_d/d "
+                           "(SPEC C7: 5)")
+    c0_factor: float = param(3.0, ge=0, doc="c_i ~ U[−c0, c0], c0 = c0_factor · √(3E f²)/E φ "
+                             "(as C7)")
+    target_seed: int = param(0, ge=0, doc="key of the couplings a_pqr (one target per d)")
+    ns: tuple[int, ...] = param((16, 32, 64, 128, 256, 512, 1024, 2048), ge=1,
+                                doc="widths n of the fixed-time law (nested units)")
+    seeds: int = param(32, ge=2, doc="seeds per width (the same nested networks)")
+    dt: float = param(0.1, gt=0, doc="mean-field time step of the exact-gradient flow")
+    times: tuple[float, ...] = param((0.0, 1.0, 10.0), ge=0,
+                                     doc="mean-field times t at which the law is fitted")
+    conv_dims: tuple[int, ...] = param((5, 25), ge=3, doc="dimensions of converged training")
+    conv_ns: tuple[int, ...] = param((16, 32, 64, 128, 256, 512, 1024), ge=1,
+                                     doc="widths of converged training (nested centres)")
+    conv_seeds: int = param(8, ge=2, doc="seeds of converged training")
+    max_iter: int = param(500, ge=1, doc="most L-BFGS iterations of converged training")
+    gtol: float = param(1e-8, gt=0, doc="converged when −(dL/dt)/L under the mean-field "
+                        "flow is below this")
+    ell_max: int = param(4, ge=3, doc="largest harmonic degree of the spectrum table")
+    n_boot: int = param(1000, ge=10, doc="bootstrap replicates of each fit")
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        "quick": {"dims": (5,), "ns": (16, 32, 64, 128), "seeds": 8, "times": (0.0, 1.0),
+                  "conv_dims": (5,), "conv_ns": (8, 16, 32, 64), "conv_seeds": 2,
+                  "max_iter": 40, "n_boot": 200},
+    }
+
+    def check(self) -> None:
+        for name in ("dims", "ns", "times", "conv_dims", "conv_ns"):
+            if len(set(v := getattr(self, name))) != len(v):
+                raise ConfigError(f"{name} must not repeat; got {','.join(map(str, v))}.")
+        for name in ("ns", "conv_ns"):
+            v = getattr(self, name)
+            if len(v) < 4:
+                raise ConfigError(f"{name} needs >= 4 widths (the fit L_inf + A n^-p has "
+                                  f"three parameters); got {','.join(map(str, v))}.")
+        for t in self.times:
+            if abs(round(t / self.dt) * self.dt - t) > 1e-9 * max(1.0, t):
+                raise ConfigError(f"every time must be a multiple of dt ({self.dt:g}); "
+                                  f"got {t:g}.")
+
+    def memory_bytes(self) -> int:
+        """One chunk of agents of the largest flow cell (bounded by ``_CHUNK_BYTES``, or
+        one agent) and the L-BFGS search of the largest converged cell (K, its eigen-
+        vectors and the gradient's temporaries)."""
+        flow = max(_CHUNK_BYTES, _BYTES_PER_ENTRY * max(self.ns) ** 2)
+        conv = _BYTES_PER_ENTRY * max(self.conv_ns) ** 2 if self.conv_dims else 0
+        return int(max(flow, conv) + 200 * 2**20)
+
+
+def alpha_for(c, d: int) -> float:
+    """α = alpha_d/d (config object or dict)."""
+    cfg = c if isinstance(c, dict) else c.to_dict()
+    return float(cfg["alpha_d"]) / d
+
+
+def jobs(c: ThreeSpinScalingConfig) -> list[tuple]:
+    """The run's cells in order: the spectrum, then (d, n) cells of both laws, the heaviest
+    first (a pool or cluster starts them first)."""
+    cells = [("flow", d, n) for d in c.dims for n in c.ns]
+    cells += [("converged", d, n) for d in c.conv_dims for n in c.conv_ns]
+    cells.sort(key=lambda j: -j[2] ** 2 * (1 + (j[0] == "converged")))
+    return [("spectrum",), *cells]
+
+
+class Cell(NamedTuple):
+    """One (part, d, n) cell as a self-contained job: it carries everything it needs (the
+    config as a dict, the run's key data) and runs in float64 wherever it lands."""
+
+    part: str
+    d: int
+    n: int
+    config: dict
+    key_data: tuple[int, ...]
+
+    def __call__(self) -> dict[str, np.ndarray]:
+        import jax
+
+        with jax.enable_x64(True):
+            return _flow(self) if self.part == "flow" else _converged(self)
+
+
+def run_cell(cell: Cell) -> dict[str, np.ndarray]:
+    """Executors map plain functions: run one cell."""
+    return cell()
+
+
+def _problem(cell: Cell):
+    """(couplings, α, c0, ½E f², the nested initial networks of every seed at width n)."""
+    import jax
+
+    from mflab.spherical import matched_weight_scale, three_spin_second_moment
+    from mflab.studies import three_spin_train as T
+
+    c, d = cell.config, cell.d
+    a = T.couplings_for(d, c["target_seed"])
+    alpha = alpha_for(c, d)
+    c0 = c["c0_factor"] * float(matched_weight_scale(a, alpha))
+    n_seeds = c["seeds"] if cell.part == "flow" else c["conv_seeds"]
+    n_max = max(c["ns"] if cell.part == "flow" else c["conv_ns"])
+    key = jax.random.fold_in(np.asarray(cell.key_data, np.uint32), cell.d)  # the run's key
+    x = T.initial_params(key, list(range(n_seeds)), n_max, d, c0)
+    nested = type(x)(x.c[:, :cell.n], x.z[:, :cell.n])
+    return a, alpha, c0, 0.5 * float(three_spin_second_moment(a)), nested
+
+
+def _flow(cell: Cell) -> dict[str, np.ndarray]:
+    """Exact-gradient mean-field flow of every seed's nested network, read at ``times``."""
+    from mflab.studies import three_spin_train as T
+
+    c = cell.config
+    a, alpha, _, half, x0 = _problem(cell)
+    land = T.landscape_for(cell.d, cell.n, alpha, None, c["target_seed"])
+    opt, _, tau = T.method_setup("B1", c["dt"], n=cell.n, d=cell.d, second_moment=2 * half,
+                                 momentum=0.0, mass_ratio=0.0, M=2, burn_in=0, excess=1.0)
+    read = [int(round(t / c["dt"])) for t in c["times"]]
+    chunk = max(1, int(_CHUNK_BYTES // (_BYTES_PER_ENTRY * cell.n**2)))
+    import jax
+
+    losses, diverged = [], []
+    for lo in range(0, c["seeds"], chunk):
+        part = type(x0)(x0.c[lo:lo + chunk], x0.z[lo:lo + chunk])
+        cur = T.train(opt, tau, land, part, max(read), jax.random.key(0), 3,
+                      extra_steps=tuple(read))
+        rows = np.searchsorted(cur.steps, read)
+        losses.append(cur.loss[rows])
+        diverged.append(cur.diverged)
+    return {"times": np.asarray(c["times"], float), "loss": np.concatenate(losses, axis=1) / half,
+            "diverged": np.concatenate(diverged), "half": np.float64(half)}
+
+
+def _converged(cell: Cell) -> dict[str, np.ndarray]:
+    """Exact weights and L-BFGS centres from every seed's nested initial centres."""
+    import jax.numpy as jnp
+
+    from mflab.spherical import converge_centres, random_feature_loss
+
+    c = cell.config
+    a, alpha, _, half, x0 = _problem(cell)
+    out: dict[str, list] = {k: [] for k in ("loss", "rf_loss", "rate", "iterations",
+                                            "converged", "stalled")}
+    for z in x0.z:
+        z = jnp.asarray(z)
+        r = converge_centres(z, a, alpha, gtol=c["gtol"], max_iter=c["max_iter"])
+        out["loss"].append(float(r.loss) / half)
+        out["rf_loss"].append(float(random_feature_loss(z, a, alpha)[0]) / half)
+        out["rate"].append(float(r.rate))
+        out["iterations"].append(int(r.iterations))
+        out["converged"].append(bool(r.converged))
+        out["stalled"].append(bool(r.stalled))
+    return {k: np.asarray(v) for k, v in out.items()} | {"half": np.float64(half)}
+
+
+class ThreeSpinScalingStudy(Study):
+    """D2 (see the module docstring)."""
+
+    name = "three-spin-scaling"
+    description = ("D2: Rotskoff–Vanden-Eijnden's O(1/n) on the 3-spin kernel networks: the "
+                   "excess loss vs n at fixed times and at convergence, fitted with intervals.")
+    Config = ThreeSpinScalingConfig
+
+    def run(self, config: ThreeSpinScalingConfig, ctx: RunContext) -> None:
+        from mflab.runs.executor import SerialExecutor
+
+        arrays = ctx.dir / "arrays"
+        todo = [j for j in jobs(config)
+                if not (arrays / f"{_name(j)}.npz").exists()]
+        if todo and todo[0] == ("spectrum",):
+            self._spectrum(config, ctx)
+            todo = todo[1:]
+        key_data = tuple(int(v) for v in np.asarray(ctx.key).ravel())
+        cells = [Cell(j[0], j[1], j[2], config.to_dict(), key_data) for j in todo]
+        executor = ctx.executor or SerialExecutor()
+        # one cell at a time here, BATCH at a time through a pool or cluster; each batch
+        # is saved as it ends, so a resume skips it
+        size = 1 if ctx.executor is None else BATCH
+        batches = [cells[i:i + size] for i in range(0, len(cells), size)]
+        for batch in batches:
+            t0 = time.perf_counter()
+            for cell, result in zip(batch, executor.map(run_cell, batch), strict=True):
+                if isinstance(result, BaseException):
+                    raise result
+                ctx.save_arrays(_name((cell.part, cell.d, cell.n)), **result)
+                self._check(ctx, cell, result)
+            ctx.record_timing("/".join(_name((c.part, c.d, c.n)) for c in batch),
+                              time.perf_counter() - t0)
+        from mflab.studies.three_spin_scaling_tables import build_tables
+
+        for name, table in build_tables(ctx.dir, config).items():
+            ctx.save_table(name, table)
+
+    @staticmethod
+    def _check(ctx: RunContext, cell: Cell, result) -> None:
+        if cell.part == "flow" and np.all(result["diverged"] >= 0):
+            ctx.diverged(f"flow d={cell.d} n={cell.n}", "every seed diverged "
+                         f"(dt = {cell.config['dt']:g})", step=int(result["diverged"].min()))
+        elif cell.part == "flow" and np.any(result["diverged"] >= 0):
+            ctx.warn(f"flow d={cell.d} n={cell.n}: {int(np.sum(result['diverged'] >= 0))} "
+                     "seeds diverged; the fit leaves this width out")
+
+    @staticmethod
+    def _spectrum(c: ThreeSpinScalingConfig, ctx: RunContext) -> None:
+        """λ_ℓ, N(d, ℓ), τ_ℓ per d (Funk–Hecke), at the run's α(d)."""
+        from mflab.spherical import harmonic_multiplicity, initial_excess, overlap_eigenvalues
+
+        dims = sorted(set(c.dims) | set(c.conv_dims))
+        lam = np.array([overlap_eigenvalues(d, alpha_for(c, d), c.ell_max) for d in dims])
+        mult = np.array([[harmonic_multiplicity(d, ell) for ell in range(c.ell_max + 1)]
+                         for d in dims])
+        ctx.save_arrays("spectrum", dims=np.asarray(dims), eigenvalues=lam, multiplicity=mult,
+                        alpha=np.array([alpha_for(c, d) for d in dims]),
+                        initial_A=np.array([initial_excess(d, alpha_for(c, d), 1.0)
+                                            for d in dims]))
+
+    # ----------------------------------------------------------- from files only
+    def plot(self, run_dir: Path) -> list[Path]:
+        from mflab.plotting.three_spin_scaling import plot_all
+
+        return plot_all(Path(run_dir))
+
+    captions = {
+        "three-spin-scaling-laws": "Left: the excess E L_n(t) − L_∞(t) (relative to ½E f²) "
+                                   "against the width n, one colour per dimension d and one "
+                                   "marker per mean-field time t; points: the mean over "
+                                   "seeds minus the fitted L_∞, bars: one standard error of "
+                                   "the mean; lines: the fitted A n^−p; dashed black: slope "
+                                   "−1 (Rotskoff & Vanden-Eijnden's O(1/n)). Right: the "
+                                   "loss after converged training (exact weights, L-BFGS "
+                                   "centres) against n, mean ± standard error over seeds, "
+                                   "one colour per d; dotted, squares: the random-feature "
+                                   "optimum of the initial centres (weights alone).",
+    }
+
+    def headline(self, run_dir: Path) -> list[Headline]:
+        """The fitted exponent p at t = 0 (theory 1) and at the largest t per d; the
+        converged loss at the largest width per d."""
+        rows = []
+        tables = Path(run_dir) / "tables"
+        if (tables / "flow_fits.csv").is_file():
+            fits = read_table(run_dir, "flow_fits")
+            t_end = fits.t.max()
+            for _, r in fits[(fits.t == 0) | (fits.t == t_end)].iterrows():
+                ok = r.p_lo <= 1 <= r.p_hi
+                rows.append(Headline(
+                    f"d = {r.d}: exponent p of E L_n(t) − L_∞ at t = {r.t:g}",
+                    f"{r.p:.2f}", f"95 % bootstrap [{r.p_lo:.2f}, {r.p_hi:.2f}], "
+                    f"n = {r.n_min}–{r.n_max}",
+                    ("consistent with" if ok else "differs from") + " RVE's O(1/n)"))
+        if (tables / "converged.csv").is_file():
+            conv = read_table(run_dir, "converged")
+            for d, g in conv.groupby("d", sort=True):
+                r = g.loc[g.n.idxmax()]
+                rows.append(Headline(
+                    f"d = {d}: converged loss at n = {r.n} (weights alone: {r.rf_mean:.2g})",
+                    f"{r['mean']:.2e}", f"± {r.se:.1e} (standard error, {r.seeds} seeds)"))
+        return rows
+
+    def summarize(self, run_dir: Path) -> str:
+        from mflab.studies.three_spin_scaling_tables import summary_markdown
+
+        tables = {}
+        for name in ("spectrum", "flow", "flow_fits", "converged", "converged_fits"):
+            if (Path(run_dir) / "tables" / f"{name}.csv").is_file():
+                tables[name] = read_table(run_dir, name)
+        return summary_markdown(Path(run_dir), read_config(run_dir), tables)
+
+
+def _name(job: tuple) -> str:
+    return "spectrum" if job[0] == "spectrum" else f"{job[0]}_d{job[1]}_n{job[2]}"
+
+
+STUDY = ThreeSpinScalingStudy()
+
+__all__ = ["STUDY", "ThreeSpinScalingConfig", "ThreeSpinScalingStudy", "jobs"]
