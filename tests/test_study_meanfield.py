@@ -187,6 +187,40 @@ def test_convergence_estimators_and_local_slopes(tmp_path):
     assert np.allclose(local_slopes(tab, "eps", "gap").slope, 0.0)
 
 
+def test_weak_error_tables_recover_a_known_bias_law(tmp_path):
+    """Synthetic run: signed gaps 1/N + 2ε ± f with f = 1/√N of opposite sign in two
+    seeds (paired across ε, as the study draws them). Richardson in ε leaves the N-term
+    1/N exactly, in 1/N the ε-term 2ε exactly; the joint fit gives a = 1, p = 1, b = 2,
+    q = 1; the fluctuation's standard deviation is f·√2 with slope −1/2 in N."""
+    import json
+
+    from mflab.studies.mf_convergence import weak_error_tables
+
+    Ns, epss = [100, 200, 400, 800], [1e-4, 2e-4, 4e-4]
+    (tmp_path / "arrays").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"config": {"Ns": Ns, "epss": epss, "times": [1.0, 2.0]}}))
+    np.savez(tmp_path / "arrays" / "dd.npz", times=np.linspace(0, 2, 5), risk=np.ones(5),
+             err_risk=np.float64(1e-6))
+    for eps in epss:
+        for N in Ns:
+            b, f = 1 / N + 2 * eps, 1 / np.sqrt(N)
+            risk = 1 + np.array([[b + f] * 2, [b - f] * 2])
+            np.savez(tmp_path / "arrays" / f"gap_N{N}_eps{eps:g}", times=np.array([1.0, 2.0]),
+                     risk=risk)
+    tabs = weak_error_tables(tmp_path)
+    rich = tabs["richardson"]
+    in_eps, in_n = rich[rich["in"] == "eps"], rich[rich["in"] == "1/N"]
+    np.testing.assert_allclose(in_eps.limit, [1 / int(N) for N in in_eps.N], rtol=1e-9)
+    np.testing.assert_allclose(in_n.limit, [2 * float(e) for e in in_n.eps], rtol=1e-9)
+    fit = tabs["weak_error"].iloc[0]
+    np.testing.assert_allclose([fit.a, fit.p, fit.b, fit.q], [1, 1, 2, 1], rtol=1e-6)
+    fl = tabs["fluctuation"]
+    np.testing.assert_allclose(fl.sd, np.sqrt(2) / np.sqrt(fl.N), rtol=1e-9)
+    np.testing.assert_allclose(fl["slope in N"], -0.5, atol=1e-9)
+    assert (tabs["weak_error"]["DD error / smallest"] < 0.1).all()
+
+
 def test_radial_minimum_study_places_the_dd_end_points(tmp_path, monkeypatch):
     out = tmp_path / "rm"
     _run("run", "mf-radial-minimum", "--no-progress", "--out", str(out), "--set", "d=20",

@@ -45,13 +45,18 @@ def extrapolate(coarse, fine, *, ratio: float = 2.0, order: float = 1.0):
     return (g * np.asarray(fine, float) - np.asarray(coarse, float)) / (g - 1.0)
 
 
+#: Bounds of both exponents' search (a law outside them is reported at the bound).
+P_BOUNDS = (0.05, 8.0)
+
+
 def _design(N, eps, p, q):
     return np.stack([np.power(N, -p), np.power(eps, q)], axis=1)
 
 
 def _fit(N, eps, mean, se, start):
     """Weighted least squares of mean ≈ a N^−p + b ε^q: (a, b) solved exactly for each
-    (p, q) (variable projection), (p, q) by Levenberg–Marquardt from ``start``."""
+    (p, q) (variable projection), (p, q) by a trust-region search within ``P_BOUNDS``
+    from ``start`` (unbounded, a bootstrap replicate can send q where ε^q overflows)."""
     w = 1.0 / se
 
     def linear(pq):
@@ -59,8 +64,8 @@ def _fit(N, eps, mean, se, start):
         coef, *_ = np.linalg.lstsq(X, mean * w, rcond=None)
         return coef, X @ coef - mean * w
 
-    res = optimize.least_squares(lambda pq: linear(pq)[1], start, method="lm",
-                                 xtol=1e-12, ftol=1e-14)
+    res = optimize.least_squares(lambda pq: linear(pq)[1], np.clip(start, *P_BOUNDS),
+                                 bounds=P_BOUNDS, xtol=1e-12, ftol=1e-14)
     (a, b), r = linear(res.x)
     return np.array([a, res.x[0], b, res.x[1]]), float(r @ r)
 
@@ -79,7 +84,9 @@ def fit_weak_error(N, eps, bias, *, n_boot: int = 1000, level: float = 0.95,
 
     Returns ``{"a", "p", "b", "q"}`` estimates, ``"intervals"`` {name: (lo, hi)}, ``"chi2"``
     (weighted residual sum of squares, ≈ k − 4 when the model holds) and ``"dof"``. The
-    cell means are weighted by their standard errors sd/√S (floored at 1e-12 of the largest).
+    cell means are weighted by their standard errors sd/√S (floored at 1e-12 of the
+    largest), in the fit and in every bootstrap replicate (fixed weights: a replicate that
+    repeats one seed has no spread of its own).
     """
     N, eps = np.asarray(N, float), np.asarray(eps, float)
     bias = np.asarray(bias, float)
@@ -105,9 +112,10 @@ def fit_weak_error(N, eps, bias, *, n_boot: int = 1000, level: float = 0.95,
     est, chi2 = _fit(N, eps, mean, se, np.asarray(start, float))
     rng = np.random.default_rng(seed)
     boots = np.empty((n_boot, 4))
-    for i in range(n_boot):
+    for i in range(n_boot):  # the weights stay the sample's: they define the estimator
         pick = rng.integers(0, S, size=(k, S))
-        boots[i] = _fit(N, eps, *stats(np.take_along_axis(bias, pick, axis=1)), est[[1, 3]])[0]
+        boots[i] = _fit(N, eps, np.take_along_axis(bias, pick, axis=1).mean(axis=1), se,
+                        est[[1, 3]])[0]
     lo, hi = np.percentile(boots, [50 * (1 - level), 50 * (1 + level)], axis=0)
     names = ("a", "p", "b", "q")
     return {**dict(zip(names, est.tolist(), strict=True)),

@@ -116,8 +116,9 @@ class MfConvergenceStudy(Study):
                 continue
             steps = np.unique(np.maximum(1, np.round(np.asarray(c.times) / eps / c.block))
                               .astype(int) * c.block)
-            keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(ctx.key, N),
-                                                       int(round(eps * 1e9))), c.n_seeds + 1)
+            # the same keys for every ε: seed s starts from the same particles and draws
+            # the same samples at every step size, so the ε-cells of one N are paired
+            keys = jax.random.split(jax.random.fold_in(ctx.key, N), c.n_seeds + 1)
             th0 = np.stack([np.asarray(init_particles(k, units, N, c.d, c.kappa))
                             for k in keys[: c.n_seeds]])
             tr = sgd_trajectories(keys[c.n_seeds], units, data, th0, eps=eps,
@@ -133,6 +134,8 @@ class MfConvergenceStudy(Study):
             ctx.save_arrays(f"gap_N{N}_eps{eps:g}", times=t, gaps=gaps, risk=tr["risk"][:, 1:])
             ctx.save_checkpoint(progress=i + 2)
         ctx.save_table("gaps", gap_table(ctx.dir))
+        for name, table in weak_error_tables(ctx.dir).items():
+            ctx.save_table(name, table)
 
     def plot(self, run_dir: Path) -> list[Path]:
         from mflab.plotting.meanfield import plot_convergence
@@ -213,8 +216,39 @@ class MfConvergenceStudy(Study):
                   _grid(tab.assign(c=tab.gap / np.sqrt(np.maximum(1 / tab.N, tab.eps))), "c",
                         Ns, epss, se=False), "",
                   "Figure: `figures/convergence.png` (gap vs N, both estimators, with N^−1/2 "
-                  "and N^−1 guides and the crossover N = 1/ε marked; the local slopes vs N)."]
+                  "and N^−1 guides and the crossover N = 1/ε marked; the local slopes vs N).",
+                  ""]
+        lines += _weak_error_markdown(run_dir, float(dd["err_risk"]))
         return "\n".join(lines) + "\n"
+
+
+def _weak_error_markdown(run_dir: Path, err: float) -> list[str]:
+    """The summary's weak-error section from the saved tables (none: nothing)."""
+    from mflab.runs.io import read_table
+    from mflab.studies.three_spin_tables import _md
+
+    if not (Path(run_dir) / "tables" / "weak_error.csv").is_file():
+        return []
+    fits = read_table(run_dir, "weak_error")
+    fmt = {k: ".3g" for k in fits.columns if k not in ("t", "cells", "seeds", "dof")}
+    lines = ["## Weak error (SPEC D1)", "",
+             "The signed bias E R_N − R(ρ_t) (mean over seeds) fitted to a N^−p + b ε^q over "
+             "every (N, ε) cell, weighted by standard errors, 95 % bootstrap intervals over "
+             "seeds (Theorem 2.1 bounds one run's |gap| by C·sqrt(max(1/N, ε)); a weak error "
+             "of a smooth functional is expected as 1/N + ε). SPEC D1 asks the DD "
+             f"reference's error ({err:.2g}) to be ≤ 1/10 of the smallest bias it is "
+             "compared with (column `DD error / smallest`).", "", _md(fits, fmt), ""]
+    if (Path(run_dir) / "tables" / "richardson.csv").is_file():
+        rich = read_table(run_dir, "richardson")
+        lines += ["Richardson extrapolation per seed (order 1; mean over seeds and times ± "
+                  "standard error): in ε at fixed N leaves the N-term, in 1/N at fixed ε "
+                  "the ε-term.", "", _md(rich, {"limit": ".3e", "se": ".2e"}), ""]
+    if (Path(run_dir) / "tables" / "fluctuation.csv").is_file():
+        fl = read_table(run_dir, "fluctuation")
+        lines += ["Per-run fluctuation: standard deviation over seeds of the signed gap "
+                  "(mean over times), and its log-log slope in N per ε (expected −1/2):", "",
+                  _md(fl, {"sd": ".3e", "slope in N": "+.2f", "slope se": ".2f"}), ""]
+    return lines
 
 
 def gap_table(run_dir: Path):
@@ -236,6 +270,82 @@ def gap_table(run_dir: Path):
                          "bias": float(np.abs(signed.mean(0)).mean()),
                          "bias_se": float(_se(signed).mean())})
     return pd.DataFrame(rows)
+
+
+def weak_error_tables(run_dir: Path) -> dict:
+    """The weak-error reading of the gaps (SPEC D1), from the saved arrays:
+
+    * ``weak_error`` — per time t, the joint fit of the signed bias E R_N − R(ρ_t) to
+      a N^−p + b ε^q over every (N, ε) cell (:func:`~mflab.meanfield.weak_error.
+      fit_weak_error`, 95 % bootstrap intervals over seeds), with the smallest |bias| of
+      the cells and the DD reference's error estimate as a share of it (SPEC: ≤ 1/10);
+    * ``richardson`` — Richardson extrapolation per seed (:func:`~mflab.meanfield.
+      weak_error.extrapolate`, order 1): in ε between consecutive step sizes at fixed N
+      (what is left is the N-term at that N) and in 1/N between consecutive widths at
+      fixed ε (the ε-term at that ε); mean over seeds and times ± standard error over
+      seeds (the ε-cells of one N share their seeds, so the differences are paired);
+    * ``fluctuation`` — the standard deviation over seeds of the signed gap per (N, ε)
+      (mean over times), whose decay in N is expected as N^−1/2 (a run's own fluctuation),
+      with the least-squares log-log slope per ε and its standard error.
+
+    Empty tables where the run has fewer than 2 seeds (nothing to fit or extrapolate).
+    """
+    import pandas as pd
+
+    from mflab.meanfield.weak_error import extrapolate, fit_weak_error
+
+    cfg = read_config(run_dir)
+    dd = read_arrays(run_dir, "dd")
+    err = float(dd["err_risk"])
+    Ns, epss = sorted(cfg["Ns"]), sorted(cfg["epss"])
+    signed = {}
+    for eps in epss:
+        for N in Ns:
+            a = read_arrays(run_dir, f"gap_N{N}_eps{eps:g}")
+            signed[N, eps] = a["risk"] - np.interp(a["times"], dd["times"], dd["risk"])[None]
+    S = next(iter(signed.values())).shape[0]
+    if S < 2:
+        return {}
+    fits, rich, fluct = [], [], []
+    keys = list(signed)
+    for j, t in enumerate(cfg["times"]):
+        bias = np.stack([signed[k][:, j] for k in keys])  # (cells, seeds)
+        smallest = float(np.abs(bias.mean(axis=1)).min())
+        row = {"t": t, "cells": len(keys), "seeds": S, "smallest |bias|": smallest,
+               "DD error / smallest": err / smallest if smallest > 0 else float("inf")}
+        if len(keys) >= 5 and len(Ns) >= 2 and len(epss) >= 2:
+            fit = fit_weak_error([k[0] for k in keys], [k[1] for k in keys], bias,
+                                 n_boot=500)
+            for name in ("a", "p", "b", "q"):
+                row[name] = fit[name]
+                row[f"{name}_lo"], row[f"{name}_hi"] = fit["intervals"][name]
+            row |= {"chi2": fit["chi2"], "dof": fit["dof"]}
+        fits.append(row)
+
+    def extrapolated(coarse, fine, ratio):
+        per_seed = extrapolate(coarse, fine, ratio=ratio).mean(axis=1)  # mean over times
+        return float(per_seed.mean()), float(per_seed.std(ddof=1) / np.sqrt(S))
+
+    for N in Ns:
+        for e_fine, e_coarse in zip(epss[:-1], epss[1:], strict=True):
+            m, se = extrapolated(signed[N, e_coarse], signed[N, e_fine], e_coarse / e_fine)
+            rich.append({"in": "eps", "N": N, "eps": f"{e_fine:g},{e_coarse:g}",
+                         "limit": m, "se": se, "term": f"N-term at N = {N}"})
+    for eps in epss:
+        for n_lo, n_hi in zip(Ns[:-1], Ns[1:], strict=True):
+            m, se = extrapolated(signed[n_lo, eps], signed[n_hi, eps], n_hi / n_lo)
+            rich.append({"in": "1/N", "N": f"{n_lo},{n_hi}", "eps": f"{eps:g}",
+                         "limit": m, "se": se, "term": f"eps-term at eps = {eps:g}"})
+    for eps in epss:
+        sd = [float(signed[N, eps].std(axis=0, ddof=1).mean()) for N in Ns]
+        slope, slope_se = (np.polyfit(np.log(Ns), np.log(sd), 1, cov=True)
+                           if len(Ns) >= 4 else (np.polyfit(np.log(Ns), np.log(sd), 1), None))
+        for N, v in zip(Ns, sd, strict=True):
+            fluct.append({"eps": eps, "N": N, "sd": v, "slope in N": float(slope[0]),
+                          "slope se": float(np.sqrt(slope_se[0, 0])) if slope_se is not None
+                          else float("nan")})
+    return {"weak_error": pd.DataFrame(fits), "richardson": pd.DataFrame(rich),
+            "fluctuation": pd.DataFrame(fluct)}
 
 
 def _se(x: np.ndarray) -> np.ndarray:
