@@ -189,7 +189,7 @@ def test_convergence_estimators_and_local_slopes(tmp_path):
 
 def test_weak_error_tables_recover_a_known_bias_law(tmp_path):
     """Synthetic run: signed gaps 1/N + 2ε ± f with f = 1/√N of opposite sign in two
-    seeds (paired across ε, as the study draws them). Richardson in ε leaves the N-term
+    seeds. Richardson in ε leaves the N-term
     1/N exactly, in 1/N the ε-term 2ε exactly; the joint fit gives a = 1, p = 1, b = 2,
     q = 1; the fluctuation's standard deviation is f·√2 with slope −1/2 in N."""
     import json

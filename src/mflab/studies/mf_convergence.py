@@ -116,9 +116,8 @@ class MfConvergenceStudy(Study):
                 continue
             steps = np.unique(np.maximum(1, np.round(np.asarray(c.times) / eps / c.block))
                               .astype(int) * c.block)
-            # the same keys for every ε: seed s starts from the same particles and draws
-            # the same samples at every step size, so the ε-cells of one N are paired
-            keys = jax.random.split(jax.random.fold_in(ctx.key, N), c.n_seeds + 1)
+            keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(ctx.key, N),
+                                                       int(round(eps * 1e9))), c.n_seeds + 1)
             th0 = np.stack([np.asarray(init_particles(k, units, N, c.d, c.kappa))
                             for k in keys[: c.n_seeds]])
             tr = sgd_trajectories(keys[c.n_seeds], units, data, th0, eps=eps,
@@ -283,7 +282,9 @@ def weak_error_tables(run_dir: Path) -> dict:
       weak_error.extrapolate`, order 1): in ε between consecutive step sizes at fixed N
       (what is left is the N-term at that N) and in 1/N between consecutive widths at
       fixed ε (the ε-term at that ε); mean over seeds and times ± standard error over
-      seeds (the ε-cells of one N share their seeds, so the differences are paired);
+      seeds (every cell draws its own seeds, so seed s of two cells are independent
+      draws and the standard error is that of a difference of independent means; runs
+      sharing their seeds across ε would pair them and shrink it);
     * ``fluctuation`` — the standard deviation over seeds of the signed gap per (N, ε)
       (mean over times), whose decay in N is expected as N^−1/2 (a run's own fluctuation),
       with the least-squares log-log slope per ε and its standard error.
