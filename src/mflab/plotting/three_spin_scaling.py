@@ -37,6 +37,7 @@ def plot_all(run_dir: Path) -> list[Path]:
             dims, widths["flow"] = sorted(set(fits.d)), set(flow.n)
             times = sorted(set(fits.t))
             fit_label = "fitted A n^(−p) (over the points' range)"
+            fits = fits[fits["range"] == "all"]
             for (d, t), g in flow.groupby(["d", "t"], sort=True):
                 fit = fits[(fits.d == d) & (fits.t == t)].iloc[0]
                 col, mk = colors[dims.index(d) % len(colors)], MARKERS[times.index(t) % 6]
@@ -63,11 +64,11 @@ def plot_all(run_dir: Path) -> list[Path]:
                 col = colors[(dims.index(d) if d in dims else len(dims) + cdims.index(d))
                              % len(colors)]
                 right.errorbar(g.n, g["mean"], yerr=g.se, fmt="o-", color=col, ms=4,
-                               capsize=2, label=f"d = {d}: converged")
+                               capsize=2, label=f"d = {d}: exact weights, L-BFGS centres")
                 right.plot(g.n, g.rf_mean, "s:", color=col, ms=3,
                            label=f"d = {d}: weights alone")
             right.set(xscale="log", yscale="log", xlabel="width n",
-                      ylabel="L / (½E f²)", title="converged training")
+                      ylabel="L / (½E f²)", title="trained to (near) convergence")
         else:
             right.axis("off")
         for ax, ns in ((left, widths["flow"]), (right, widths["conv"])):

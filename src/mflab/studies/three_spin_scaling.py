@@ -98,7 +98,8 @@ class ThreeSpinScalingConfig(StudyConfig):
         """One chunk of agents of the largest flow cell (bounded by ``_CHUNK_BYTES``, or
         one agent) and the L-BFGS search of the largest converged cell (K, its eigen-
         vectors and the gradient's temporaries)."""
-        flow = max(_CHUNK_BYTES, _BYTES_PER_ENTRY * max(self.ns) ** 2)
+        agent = _BYTES_PER_ENTRY * max(self.ns) ** 2
+        flow = max(agent, min(_CHUNK_BYTES, self.seeds * agent))
         conv = _BYTES_PER_ENTRY * max(self.conv_ns) ** 2 if self.conv_dims else 0
         return int(max(flow, conv) + 200 * 2**20)
 
@@ -280,9 +281,10 @@ class ThreeSpinScalingStudy(Study):
                                    "seeds minus the fitted L_∞, bars: one standard error of "
                                    "the mean; lines: the fitted A n^−p; dashed black: slope "
                                    "−1 (Rotskoff & Vanden-Eijnden's O(1/n)). Right: the "
-                                   "loss after converged training (exact weights, L-BFGS "
-                                   "centres) against n, mean ± standard error over seeds, "
-                                   "one colour per d; dotted, squares: the random-feature "
+                                   "loss after training with exact weights and L-BFGS "
+                                   "centres (to gtol or max_iter) against n, mean ± "
+                                   "standard error over seeds, one colour per d; "
+                                   "dotted, squares: the random-feature "
                                    "optimum of the initial centres (weights alone).",
     }
 
@@ -293,6 +295,7 @@ class ThreeSpinScalingStudy(Study):
         tables = Path(run_dir) / "tables"
         if (tables / "flow_fits.csv").is_file():
             fits = read_table(run_dir, "flow_fits")
+            fits = fits[fits["range"] == "all"]
             t_end = fits.t.max()
             for _, r in fits[(fits.t == 0) | (fits.t == t_end)].iterrows():
                 ok = r.p_lo <= 1 <= r.p_hi
@@ -306,7 +309,8 @@ class ThreeSpinScalingStudy(Study):
             for d, g in conv.groupby("d", sort=True):
                 r = g.loc[g.n.idxmax()]
                 rows.append(Headline(
-                    f"d = {d}: converged loss at n = {r.n} (weights alone: {r.rf_mean:.2g})",
+                    f"d = {d}: loss after L-BFGS on the centres (exact weights) at n = {r.n} "
+                    f"(weights alone: {r.rf_mean:.2g})",
                     f"{r['mean']:.2e}", f"± {r.se:.1e} (standard error, {r.seeds} seeds)"))
         return rows
 
