@@ -93,7 +93,7 @@ STUDIES: dict[str, Entry] = {
         "mflab.studies.three_spin_scaling:STUDY",
         "D2: Rotskoff–Vanden-Eijnden's O(1/n) on the 3-spin kernel networks: the "
         "excess loss vs n at fixed times and at convergence, fitted with intervals.",
-        quick_s=15,
+        quick_s=20,
     ),
 }
 
