@@ -220,6 +220,8 @@ def test_quick_run_recovers_the_exact_law_at_t0_and_draws_its_figure(quick_run, 
     assert t0.p_lo <= 1.0 <= t0.p_hi
     conv = read_table(run, "converged")
     assert (conv["mean"] < conv.rf_mean).all()
+    timing = read_table(run, "timing")  # every cell's own wall time
+    assert len(timing) == 8 and (timing.seconds > 0).all()
     spec = read_table(run, "spectrum")
     assert set(spec.ell) == set(range(5))
     names = check_study_figures("three-spin-scaling", run, monkeypatch)

@@ -130,10 +130,14 @@ class Cell(NamedTuple):
     key_data: tuple[int, ...]
 
     def __call__(self) -> dict[str, np.ndarray]:
+        """The cell's arrays, with its own wall time in ``seconds`` (where the run's time
+        went, whichever worker ran it)."""
         import jax
 
+        t0 = time.perf_counter()
         with jax.enable_x64(True):
-            return _flow(self) if self.part == "flow" else _converged(self)
+            out = _flow(self) if self.part == "flow" else _converged(self)
+        return out | {"seconds": np.float64(time.perf_counter() - t0)}
 
 
 def run_cell(cell: Cell) -> dict[str, np.ndarray]:
@@ -162,6 +166,8 @@ def _problem(cell: Cell):
 
 def _flow(cell: Cell) -> dict[str, np.ndarray]:
     """Exact-gradient mean-field flow of every seed's nested network, read at ``times``."""
+    import jax
+
     from mflab.studies import three_spin_train as T
 
     c = cell.config
@@ -171,8 +177,6 @@ def _flow(cell: Cell) -> dict[str, np.ndarray]:
                                  momentum=0.0, mass_ratio=0.0, M=2, burn_in=0, excess=1.0)
     read = [int(round(t / c["dt"])) for t in c["times"]]
     chunk = max(1, int(_CHUNK_BYTES // (_BYTES_PER_ENTRY * cell.n**2)))
-    import jax
-
     losses, diverged = [], []
     for lo in range(0, c["seeds"], chunk):
         part = type(x0)(x0.c[lo:lo + chunk], x0.z[lo:lo + chunk])
@@ -319,7 +323,8 @@ class ThreeSpinScalingStudy(Study):
         from mflab.studies.three_spin_scaling_tables import summary_markdown
 
         tables = {}
-        for name in ("spectrum", "flow", "flow_fits", "converged", "converged_fits"):
+        for name in ("spectrum", "flow", "flow_fits", "converged", "converged_fits",
+                     "timing"):
             if (Path(run_dir) / "tables" / f"{name}.csv").is_file():
                 tables[name] = read_table(run_dir, name)
         return summary_markdown(Path(run_dir), read_config(run_dir), tables)

@@ -56,7 +56,8 @@ def _fit_row(ns, values, n_boot) -> dict:
 
 def build_tables(run_dir: Path, config) -> dict[str, pd.DataFrame]:
     """``spectrum``, ``flow`` (mean and standard error per d, t, n), ``flow_fits`` (per d, t;
-    at t = 0 with the exact law's L_∞ = 1 and A), ``converged`` and ``converged_fits``."""
+    at t = 0 with the exact law's L_∞ = 1 and A), ``converged``, ``converged_fits`` and
+    ``timing`` (each cell's wall time: where the run's time went)."""
     c = _cfg(config)
     out: dict[str, pd.DataFrame] = {}
     spec = _arrays(run_dir, "spectrum")
@@ -70,7 +71,7 @@ def build_tables(run_dir: Path, config) -> dict[str, pd.DataFrame]:
                              "tau = 1/lambda": 1.0 / float(v),
                              "lambda_0/lambda": float(lam[0] / v)})
         out["spectrum"] = pd.DataFrame(rows)
-    flow, fits = [], []
+    flow, fits, timing = [], [], []
     for d in c["dims"]:
         cells = [_arrays(run_dir, f"flow_d{d}_n{n}") for n in c["ns"]]
         if not any(x is not None for x in cells):
@@ -96,6 +97,8 @@ def build_tables(run_dir: Path, config) -> dict[str, pd.DataFrame]:
                           "theory A": float(spec["initial_A"][i]) * c0 * c0 / half}
             fits += [{"d": d, "t": t} | row | theory
                      for row in _fit_rows(c["ns"], values, c["n_boot"])]
+        timing += [{"part": "flow", "d": d, "n": n, "seconds": _seconds(x)}
+                   for n, x in zip(c["ns"], cells, strict=True) if x is not None]
     if flow:
         out["flow"] = pd.DataFrame(flow)
         out["flow_fits"] = pd.DataFrame(fits)
@@ -111,7 +114,7 @@ def build_tables(run_dir: Path, config) -> dict[str, pd.DataFrame]:
                      float(np.log(x["loss"].mean() / previous[1]) / np.log(n / previous[0])))
             previous = (n, x["loss"].mean())
             conv.append({"d": d, "n": n, "mean": float(x["loss"].mean()),
-                         "local slope": slope,
+                         "local slope": slope, "seconds": _seconds(x),
                          "se": float(x["loss"].std(ddof=1) / np.sqrt(S)),
                          "rf_mean": float(x["rf_loss"].mean()),
                          "median iterations": float(np.median(x["iterations"])),
@@ -124,7 +127,16 @@ def build_tables(run_dir: Path, config) -> dict[str, pd.DataFrame]:
     if conv:
         out["converged"] = pd.DataFrame(conv)
         out["converged_fits"] = pd.DataFrame(cfits)
+        timing += [{"part": "converged", "d": r["d"], "n": r["n"], "seconds": r["seconds"]}
+                   for r in conv]
+    if timing:
+        out["timing"] = pd.DataFrame(timing)
     return out
+
+
+def _seconds(arrays) -> float:
+    """A cell's wall time (NaN for cells saved before cells recorded it)."""
+    return float(arrays["seconds"]) if "seconds" in arrays else float("nan")
 
 
 _FIT_FMT = {k: ".3g" for k in ("L_inf", "L_inf_lo", "L_inf_hi", "A", "A_lo", "A_hi",
@@ -165,6 +177,7 @@ def summary_markdown(run_dir: Path, cfg: dict, tables: dict[str, pd.DataFrame]) 
                   f"{cfg['conv_seeds']} seeds, at most {cfg['max_iter']} iterations, "
                   f"gtol {cfg['gtol']:g})", "",
                   _md(tables["converged"], {"mean": ".3e", "local slope": "+.2f",
+                                            "seconds": ".0f",
                                             "se": ".2e", "rf_mean": ".3e",
                                             "median iterations": "g", "median rate": ".2e"}),
                   "", "`rf_mean`: the random-feature optimum of the initial centres (weights "
@@ -174,4 +187,12 @@ def summary_markdown(run_dir: Path, cfg: dict, tables: dict[str, pd.DataFrame]) 
                   "the converged one. `local slope`: d log(mean)/d log n from the previous "
                   "width.", "",
                   _md(tables["converged_fits"], _FIT_FMT), ""]
+    if "timing" in tables:
+        t = tables["timing"]
+        by = t.groupby("part")["seconds"].sum(min_count=1)
+        lines += ["## Where the time went", "",
+                  "Wall time of the cells where they ran, summed per part (a pool or cluster "
+                  "runs several at once): "
+                  + ", ".join(f"{k} {v:.0f} s" if np.isfinite(v) else f"{k} not recorded"
+                              for k, v in by.items()) + " (`tables/timing.csv`).", ""]
     return "\n".join(lines)
