@@ -31,19 +31,37 @@ from mflab.validation import check_int
 P_BOUNDS = (0.05, 8.0)
 
 
-def _fit(n, mean, se, p0):
-    """Weighted least squares of mean ≈ L + A n^−p: (L, A) exact for each p, p bounded."""
+def variable_projection(design, mean, se, start):
+    """Weighted least squares of mean ≈ design(θ) @ coef (Golub & Pereyra, SIAM J. Numer.
+    Anal. 10, 1973): the linear coefficients are solved exactly for each θ, the exponents
+    θ by a trust-region search within ``P_BOUNDS`` from ``start`` (unbounded, a bootstrap
+    replicate can send an exponent where the design overflows).
+
+    Args:
+      design: θ ↦ ``(k, m)`` columns; mean, se: ``(k,)`` values and their standard errors
+        (weights 1/se); start: the first θ (clipped into the bounds).
+
+    Returns ``(coef, θ, chi2)``, chi2 the weighted residual sum of squares.
+    """
     w = 1.0 / se
 
-    def linear(p):
-        X = np.stack([np.ones_like(n), n ** (-p)], axis=1) * w[:, None]
+    def linear(theta):
+        X = design(theta) * w[:, None]
         coef, *_ = np.linalg.lstsq(X, mean * w, rcond=None)
         return coef, X @ coef - mean * w
 
-    res = optimize.least_squares(lambda p: linear(p[0])[1], [p0], bounds=P_BOUNDS,
+    res = optimize.least_squares(lambda theta: linear(theta)[1],
+                                 np.clip(np.atleast_1d(start), *P_BOUNDS), bounds=P_BOUNDS,
                                  xtol=1e-12, ftol=1e-14)
-    (L, A), r = linear(res.x[0])
-    return np.array([L, A, res.x[0]]), float(r @ r)
+    coef, r = linear(res.x)
+    return coef, res.x, float(r @ r)
+
+
+def _fit(n, mean, se, p0):
+    """mean ≈ L + A n^−p by :func:`variable_projection`: returns ([L, A, p], chi2)."""
+    (L, A), (p,), chi2 = variable_projection(
+        lambda th: np.stack([np.ones_like(n), n ** (-th[0])], axis=1), mean, se, p0)
+    return np.array([L, A, p]), chi2
 
 
 def _stats(values):

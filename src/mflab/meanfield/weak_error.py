@@ -23,8 +23,8 @@ A 210 (1911); Efron & Tibshirani, *An Introduction to the Bootstrap* (1993), §1
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize
 
+from mflab.scaling import variable_projection
 from mflab.validation import check_int, check_positive
 
 
@@ -45,29 +45,16 @@ def extrapolate(coarse, fine, *, ratio: float = 2.0, order: float = 1.0):
     return (g * np.asarray(fine, float) - np.asarray(coarse, float)) / (g - 1.0)
 
 
-#: Bounds of both exponents' search (a law outside them is reported at the bound).
-P_BOUNDS = (0.05, 8.0)
-
-
 def _design(N, eps, p, q):
     return np.stack([np.power(N, -p), np.power(eps, q)], axis=1)
 
 
 def _fit(N, eps, mean, se, start):
-    """Weighted least squares of mean ≈ a N^−p + b ε^q: (a, b) solved exactly for each
-    (p, q) (variable projection), (p, q) by a trust-region search within ``P_BOUNDS``
-    from ``start`` (unbounded, a bootstrap replicate can send q where ε^q overflows)."""
-    w = 1.0 / se
-
-    def linear(pq):
-        X = _design(N, eps, *pq) * w[:, None]
-        coef, *_ = np.linalg.lstsq(X, mean * w, rcond=None)
-        return coef, X @ coef - mean * w
-
-    res = optimize.least_squares(lambda pq: linear(pq)[1], np.clip(start, *P_BOUNDS),
-                                 bounds=P_BOUNDS, xtol=1e-12, ftol=1e-14)
-    (a, b), r = linear(res.x)
-    return np.array([a, res.x[0], b, res.x[1]]), float(r @ r)
+    """mean ≈ a N^−p + b ε^q by :func:`mflab.scaling.variable_projection` ((a, b) exact
+    for each (p, q), the exponents bounded): returns ([a, p, b, q], chi2)."""
+    (a, b), (p, q), chi2 = variable_projection(lambda pq: _design(N, eps, *pq), mean, se,
+                                               start)
+    return np.array([a, p, b, q]), chi2
 
 
 def fit_weak_error(N, eps, bias, *, n_boot: int = 1000, level: float = 0.95,

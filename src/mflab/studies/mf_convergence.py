@@ -224,7 +224,7 @@ class MfConvergenceStudy(Study):
 def _weak_error_markdown(run_dir: Path, err: float) -> list[str]:
     """The summary's weak-error section from the saved tables (none: nothing)."""
     from mflab.runs.io import read_table
-    from mflab.studies.three_spin_tables import _md
+    from mflab.studies.markdown import markdown_table
 
     if not (Path(run_dir) / "tables" / "weak_error.csv").is_file():
         return []
@@ -236,17 +236,17 @@ def _weak_error_markdown(run_dir: Path, err: float) -> list[str]:
              "seeds (Theorem 2.1 bounds one run's |gap| by C·sqrt(max(1/N, ε)); a weak error "
              "of a smooth functional is expected as 1/N + ε). SPEC D1 asks the DD "
              f"reference's error ({err:.2g}) to be ≤ 1/10 of the smallest bias it is "
-             "compared with (column `DD error / smallest`).", "", _md(fits, fmt), ""]
+             "compared with (column `DD error / smallest`).", "", markdown_table(fits, fmt), ""]
     if (Path(run_dir) / "tables" / "richardson.csv").is_file():
         rich = read_table(run_dir, "richardson")
         lines += ["Richardson extrapolation per seed (order 1; mean over seeds and times ± "
                   "standard error): in ε at fixed N leaves the N-term, in 1/N at fixed ε "
-                  "the ε-term.", "", _md(rich, {"limit": ".3e", "se": ".2e"}), ""]
+                  "the ε-term.", "", markdown_table(rich, {"limit": ".3e", "se": ".2e"}), ""]
     if (Path(run_dir) / "tables" / "fluctuation.csv").is_file():
         fl = read_table(run_dir, "fluctuation")
         lines += ["Per-run fluctuation: standard deviation over seeds of the signed gap "
                   "(mean over times), and its log-log slope in N per ε (expected −1/2):", "",
-                  _md(fl, {"sd": ".3e", "slope in N": "+.2f", "slope se": ".2f"}), ""]
+                  markdown_table(fl, {"sd": ".3e", "slope in N": "+.2f", "slope se": ".2f"}), ""]
     return lines
 
 

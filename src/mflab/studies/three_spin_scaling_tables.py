@@ -13,7 +13,7 @@ import pandas as pd
 
 from mflab.runs.io import read_arrays
 from mflab.scaling import fit_power_law
-from mflab.studies.three_spin_tables import _md
+from mflab.studies.markdown import markdown_table
 
 
 def _arrays(run_dir: Path, name: str):
@@ -159,24 +159,24 @@ def summary_markdown(run_dir: Path, cfg: dict, tables: dict[str, pd.DataFrame]) 
                   "The weights' flow at fixed centres relaxes the degree-ℓ harmonics in "
                   "mean-field time τ_ℓ = 1/λ_ℓ; the cubic target needs ℓ = 3, and a stable "
                   "time step is ≲ 1/λ_0, so it takes ≳ λ_0/λ_3 steps.", "",
-                  _md(tables["spectrum"], {"alpha": ".3g", "lambda": ".3e",
+                  markdown_table(tables["spectrum"], {"alpha": ".3g", "lambda": ".3e",
                                            "tau = 1/lambda": ".3e",
                                            "lambda_0/lambda": ".3e"}), ""]
     if "flow_fits" in tables:
         lines += [f"## Fixed mean-field time (exact-gradient flow, dt = {cfg['dt']:g}, "
                   f"{cfg['seeds']} seeds, n = {', '.join(map(str, cfg['ns']))})", "",
-                  _md(tables["flow_fits"], _FIT_FMT), "",
+                  markdown_table(tables["flow_fits"], _FIT_FMT), "",
                   "At t = 0 the law is exact (theory columns: L_∞ = 1, A = c0² K(1)/6 "
                   "relative to ½E f², p = 1); the fit must cover them. Each law is fitted "
                   "over every width and over the widths ≥ 4× the smallest; chi2/dof ≫ 1 "
                   "(say > 10) means no power law with offset describes the means.", "",
                   "Mean and standard error per width (`tables/flow.csv`):", "",
-                  _md(tables["flow"], {"t": "g", "mean": ".5g", "se": ".2e"}), ""]
+                  markdown_table(tables["flow"], {"t": "g", "mean": ".5g", "se": ".2e"}), ""]
     if "converged" in tables:
         lines += [f"## Converged training (exact weights c = n K⁺F, L-BFGS centres, "
                   f"{cfg['conv_seeds']} seeds, at most {cfg['max_iter']} iterations, "
                   f"gtol {cfg['gtol']:g})", "",
-                  _md(tables["converged"], {"mean": ".3e", "local slope": "+.2f",
+                  markdown_table(tables["converged"], {"mean": ".3e", "local slope": "+.2f",
                                             "seconds": ".0f",
                                             "se": ".2e", "rf_mean": ".3e",
                                             "median iterations": "g", "median rate": ".2e"}),
@@ -186,7 +186,7 @@ def summary_markdown(run_dir: Path, cfg: dict, tables: dict[str, pd.DataFrame]) 
                   "the others ran out of iterations, and their loss is an upper bound of "
                   "the converged one. `local slope`: d log(mean)/d log n from the previous "
                   "width.", "",
-                  _md(tables["converged_fits"], _FIT_FMT), ""]
+                  markdown_table(tables["converged_fits"], _FIT_FMT), ""]
     if "timing" in tables:
         t = tables["timing"]
         by = t.groupby("part")["seconds"].sum(min_count=1)

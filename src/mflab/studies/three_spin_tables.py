@@ -14,6 +14,7 @@ import pandas as pd
 
 from mflab.runs.io import read_arrays
 from mflab.studies import three_spin_train as T
+from mflab.studies.markdown import markdown_table as _md
 
 
 def _arrays(run_dir: Path, name: str) -> dict[str, np.ndarray] | None:
@@ -143,19 +144,6 @@ def _slope_row(d: int, mode: str, dt: float, t: float, ns: np.ndarray, med: np.n
             "slope se": se,
             "all-n range": f"{ns.min() if ns.size else ''}-{ns.max() if ns.size else ''}",
             "all-n slope": full, "local slopes": " ".join(f"{s:+.2f}" for s in local)}
-
-
-def _md(df: pd.DataFrame, formats: dict[str, str]) -> str:
-    if df.empty:
-        return "(none)"
-    cols = list(df.columns)
-    rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in df.itertuples(index=False):
-        cells = ["—" if isinstance(v, float) and not np.isfinite(v) else
-                 format(v, formats[k]) if k in formats and isinstance(v, float) else str(v)
-                 for k, v in zip(cols, r, strict=True)]
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
 
 
 def summary_markdown(run_dir: Path, cfg: dict, tables: dict[str, pd.DataFrame]) -> str:
