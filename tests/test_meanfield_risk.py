@@ -100,6 +100,9 @@ def test_many_close_pairs_are_handled_in_blocks():
     for max_close in (7, 64, None):
         # the same quadrature for close pairs, series (< 1e-11) for the rest
         assert abs(float(exact_risk(units, data, theta, max_close=max_close)) - r_quad) < 1e-9
+    for rows in (1, 7, 29):  # pairs formed in row blocks (the last one padded and masked)
+        assert abs(float(exact_risk(units, data, theta, rows=rows, max_close=64))
+                   - r_quad) < 1e-9, rows
 
 
 def test_exact_risk_gradient_matches_finite_differences_across_blocks():
@@ -113,13 +116,13 @@ def test_exact_risk_gradient_matches_finite_differences_across_blocks():
     theta = r * jnp.ones((1, 6)) / jnp.sqrt(6.0) + 0.05 * jax.random.normal(k2, (20, 6))
     v = jax.random.normal(k3, theta.shape)
     h = 1e-4
-    for max_close in (7, None):
-        def f(t, mc=max_close):
-            return exact_risk(units, data, t, max_close=mc)
+    for max_close, rows in ((7, None), (None, None), (7, 6)):
+        def f(t, mc=max_close, r=rows):
+            return exact_risk(units, data, t, max_close=mc, rows=r)
 
         g = jax.grad(f)(theta)
         fd = (float(f(theta + h * v)) - float(f(theta - h * v))) / (2 * h)
-        assert abs(float(jnp.vdot(g, v)) - fd) < 1e-6 * abs(fd), (max_close, fd)
+        assert abs(float(jnp.vdot(g, v)) - fd) < 1e-6 * abs(fd), (max_close, rows, fd)
 
 
 def interaction_rho(units, data, theta):

@@ -39,8 +39,9 @@ def test_machine_memory_is_at_most_the_physical_memory():
 @pytest.mark.parametrize("name", registry.names())
 def test_every_study_estimates_its_memory(name):
     """Every preset fits a small machine (quick < 1 GiB, paper < 16 GiB), and the estimate
-    grows with the sizes: linearly in the agents of C6, faster than linearly in the width
-    N of the mean-field studies (their exact risk sums over pairs of units)."""
+    grows with the sizes: linearly in the agents of C6; in the width N of the mean-field
+    studies through the particles (their exact risk forms its pairs of units in blocks of
+    bounded size, so it does not grow like N², and the DD's part does not grow at all)."""
     cls = registry.get(name).Config
     quick, paper = build_config(cls, "quick"), build_config(cls, "paper")
     assert 0 < quick.memory_bytes() < GiB and 0 < paper.memory_bytes() < 16 * GiB
@@ -49,7 +50,7 @@ def test_every_study_estimates_its_memory(name):
     if field is not None:
         big = build_config(cls, "quick", {field: 100 * getattr(quick, field)})
         ratio = big.memory_bytes() / quick.memory_bytes()
-        assert (90 < ratio <= 100) if name == "mueller-brown" else ratio > 100
+        assert (90 < ratio <= 100) if name == "mueller-brown" else 2 < ratio < 100
 
 
 def test_a_config_over_the_limit_is_refused_with_its_estimate():

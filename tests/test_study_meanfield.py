@@ -101,7 +101,31 @@ def test_convergence_gaps_shrink_with_n_and_grow_with_eps(tmp_path, monkeypatch)
     assert gap(800, 1e-4) < 0.5 * gap(50, 1e-4)
     assert gap(800, 3.2e-3) > 2 * gap(800, 1e-4)
     assert float(read_arrays(out, "dd")["err_risk"]) < 0.2 * gap(800, 1e-4)
+    # paired in ε (SPEC D1's Richardson): seed s starts from the same units at every ε
+    a, b = (read_arrays(out, f"gap_N800_eps{e:g}") for e in (1e-4, 3.2e-3))
+    assert np.array_equal(a["risk0"], b["risk0"]) and a["risk0"][0] != a["risk0"][1]
     check_study_figures("mf-convergence", out, monkeypatch)
+
+
+def test_convergence_cell_runs_alike_in_a_fresh_worker():
+    """A cell carries its precision and the run's key: in a spawned interpreter (where JAX
+    starts in float32) it returns the same float64 arrays, bit for bit, as here."""
+    from mflab.runs.config import build_config
+    from mflab.runs.executor import PoolExecutor
+    from mflab.studies.mf_convergence import Cell, MfConvergenceConfig, run_cell
+
+    cfg = build_config(MfConvergenceConfig, "quick", ["d=8", "times=0.02,0.04",
+                                                      "n_seeds=2"]).to_dict()
+    cell = Cell(30, 1e-3, cfg, (0, 7), True)
+    here = run_cell(cell)
+    pool = PoolExecutor(1)
+    try:
+        there = pool.map(run_cell, [cell])[0]
+    finally:
+        pool.close()
+    assert there["risk"].dtype == np.float64 and there["risk"].shape == (2, 2)
+    for k in ("steps", "times", "risk", "risk0"):
+        np.testing.assert_array_equal(here[k], there[k])
 
 
 def test_bad_mean_field_configs_are_refused():

@@ -194,54 +194,80 @@ def _class_stats(units, data, theta):
     return amp, mu, s, rho
 
 
-def _u_series(sig, mu, s, rho, n_terms):
-    """Σ_n c_n(i) c_n(j) ρ_ij^n per class by Horner, shape (2, N, N)."""
-    c = hermite_coeffs(sig, mu[None], s, n_terms)  # (2, N, n)
+def _u_series(ci, cj, rho):
+    """Σ_n c_n(i) c_n(j) ρ_ij^n per class by Horner, shape (2, rows, N), from the Hermite
+    coefficients of the rows ``ci`` (n, 2, rows) and of all units ``cj`` (n, 2, N)."""
+    n_terms = ci.shape[0]
 
     def body(k, acc):
         n = n_terms - 1 - k
-        cn = c[..., n]
-        return acc * rho + cn[:, :, None] * cn[:, None, :]
+        return acc * rho + ci[n][:, :, None] * cj[n][:, None, :]
 
     return jax.lax.fori_loop(0, n_terms, body, jnp.zeros_like(rho))
 
 
-@partial(jax.jit, static_argnums=(0, 1, 3))
-def _risk_jit(units, data, theta, max_close):
+#: Pairs formed at once by the exact risk (rows × N ≤ this): each (2, rows, N) array of the
+#: series (1 MB in float64) stays in a core's cache; one block of N² (PAIR_BLOCK 2**22) was
+#: 10× slower at N = 3200, memory-bound.
+PAIR_BLOCK = 1 << 16
+
+
+@partial(jax.jit, static_argnums=(0, 1, 3, 4))
+def _risk_jit(units, data, theta, max_close, rows):
     N = theta.shape[0]
     sig = _activation(units)
     V = potential_V(units, data, theta)
-    amp, mu, s, rho = _class_stats(units, data, theta)
-    close = jnp.any(jnp.abs(rho) > SERIES_RHO, axis=0)  # (N, N), includes the diagonal
-    n_close = jnp.sum(close)
-    u = _u_series(sig, mu, s, rho, SERIES_TERMS)
-    full = jnp.sum(amp[:, None] * amp[None, :] * 0.5 * (u[0] + u[1]))
-    # the close pairs, in blocks of max_close: quadrature replaces their series terms (the
-    # index list is padded by a block of zeros, so no block is clamped at the end)
-    ii, jj = jnp.nonzero(close, size=N * N + max_close, fill_value=0)
+    amp, mu, s, vw, w = _moments(units, theta, data.class_variances())
+    c = jnp.moveaxis(hermite_coeffs(sig, mu[None], s, SERIES_TERMS), -1, 0)  # (n, 2, N)
+    n_row_blocks = -(-N // rows)
 
-    def block(b, acc):
-        i = jax.lax.dynamic_slice(ii, (b * max_close,), (max_close,))
-        j = jax.lax.dynamic_slice(jj, (b * max_close,), (max_close,))
-        valid = b * max_close + jnp.arange(max_close) < n_close
-        q = pair_expectation(sig, mu[i][None], s[:, i], mu[j][None], s[:, j], rho[:, i, j])
-        delta = jnp.where(valid[None], q - u[:, i, j], 0.0)
-        return acc + jnp.sum(amp[i] * amp[j] * 0.5 * (delta[0] + delta[1]))
+    def row_block(r0):
+        """Σ_{i in rows r0.., all j} α_i α_j U(θ_i, θ_j): the series for every pair, then
+        quadrature replaces the series for the close pairs, max_close at a time."""
+        i_all = r0 + jnp.arange(rows)
+        ok = i_all < N  # the last block is padded with row N − 1, masked out
+        i_all = jnp.minimum(i_all, N - 1)
+        cov = jnp.einsum("ynd,md->ynm", vw[:, i_all], w)
+        rho = jnp.clip(_safe_div(cov, s[:, i_all, None] * s[:, None, :], 0.0), -1.0, 1.0)
+        close = jnp.any(jnp.abs(rho) > SERIES_RHO, axis=0) & ok[:, None]  # incl. diagonal
+        n_close = jnp.sum(close)
+        u = _u_series(c[:, :, i_all], c, rho)
+        weight = jnp.where(ok, amp[i_all], 0.0)
+        total = jnp.sum(weight[:, None] * amp[None, :] * 0.5 * (u[0] + u[1]))
+        # the index list is padded by a block of zeros, so no block is clamped at the end
+        ii, jj = jnp.nonzero(close, size=rows * N + max_close, fill_value=0)
 
-    # a static number of blocks (reverse-mode differentiable, unlike a loop of dynamic
-    # length); the blocks past the close pairs are skipped by the cond, and each block is
-    # recomputed in the backward pass (checkpoint) rather than stored
-    n_blocks = (n_close + max_close - 1) // max_close
+        def block(b, acc):
+            a_ = jax.lax.dynamic_slice(ii, (b * max_close,), (max_close,))
+            j = jax.lax.dynamic_slice(jj, (b * max_close,), (max_close,))
+            i = i_all[a_]
+            valid = b * max_close + jnp.arange(max_close) < n_close
+            q = pair_expectation(sig, mu[i][None], s[:, i], mu[j][None], s[:, j],
+                                 rho[:, a_, j])
+            delta = jnp.where(valid[None], q - u[:, a_, j], 0.0)
+            return acc + jnp.sum(amp[i] * amp[j] * 0.5 * (delta[0] + delta[1]))
 
-    def step(acc, b):
-        return jax.lax.cond(b < n_blocks, jax.checkpoint(partial(block, b)), lambda a: a,
-                            acc), None
+        # a static number of blocks (reverse-mode differentiable, unlike a loop of dynamic
+        # length); the blocks past the close pairs are skipped by the cond, and each block
+        # is recomputed in the backward pass (checkpoint) rather than stored
+        n_blocks = (n_close + max_close - 1) // max_close
 
-    full, _ = jax.lax.scan(step, full, jnp.arange(-(-N * N // max_close)))
+        def step(acc, b):
+            return jax.lax.cond(b < n_blocks, jax.checkpoint(partial(block, b)),
+                                lambda x: x, acc), None
+
+        total, _ = jax.lax.scan(step, total, jnp.arange(-(-rows * N // max_close)))
+        return total
+
+    if n_row_blocks == 1:
+        full = row_block(0)
+    else:  # one block of rows at a time, recomputed in the backward pass
+        full = jnp.sum(jax.lax.map(jax.checkpoint(row_block), jnp.arange(n_row_blocks) * rows))
     return data.r_sharp + 2.0 * jnp.mean(V) + full / N**2
 
 
-def exact_risk(units: UnitType, data, theta, *, max_close: int | None = None):
+def exact_risk(units: UnitType, data, theta, *, max_close: int | None = None,
+               rows: int | None = None):
     """R_N(θ) = R# + (2/N) Σ V(θ_i) + (1/N²) Σ_ij U(θ_i, θ_j), exactly (no sampling of x).
 
     V in closed form. U by Mehler's series (128 terms, :func:`hermite_coeffs`) for every
@@ -249,20 +275,27 @@ def exact_risk(units: UnitType, data, theta, *, max_close: int | None = None):
     kink-split quadrature (:func:`pair_expectation`) for the others (the diagonal and
     near-parallel units), ``max_close`` pairs at a time: the cost grows with the number
     of close pairs, not with N² quadratures once there are many (aligned units, e.g. a
-    network that collapsed or blew up along one direction).
+    network that collapsed or blew up along one direction). The pairs are formed
+    ``rows`` × N at a time, so memory is O(rows·N), not O(N²), and each block's series
+    stays in cache.
 
     Args:
       units: unit type (``"a"`` with a RampSum σ, or ``"b"``).
       data: an :class:`IsotropicGaussians` or :class:`AnisotropicGaussians`.
       theta: particles, shape ``(N, D)``.
-      max_close: close pairs per quadrature block (default 4N; memory ∝ max_close · 200).
+      max_close: close pairs per quadrature block (default 4 per row of a block; memory
+        ∝ max_close · 200).
+      rows: rows i per block of pairs (default PAIR_BLOCK // N, at least 1, at most N).
 
-    Returns a scalar of theta's dtype. Jitted (recompiles per N, dtype).
+    Returns a scalar of theta's dtype. Jitted (recompiles per N, dtype, block sizes).
     """
     theta = jnp.asarray(theta)
     N = theta.shape[0]
-    max_close = 4 * N if max_close is None else int(max_close)
-    return _risk_jit(units, data, theta, max_close)
+    rows = max(1, min(N, PAIR_BLOCK // N)) if rows is None else min(int(rows), N)
+    max_close = 4 * rows if max_close is None else int(max_close)
+    if rows < 1 or max_close < 1:
+        raise ValueError(f"rows and max_close must be >= 1; got {rows}, {max_close}.")
+    return _risk_jit(units, data, theta, max_close, rows)
 
 
 def risk_terms(units: UnitType, data, theta):

@@ -25,9 +25,10 @@ it is compared with.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import numpy as np
@@ -39,18 +40,67 @@ from mflab.studies.base import Headline, Study
 from mflab.studies.meanfield_common import DD_MAX_STEPS, check_dd_steps
 from mflab.studies.mf_isotropic import sgd_dd_memory
 
+#: Cells sent to an executor together (saved when all of them end).
+BATCH = 8
+
+
+def _cell_name(N: int, eps: float) -> str:
+    return f"gap_N{N}_eps{eps:g}"
+
+
+class Cell(NamedTuple):
+    """One (N, ε) cell as a self-contained job: every seed's SGD at width N and step ε,
+    recorded at the config's ``times``. It carries the config (a dict), the run's key data
+    and the precision, and runs alike wherever it lands.
+
+    Seed s starts from the same units and draws the same data stream at every ε (its key
+    depends on N and s only), so runs at ε and ε/2 are paired: their difference, and the
+    Richardson combination 2 b(ε/2) − b(ε), carry much less of the initial fluctuation.
+    """
+
+    N: int
+    eps: float
+    config: dict
+    key_data: tuple[int, ...]
+    x64: bool
+
+    def __call__(self) -> dict[str, np.ndarray]:
+        from mflab.meanfield import IsotropicGaussians, init_particles, sigma_a1, unit_a
+        from mflab.studies.meanfield_common import sgd_trajectories
+
+        c, t0 = self.config, time.perf_counter()
+        with jax.enable_x64(self.x64):
+            units, data = unit_a(sigma_a1()), IsotropicGaussians(delta=c["delta"], d=c["d"])
+            key = jax.random.fold_in(np.asarray(self.key_data, np.uint32), self.N)
+            keys = jax.random.split(key, c["n_seeds"] + 1)
+            th0 = np.stack([np.asarray(init_particles(k, units, self.N, c["d"], c["kappa"]))
+                            for k in keys[:c["n_seeds"]]])
+            steps = np.unique(np.maximum(1, np.round(np.asarray(c["times"]) / self.eps
+                                                     / c["block"])).astype(int) * c["block"])
+            tr = sgd_trajectories(keys[c["n_seeds"]], units, data, th0, eps=self.eps,
+                                  record_steps=np.concatenate([[0], steps]), reduced=False)
+        return {"steps": tr["steps"][1:], "times": tr["times"][1:], "risk": tr["risk"][:, 1:],
+                "risk0": tr["risk"][:, 0], "seconds": np.float64(time.perf_counter() - t0)}
+
+
+def run_cell(cell: Cell) -> dict[str, np.ndarray]:
+    """Executors map plain functions: run one cell."""
+    return cell()
+
 
 @dataclass(frozen=True)
 class MfConvergenceConfig(StudyConfig):
-    """Config of the convergence study (A1 model; paper: N from 100 to 6400)."""
+    """Config of the convergence study (A1 model). The paper preset is SPEC D1's design:
+    8 seeds, N from 100 to 12 800, ε and ε/2 paired (the same seeds), t ≤ 4."""
 
     d: int = param(40, ge=2, doc="input dimension d")
     delta: float = param(0.8, ge=0.0, lt=1.0, doc="Δ (SPEC A1)")
     kappa: float = param(0.8, gt=0, doc="init scale κ (SPEC A1)")
-    Ns: tuple[int, ...] = param((100, 200, 400, 800, 1600, 3200, 6400), ge=1, doc="widths N")
-    epss: tuple[float, ...] = param((2.5e-5, 1e-4, 4e-4, 1.6e-3), gt=0, doc="step sizes ε")
-    times: tuple[float, ...] = param((2.0, 4.0, 8.0), gt=0, doc="times t where gaps are measured")
-    n_seeds: int = param(3, ge=1, doc="SGD seeds per (N, ε)")
+    Ns: tuple[int, ...] = param((100, 200, 400, 800, 1600, 3200, 6400, 12800), ge=1,
+                                doc="widths N")
+    epss: tuple[float, ...] = param((2e-4, 4e-4, 8e-4), gt=0, doc="step sizes ε")
+    times: tuple[float, ...] = param((1.0, 2.0, 4.0), gt=0, doc="times t where gaps are measured")
+    n_seeds: int = param(8, ge=1, doc="SGD seeds per N (the same at every ε)")
     block: int = param(8, ge=1, doc="steps per blocked-kernel update")
     dd_M: int = param(400, ge=2, doc="DD radii (reference)")
     dd_dt: float = param(0.005, gt=0, doc="DD time step (Heun)")
@@ -59,8 +109,7 @@ class MfConvergenceConfig(StudyConfig):
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
-        "quick": {"Ns": (100, 200, 400, 800), "epss": (1e-4, 4e-4, 1.6e-3), "n_seeds": 2,
-                  "times": (1.0, 2.0, 4.0), "dd_M": 200, "dd_dt": 0.01},
+        "quick": {"Ns": (100, 200, 400, 800), "n_seeds": 2, "dd_M": 200, "dd_dt": 0.01},
     }
 
     def check(self) -> None:
@@ -90,16 +139,14 @@ class MfConvergenceStudy(Study):
     Config = MfConvergenceConfig
 
     def run(self, config: MfConvergenceConfig, ctx: RunContext) -> None:
-        from mflab.meanfield import IsotropicGaussians, init_particles, sigma_a1, unit_a
+        from mflab.meanfield import IsotropicGaussians, sigma_a1, unit_a
         from mflab.meanfield.dd import RadialDD, radial_quantiles, solve_dd
-        from mflab.studies.meanfield_common import sgd_trajectories
+        from mflab.runs.executor import SerialExecutor
 
         c = config
         units, data = unit_a(sigma_a1()), IsotropicGaussians(delta=c.delta, d=c.d)
         t_max = max(c.times)
-        ck = ctx.load_checkpoint()
-        done = ck.progress if ck else 0
-        if done == 0:
+        if not (ctx.dir / "arrays" / "dd.npz").exists():
             n_rec = int(round(t_max / 0.05)) + 1
             seg = t_max / (n_rec - 1)
             dt = seg / int(np.ceil(seg / c.dd_dt - 1e-9))  # ≤ dd_dt, dividing the interval
@@ -108,33 +155,44 @@ class MfConvergenceStudy(Study):
                           refine=lambda M: radial_quantiles(M, c.d, c.kappa),
                           progress=ctx.progress, executor=ctx.executor)
             ctx.save_arrays("dd", times=dd.times, risk=dd.risk, err_risk=np.float64(dd.err_risk))
-            ctx.save_checkpoint(progress=1)
         dd = read_arrays(ctx.dir, "dd")
-        jobs = [(N, eps) for eps in c.epss for N in c.Ns]
-        for i, (N, eps) in enumerate(jobs):
-            if i + 1 < done:
-                continue
-            steps = np.unique(np.maximum(1, np.round(np.asarray(c.times) / eps / c.block))
-                              .astype(int) * c.block)
-            keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(ctx.key, N),
-                                                       int(round(eps * 1e9))), c.n_seeds + 1)
-            th0 = np.stack([np.asarray(init_particles(k, units, N, c.d, c.kappa))
-                            for k in keys[: c.n_seeds]])
-            tr = sgd_trajectories(keys[c.n_seeds], units, data, th0, eps=eps,
-                                  record_steps=np.concatenate([[0], steps]), reduced=False)
-            t = tr["times"][1:]
-            ref = np.interp(t, dd["times"], dd["risk"])
-            gaps = np.abs(tr["risk"][:, 1:] - ref[None])  # (seeds, times)
-            ctx.log_metrics([{"optimizer": "sgd", "step": int(k), "metric": "risk_gap",
-                              "value": float(gaps[s, j]), "N": N, "eps": eps,
-                              "time": float(t[j])}
-                             for s in range(c.n_seeds)
-                             for j, k in enumerate(tr["steps"][1:])], seed=0)
-            ctx.save_arrays(f"gap_N{N}_eps{eps:g}", times=t, gaps=gaps, risk=tr["risk"][:, 1:])
-            ctx.save_checkpoint(progress=i + 2)
+        key_data = tuple(int(v) for v in np.asarray(ctx.key).ravel())
+        x64 = bool(jax.config.read("jax_enable_x64"))
+        # the costliest cells (N/ε) first, so that the batches of a pool stay balanced
+        cells = [Cell(N, eps, c.to_dict(), key_data, x64)
+                 for N, eps in sorted(((N, e) for e in c.epss for N in c.Ns),
+                                      key=lambda j: -j[0] / j[1])
+                 if not (ctx.dir / "arrays" / f"{_cell_name(N, eps)}.npz").exists()]
+        executor = ctx.executor or SerialExecutor()
+        size = 1 if ctx.executor is None else BATCH
+        for i in range(0, len(cells), size):
+            batch, t0 = cells[i:i + size], time.perf_counter()
+            for cell, out in zip(batch, executor.map(run_cell, batch), strict=True):
+                if isinstance(out, BaseException):
+                    raise out
+                self._save_cell(ctx, cell, out, dd)
+            ctx.record_timing("/".join(_cell_name(cl.N, cl.eps) for cl in batch),
+                              time.perf_counter() - t0)
         ctx.save_table("gaps", gap_table(ctx.dir))
         for name, table in weak_error_tables(ctx.dir).items():
             ctx.save_table(name, table)
+
+    @staticmethod
+    def _save_cell(ctx: RunContext, cell: Cell, out: dict, dd) -> None:
+        """Log one cell's per-run gaps and save its arrays (a resume skips it)."""
+        if not np.all(np.isfinite(out["risk"])):
+            s, j = map(int, np.argwhere(~np.isfinite(out["risk"]))[0])
+            ctx.diverged(f"SGD N={cell.N} eps={cell.eps:g} seed {s}", "risk is not finite",
+                         step=int(out["steps"][j]))
+        t = out["times"]
+        gaps = np.abs(out["risk"] - np.interp(t, dd["times"], dd["risk"])[None])  # (seeds, t)
+        ctx.log_metrics([{"optimizer": "sgd", "step": int(k), "metric": "risk_gap",
+                          "value": float(gaps[s, j]), "N": cell.N, "eps": cell.eps,
+                          "time": float(t[j])}
+                         for s in range(gaps.shape[0]) for j, k in enumerate(out["steps"])],
+                        seed=0)
+        ctx.save_arrays(_cell_name(cell.N, cell.eps), times=t, gaps=gaps, risk=out["risk"],
+                        risk0=out["risk0"], seconds=out["seconds"])
 
     def plot(self, run_dir: Path) -> list[Path]:
         from mflab.plotting.meanfield import plot_convergence

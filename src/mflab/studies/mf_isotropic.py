@@ -43,13 +43,16 @@ def sgd_dd_memory(*, N: int, d: int, n_seeds: int, n_records: int, block: int, b
 
     SGD: the particles of every seed with the blocked kernel's (N, B·m) update and the
     (B·m, d) data block; the records of the reduced coordinates; the exact risk, ~16
-    floats per pair of units (measured: ~10 per pair at N = 2000, d = 40). DD: its pair
-    interactions (``dd_pairs`` pairs of ``dd_pair_bytes`` bytes) and records.
+    floats per pair of units in one block of pairs (:data:`mflab.meanfield.risk.PAIR_BLOCK`,
+    at least one row of N). DD: its pair interactions (``dd_pairs`` pairs of
+    ``dd_pair_bytes`` bytes) and records.
     """
+    from mflab.meanfield.risk import PAIR_BLOCK
+
     bm = block * batch
     sgd = 8 * (4 * n_seeds * N * (d + 3) + 3 * N * bm + 2 * bm * (d + bm)
                + 4 * n_records * n_seeds * N)
-    risk = 8 * 16 * N * N
+    risk = 8 * 16 * min(N * N, max(N, PAIR_BLOCK))
     dd = dd_pairs * dd_pair_bytes + 8 * dd_records * dd_width
     return sgd + risk + dd
 
