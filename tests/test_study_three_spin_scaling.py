@@ -180,6 +180,9 @@ def test_converge_centres_refuses_bad_input():
     ("dims=2", "dims must be >= 3; got 2"),
     ("alpha_d=0", "alpha_d must be > 0; got 0.0"),
     ("gtol=-1", "gtol must be > 0"),
+    ("sgd_time=1.03", "sgd_time (1.03) must be a multiple of every sgd_dts"),
+    ("sgd_ns=16,32,64", "sgd_ns needs >= 4 widths"),
+    ("sgd_batches=16,16", "sgd_batches must not repeat"),
 ])
 def test_bad_config_exits_2_in_one_line_and_writes_nothing(setting, fragment, tmp_path,
                                                           capsys, monkeypatch):
@@ -220,9 +223,32 @@ def test_quick_run_recovers_the_exact_law_at_t0_and_draws_its_figure(quick_run, 
     assert t0.p_lo <= 1.0 <= t0.p_hi
     conv = read_table(run, "converged")
     assert (conv["mean"] < conv.rf_mean).all()
-    timing = read_table(run, "timing")  # every cell's own wall time
-    assert len(timing) == 8 and (timing.seconds > 0).all()
+    timing = read_table(run, "timing")  # every cell's own wall time: 8 + 2 dt + 4 widths
+    assert len(timing) == 14 and (timing.seconds > 0).all()
     spec = read_table(run, "spectrum")
     assert set(spec.ell) == set(range(5))
+    # SGD's noise inflates the loss, more the larger dt/P: at each dt, the smaller batch
+    # has the larger paired excess over the flow
+    grid = read_table(run, "sgd_grid")
+    for _, g in grid.groupby("dt"):
+        assert (np.diff(g.sort_values("P").excess.to_numpy()) < 0).all(), g
+    assert set(read_table(run, "sgd_widths").n) == {8, 16, 32, 64}
     names = check_study_figures("three-spin-scaling", run, monkeypatch)
-    assert names == ["three-spin-scaling-laws"]
+    assert names == ["three-spin-scaling-laws", "three-spin-sgd-noise"]
+
+
+def test_noise_slope_recovers_the_power_of_a_known_law():
+    """Synthetic paired excesses c·(dt/P)^k·(1 + 0.2 z_s + 0.2 w_cs), the seed factor z_s
+    shared by the cells (as the runs share seeds), w_cs each cell's own: the slope is
+    near k, its interval covers k and excludes the other power."""
+    from mflab.studies.three_spin_scaling_tables import noise_slope
+
+    x = np.array([0.1 / 64, 0.1 / 256, 0.05 / 256, 0.025 / 1024, 0.1 / 1024])
+    rng = np.random.default_rng(3)
+    z, w = rng.standard_normal(16), rng.standard_normal((5, 16))
+    for k, other in ((1.0, 2.0), (2.0, 1.0)):
+        e = 12.0 * x[:, None] ** k * (1 + 0.2 * z[None] + 0.2 * w)
+        r = noise_slope(x, e, n_boot=300)
+        assert abs(r["slope"] - k) < 0.1 and r["slope_lo"] <= k <= r["slope_hi"], r
+        assert not r["slope_lo"] <= other <= r["slope_hi"]
+    assert np.isnan(noise_slope(x, -e, n_boot=50)["slope"])  # no log of a negative mean

@@ -4,7 +4,10 @@ directory's tables alone.
 * ``three-spin-scaling-laws.png`` — left: the excess E L_n(t) − L_∞(t) against n per d
   and t (mean over seeds minus the fitted L_∞, one standard error, the fitted A n^−p, a
   slope −1 guide); right: the converged loss against n per d, with the random-feature
-  optimum of the initial centres.
+  optimum of the initial centres;
+* ``three-spin-sgd-noise.png`` — left: SGD's excess over the exact-gradient flow against
+  dt/P (grid of dt × P, a slope-1 guide); right: SGD's and the flow's loss against n with
+  P ∝ n.
 """
 
 from __future__ import annotations
@@ -20,8 +23,47 @@ MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 def plot_all(run_dir: Path) -> list[Path]:
-    """Draw the D2 figure if the run has its tables; returns the paths."""
-    run_dir = Path(run_dir)
+    """Draw the D2 figures the run has tables for; returns the paths."""
+    return _plot_laws(Path(run_dir)) + _plot_sgd(Path(run_dir))
+
+
+def _plot_sgd(run_dir: Path) -> list[Path]:
+    if not (run_dir / "tables" / "sgd_grid.csv").is_file():
+        return []
+    import matplotlib.pyplot as plt
+
+    grid = read_table(run_dir, "sgd_grid")
+    with paper_style():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3.8), constrained_layout=True)
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, (P, g) in enumerate(grid.groupby("P", sort=True)):
+            pos = g.excess > 0
+            left.errorbar(g["dt/P"][pos], g.excess[pos], yerr=g.excess_se[pos], fmt="o",
+                          color=colors[i % len(colors)], ms=4, capsize=2,
+                          label=f"P = {P} (dt = {', '.join(f'{v:g}' for v in g.dt)})")
+        pos = grid[grid.excess > 0]
+        if len(pos):
+            x = np.geomspace(grid["dt/P"].min(), grid["dt/P"].max(), 10)
+            x0, y0 = pos["dt/P"].iloc[-1], pos.excess.iloc[-1]
+            left.plot(x, y0 * x / x0, "k--", lw=1, label="slope 1 (first order in dt/P)")
+        left.set(xscale="log", yscale="log", xlabel="dt / P",
+                 ylabel="E L_SGD − E L_GD  (/ ½E f²)",
+                 title=f"n = {int(grid.n.iloc[0])}, same dt, same networks")
+        if (run_dir / "tables" / "sgd_widths.csv").is_file():
+            w = read_table(run_dir, "sgd_widths")
+            right.errorbar(w.n, w.sgd, yerr=w.sgd_se, fmt="o-", ms=4, capsize=2,
+                           color=colors[0], label="SGD, P ∝ n")
+            right.errorbar(w.n, w.gd, yerr=w.gd_se, fmt="s:", ms=3, capsize=2,
+                           color=colors[1], label="exact-gradient flow")
+            right.set(xscale="log", xlabel="width n", ylabel="L / (½E f²)",
+                      title="dt/P ∝ 1/n")
+        else:
+            right.axis("off")
+        figure_legend(fig, [left, right], ncol=2)
+        return [savefig(fig, figures_dir(run_dir) / "three-spin-sgd-noise.png")]
+
+
+def _plot_laws(run_dir: Path) -> list[Path]:
     tables = run_dir / "tables"
     if not (tables / "flow_fits.csv").is_file() and not (tables / "converged.csv").is_file():
         return []

@@ -19,6 +19,14 @@ units, and the bootstrap resamples whole seeds). Three parts:
    ``max_iter`` (:func:`~mflab.spherical.converge_centres`); from the first n centres of
    ``conv_seeds`` seeds, in d ∈ ``conv_dims``; with the random-feature optimum of the
    initial centres (weights alone). This is the setting in which d = 25 learns.
+4. **SGD's noise.** Plain SGD (B1) on mini-batches of P fresh uniform points against the
+   exact-gradient flow at the same time step dt, from the same seeds' networks, read at
+   mean-field time ``sgd_time``: the paired excess E L_SGD − E L_GD (i) on a grid of dt
+   (``sgd_dts``) × P (``sgd_batches``) at width ``sgd_n``, against dt/P (the SDE
+   approximation of SGD has noise covariance ∝ dt/P, so its excess is ∝ dt/P to first
+   order), and (ii) along widths ``sgd_ns`` with P ∝ n (``sgd_batch_per_unit``), i.e.
+   dt/P ∝ 1/n, Rotskoff & Vanden-Eijnden's prescription for keeping the O(1/n) law: the
+   SGD losses are fitted like the flow's.
 
 Losses are relative, L/(½E f²) (1 = the loss of f_n ≡ 0). Every (d, n) cell is an
 independent job through the run's executor (``--dask``).
@@ -70,6 +78,18 @@ class ThreeSpinScalingConfig(StudyConfig):
     max_iter: int = param(500, ge=1, doc="most L-BFGS iterations of converged training")
     gtol: float = param(1e-8, gt=0, doc="converged when −(dL/dt)/L under the mean-field "
                         "flow is below this")
+    sgd_dim: int = param(5, ge=3, doc="dimension d of SGD's noise part")
+    sgd_n: int = param(256, ge=1, doc="width of the dt × P grid of SGD's noise part")
+    sgd_dts: tuple[float, ...] = param((0.1, 0.05, 0.025), gt=0,
+                                       doc="mean-field time steps dt of the grid")
+    sgd_batches: tuple[int, ...] = param((64, 256, 1024), ge=1,
+                                         doc="batch sizes P of the grid")
+    sgd_ns: tuple[int, ...] = param((16, 32, 64, 128, 256, 512, 1024), ge=1,
+                                    doc="widths of SGD with P ∝ n (at dt = max(sgd_dts))")
+    sgd_batch_per_unit: float = param(8.0, gt=0, doc="P = max(1, round(this · n)) along "
+                                      "sgd_ns: dt/P ∝ 1/n")
+    sgd_seeds: int = param(16, ge=2, doc="seeds of SGD's noise part (nested networks)")
+    sgd_time: float = param(10.0, gt=0, doc="mean-field time at which SGD's excess is read")
     ell_max: int = param(4, ge=3, doc="largest harmonic degree of the spectrum table")
     n_boot: int = param(1000, ge=10, doc="bootstrap replicates of each fit")
 
@@ -77,14 +97,17 @@ class ThreeSpinScalingConfig(StudyConfig):
         "paper": {},
         "quick": {"dims": (5,), "ns": (16, 32, 64, 128), "seeds": 8, "times": (0.0, 1.0),
                   "conv_dims": (5,), "conv_ns": (8, 16, 32, 64), "conv_seeds": 2,
-                  "max_iter": 40, "n_boot": 200},
+                  "max_iter": 40, "n_boot": 200, "sgd_n": 16, "sgd_dts": (0.1, 0.05),
+                  "sgd_batches": (16, 64), "sgd_ns": (8, 16, 32, 64), "sgd_seeds": 4,
+                  "sgd_batch_per_unit": 2.0, "sgd_time": 1.0},
     }
 
     def check(self) -> None:
-        for name in ("dims", "ns", "times", "conv_dims", "conv_ns"):
+        for name in ("dims", "ns", "times", "conv_dims", "conv_ns", "sgd_dts", "sgd_batches",
+                     "sgd_ns"):
             if len(set(v := getattr(self, name))) != len(v):
                 raise ConfigError(f"{name} must not repeat; got {','.join(map(str, v))}.")
-        for name in ("ns", "conv_ns"):
+        for name in ("ns", "conv_ns", "sgd_ns"):
             v = getattr(self, name)
             if len(v) < 4:
                 raise ConfigError(f"{name} needs >= 4 widths (the fit L_inf + A n^-p has "
@@ -93,6 +116,10 @@ class ThreeSpinScalingConfig(StudyConfig):
             if abs(round(t / self.dt) * self.dt - t) > 1e-9 * max(1.0, t):
                 raise ConfigError(f"every time must be a multiple of dt ({self.dt:g}); "
                                   f"got {t:g}.")
+        for dt in self.sgd_dts:
+            if abs(round(self.sgd_time / dt) * dt - self.sgd_time) > 1e-9 * self.sgd_time:
+                raise ConfigError(f"sgd_time ({self.sgd_time:g}) must be a multiple of every "
+                                  f"sgd_dts; got {dt:g}.")
 
     def memory_bytes(self) -> int:
         """One chunk of agents of the largest flow cell (bounded by ``_CHUNK_BYTES``, or
@@ -101,7 +128,9 @@ class ThreeSpinScalingConfig(StudyConfig):
         agent = _BYTES_PER_ENTRY * max(self.ns) ** 2
         flow = max(agent, min(_CHUNK_BYTES, self.seeds * agent))
         conv = _BYTES_PER_ENTRY * max(self.conv_ns) ** 2 if self.conv_dims else 0
-        return int(max(flow, conv) + 200 * 2**20)
+        agent = _BYTES_PER_ENTRY * max(*self.sgd_ns, self.sgd_n) ** 2
+        sgd = max(agent, min(_CHUNK_BYTES, self.sgd_seeds * agent))
+        return int(max(flow, conv, sgd) + 200 * 2**20)
 
 
 def alpha_for(c, d: int) -> float:
@@ -115,8 +144,25 @@ def jobs(c: ThreeSpinScalingConfig) -> list[tuple]:
     first (a pool or cluster starts them first)."""
     cells = [("flow", d, n) for d in c.dims for n in c.ns]
     cells += [("converged", d, n) for d in c.conv_dims for n in c.conv_ns]
+    cells += sgd_cells(c)
     cells.sort(key=lambda j: -j[2] ** 2 * (1 + (j[0] == "converged")))
     return [("spectrum",), *cells]
+
+
+def sgd_cells(c) -> list[tuple[str, int, int, float, tuple[int, ...]]]:
+    """("sgd", d, n, dt, batch sizes) of SGD's noise part: per dt, every P of the grid at
+    width sgd_n (one flow run shared by them); then the widths sgd_ns at dt = max(sgd_dts)
+    with P = max(1, round(sgd_batch_per_unit · n))."""
+    cfg = c if isinstance(c, dict) else c.to_dict()
+    d, batches = cfg["sgd_dim"], tuple(cfg["sgd_batches"])
+    grid = [("sgd", d, cfg["sgd_n"], dt, batches) for dt in cfg["sgd_dts"]]
+    dt = max(cfg["sgd_dts"])
+    return grid + [("sgd", d, n, dt, (sgd_batch(cfg, n),)) for n in cfg["sgd_ns"]]
+
+
+def sgd_batch(cfg: dict, n: int) -> int:
+    """P along the width series: dt/P ∝ 1/n."""
+    return max(1, round(cfg["sgd_batch_per_unit"] * n))
 
 
 class Cell(NamedTuple):
@@ -128,6 +174,14 @@ class Cell(NamedTuple):
     n: int
     config: dict
     key_data: tuple[int, ...]
+    dt: float = 0.0  # SGD cells: time step and batch sizes
+    batches: tuple[int, ...] = ()
+
+    @property
+    def job(self) -> tuple:
+        """The cell's entry in :func:`jobs`."""
+        base = (self.part, self.d, self.n)
+        return base + (self.dt, self.batches) if self.part == "sgd" else base
 
     def __call__(self) -> dict[str, np.ndarray]:
         """The cell's arrays, with its own wall time in ``seconds`` (where the run's time
@@ -136,7 +190,7 @@ class Cell(NamedTuple):
 
         t0 = time.perf_counter()
         with jax.enable_x64(True):
-            out = _flow(self) if self.part == "flow" else _converged(self)
+            out = {"flow": _flow, "converged": _converged, "sgd": _sgd}[self.part](self)
         return out | {"seconds": np.float64(time.perf_counter() - t0)}
 
 
@@ -156,8 +210,9 @@ def _problem(cell: Cell):
     a = T.couplings_for(d, c["target_seed"])
     alpha = alpha_for(c, d)
     c0 = c["c0_factor"] * float(matched_weight_scale(a, alpha))
-    n_seeds = c["seeds"] if cell.part == "flow" else c["conv_seeds"]
-    n_max = max(c["ns"] if cell.part == "flow" else c["conv_ns"])
+    n_seeds, n_max = {"flow": (c["seeds"], max(c["ns"])),
+                      "converged": (c["conv_seeds"], max(c["conv_ns"])),
+                      "sgd": (c["sgd_seeds"], max(*c["sgd_ns"], c["sgd_n"]))}[cell.part]
     key = jax.random.fold_in(np.asarray(cell.key_data, np.uint32), cell.d)  # the run's key
     x = T.initial_params(key, list(range(n_seeds)), n_max, d, c0)
     nested = type(x)(x.c[:, :cell.n], x.z[:, :cell.n])
@@ -176,17 +231,55 @@ def _flow(cell: Cell) -> dict[str, np.ndarray]:
     opt, _, tau = T.method_setup("B1", c["dt"], n=cell.n, d=cell.d, second_moment=2 * half,
                                  momentum=0.0, mass_ratio=0.0, M=2, burn_in=0, excess=1.0)
     read = [int(round(t / c["dt"])) for t in c["times"]]
-    chunk = max(1, int(_CHUNK_BYTES // (_BYTES_PER_ENTRY * cell.n**2)))
+    loss, diverged = _train_in_chunks(opt, tau, land, x0, read, jax.random.key(0))
+    return {"times": np.asarray(c["times"], float), "loss": loss / half, "diverged": diverged,
+            "half": np.float64(half)}
+
+
+def _train_in_chunks(opt, tau, land, x0, read, key):
+    """The loss ``(len(read), seeds)`` at steps ``read`` and the first diverged step per
+    seed, training the seeds in chunks of bounded memory (each chunk's agents draw their
+    samples from ``fold_in(key, first seed)``)."""
+    import jax
+
+    from mflab.studies import three_spin_train as T
+
+    n = x0.c.shape[1]
+    chunk = max(1, int(_CHUNK_BYTES // (_BYTES_PER_ENTRY * n**2)))
     losses, diverged = [], []
-    for lo in range(0, c["seeds"], chunk):
+    for lo in range(0, x0.c.shape[0], chunk):
         part = type(x0)(x0.c[lo:lo + chunk], x0.z[lo:lo + chunk])
-        cur = T.train(opt, tau, land, part, max(read), jax.random.key(0), 3,
+        cur = T.train(opt, tau, land, part, max(read), jax.random.fold_in(key, lo), 3,
                       extra_steps=tuple(read))
-        rows = np.searchsorted(cur.steps, read)
-        losses.append(cur.loss[rows])
+        losses.append(cur.loss[np.searchsorted(cur.steps, read)])
         diverged.append(cur.diverged)
-    return {"times": np.asarray(c["times"], float), "loss": np.concatenate(losses, axis=1) / half,
-            "diverged": np.concatenate(diverged), "half": np.float64(half)}
+    return np.concatenate(losses, axis=1), np.concatenate(diverged)
+
+
+def _sgd(cell: Cell) -> dict[str, np.ndarray]:
+    """The exact-gradient flow and SGD (B1) at each batch size P, all at time step dt from
+    the same seeds' nested networks, read at ``sgd_time``: ``loss_gd (S,)``,
+    ``loss_sgd (len(P), S)``, ``diverged_sgd (len(P), S)``."""
+    import jax
+
+    from mflab.studies import three_spin_train as T
+
+    c = cell.config
+    a, alpha, _, half, x0 = _problem(cell)
+    opt, _, tau = T.method_setup("B1", cell.dt, n=cell.n, d=cell.d, second_moment=2 * half,
+                                 momentum=0.0, mass_ratio=0.0, M=2, burn_in=0, excess=1.0)
+    read = [int(round(c["sgd_time"] / cell.dt))]
+    out: dict[str, list] = {"loss_sgd": [], "diverged_sgd": []}
+    for batch in (None, *cell.batches):
+        land = T.landscape_for(cell.d, cell.n, alpha, batch, c["target_seed"])
+        key = jax.random.fold_in(np.asarray(cell.key_data, np.uint32), batch or 0)
+        loss, diverged = _train_in_chunks(opt, tau, land, x0, read, key)
+        if batch is None:
+            out["loss_gd"], out["diverged_gd"] = loss[0] / half, diverged
+        else:
+            out["loss_sgd"].append(loss[0] / half)
+            out["diverged_sgd"].append(diverged)
+    return {k: np.asarray(v) for k, v in out.items()} | {"half": np.float64(half)}
 
 
 def _converged(cell: Cell) -> dict[str, np.ndarray]:
@@ -229,7 +322,7 @@ class ThreeSpinScalingStudy(Study):
             self._spectrum(config, ctx)
             todo = todo[1:]
         key_data = tuple(int(v) for v in np.asarray(ctx.key).ravel())
-        cells = [Cell(j[0], j[1], j[2], config.to_dict(), key_data) for j in todo]
+        cells = [Cell(j[0], j[1], j[2], config.to_dict(), key_data, *j[3:]) for j in todo]
         executor = ctx.executor or SerialExecutor()
         # one cell at a time here, BATCH at a time through a pool or cluster; each batch
         # is saved as it ends, so a resume skips it
@@ -240,10 +333,9 @@ class ThreeSpinScalingStudy(Study):
             for cell, result in zip(batch, executor.map(run_cell, batch), strict=True):
                 if isinstance(result, BaseException):
                     raise result
-                ctx.save_arrays(_name((cell.part, cell.d, cell.n)), **result)
+                ctx.save_arrays(_name(cell.job), **result)
                 self._check(ctx, cell, result)
-            ctx.record_timing("/".join(_name((c.part, c.d, c.n)) for c in batch),
-                              time.perf_counter() - t0)
+            ctx.record_timing("/".join(_name(c.job) for c in batch), time.perf_counter() - t0)
         from mflab.studies.three_spin_scaling_tables import build_tables
 
         for name, table in build_tables(ctx.dir, config).items():
@@ -254,6 +346,9 @@ class ThreeSpinScalingStudy(Study):
         if cell.part == "flow" and np.all(result["diverged"] >= 0):
             ctx.diverged(f"flow d={cell.d} n={cell.n}", "every seed diverged "
                          f"(dt = {cell.config['dt']:g})", step=int(result["diverged"].min()))
+        elif cell.part == "sgd" and np.any(result["diverged_sgd"] >= 0):
+            ctx.warn(f"SGD d={cell.d} n={cell.n} dt={cell.dt:g} P={cell.batches}: "
+                     f"{int(np.sum(result['diverged_sgd'] >= 0))} seeds diverged")
         elif cell.part == "flow" and np.any(result["diverged"] >= 0):
             ctx.warn(f"flow d={cell.d} n={cell.n}: {int(np.sum(result['diverged'] >= 0))} "
                      "seeds diverged; the fit leaves this width out")
@@ -290,6 +385,13 @@ class ThreeSpinScalingStudy(Study):
                                    "standard error over seeds, one colour per d; "
                                    "dotted, squares: the random-feature "
                                    "optimum of the initial centres (weights alone).",
+        "three-spin-sgd-noise": "Left: SGD's excess loss over the exact-gradient flow at "
+                                "the same time step dt and from the same networks (mean "
+                                "over seeds of the paired difference ± standard error, "
+                                "relative to ½E f²) against dt/P, one colour per batch "
+                                "size P; dashed: slope 1, the first-order law. Right: "
+                                "SGD's loss with P ∝ n (dt/P ∝ 1/n) and the flow's, "
+                                "against the width n, mean ± standard error over seeds.",
     }
 
     def headline(self, run_dir: Path) -> list[Headline]:
@@ -317,6 +419,12 @@ class ThreeSpinScalingStudy(Study):
                     f"n = {int(r.n)} (weights alone: {r.rf_mean:.2g})",
                     f"{r['mean']:.2e}",
                     f"± {r.se:.1e} (standard error, {int(r.seeds)} seeds)"))
+        if (tables / "sgd_noise.csv").is_file():
+            r = read_table(run_dir, "sgd_noise").iloc[0]
+            rows.append(Headline(
+                "slope of SGD's excess over the flow against dt/P (first order: 1)",
+                f"{r.slope:.2f}", f"95 % bootstrap [{r.slope_lo:.2f}, {r.slope_hi:.2f}], "
+                f"dt/P = {r['dt/P min']:.2g}–{r['dt/P max']:.2g}"))
         return rows
 
     def summarize(self, run_dir: Path) -> str:
@@ -324,14 +432,21 @@ class ThreeSpinScalingStudy(Study):
 
         tables = {}
         for name in ("spectrum", "flow", "flow_fits", "converged", "converged_fits",
-                     "timing"):
+                     "sgd_grid", "sgd_noise", "sgd_widths", "sgd_fits", "timing"):
             if (Path(run_dir) / "tables" / f"{name}.csv").is_file():
                 tables[name] = read_table(run_dir, name)
         return summary_markdown(Path(run_dir), read_config(run_dir), tables)
 
 
 def _name(job: tuple) -> str:
-    return "spectrum" if job[0] == "spectrum" else f"{job[0]}_d{job[1]}_n{job[2]}"
+    if job[0] == "spectrum":
+        return "spectrum"
+    base = f"{job[0]}_d{job[1]}_n{job[2]}"
+    return base + sgd_suffix(job[3], job[4]) if job[0] == "sgd" else base
+
+
+def sgd_suffix(dt: float, batches: tuple[int, ...]) -> str:
+    return f"_dt{dt:g}_P{'-'.join(map(str, batches))}"
 
 
 STUDY = ThreeSpinScalingStudy()

@@ -129,8 +129,93 @@ def build_tables(run_dir: Path, config) -> dict[str, pd.DataFrame]:
         out["converged_fits"] = pd.DataFrame(cfits)
         timing += [{"part": "converged", "d": r["d"], "n": r["n"], "seconds": r["seconds"]}
                    for r in conv]
+    out |= _sgd_tables(run_dir, c)
+    from mflab.studies.three_spin_scaling import sgd_cells, sgd_suffix
+
+    for job in sgd_cells(c):
+        if (x := _arrays(run_dir, f"sgd_d{job[1]}_n{job[2]}" + sgd_suffix(*job[3:]))):
+            timing.append({"part": "sgd", "d": job[1], "n": job[2], "seconds": _seconds(x)})
     if timing:
         out["timing"] = pd.DataFrame(timing)
+    return out
+
+
+def _sgd_row(sgd, gd, **labels) -> dict:
+    """Means over seeds of SGD's and the flow's loss and of their paired difference."""
+    ok = np.isfinite(sgd) & np.isfinite(gd)
+    sgd, gd = sgd[ok], gd[ok]
+    S = int(ok.sum())
+
+    def se(v):
+        return float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
+
+    return labels | {"sgd": float(sgd.mean()), "sgd_se": se(sgd), "gd": float(gd.mean()),
+                     "gd_se": se(gd), "excess": float((sgd - gd).mean()),
+                     "excess_se": se(sgd - gd), "seeds": S}
+
+
+def noise_slope(dt_over_p, excess, n_boot: int, seed: int = 0) -> dict:
+    """Least-squares slope of log(mean excess) against log(dt/P) over the cells, with a 95 %
+    percentile bootstrap over seeds (``excess`` is ``(cells, seeds)``, the seeds shared by
+    every cell, so a replicate resamples the same seeds in all of them). NaN where a mean
+    excess is not positive (no logarithm)."""
+    x = np.log(np.asarray(dt_over_p, float))
+    excess = np.asarray(excess, float)
+
+    def slope(e):
+        m = e.mean(axis=1)
+        return float(np.polyfit(x, np.log(m), 1)[0]) if np.all(m > 0) else float("nan")
+
+    s0 = slope(excess)
+    rng = np.random.default_rng(seed)
+    S = excess.shape[1]
+    boot = np.array([slope(excess[:, rng.integers(0, S, S)]) for _ in range(n_boot)])
+    boot = boot[np.isfinite(boot)]
+    lo, hi = (np.percentile(boot, [2.5, 97.5]) if boot.size >= 0.9 * n_boot
+              else (float("nan"),) * 2)
+    return {"slope": s0, "slope_lo": float(lo), "slope_hi": float(hi),
+            "dt/P min": float(np.exp(x.min())), "dt/P max": float(np.exp(x.max())),
+            "cells": int(x.size), "seeds": S}
+
+
+def _sgd_tables(run_dir: Path, c: dict) -> dict[str, pd.DataFrame]:
+    """``sgd_grid`` (dt × P at width sgd_n), ``sgd_noise`` (the slope of the excess in dt/P),
+    ``sgd_widths`` (P ∝ n) and ``sgd_fits`` (SGD's and the flow's losses along the widths,
+    fitted to L_∞ + A n^−p like the flow's)."""
+    from mflab.studies.three_spin_scaling import sgd_batch, sgd_suffix
+
+    d, out, batches = c["sgd_dim"], {}, tuple(c["sgd_batches"])
+
+    def cell(n, dt, Ps):
+        return _arrays(run_dir, f"sgd_d{d}_n{n}" + sgd_suffix(dt, Ps))
+
+    grid, excess = [], []
+    for dt in c["sgd_dts"]:
+        if (x := cell(c["sgd_n"], dt, batches)) is not None:
+            for k, P in enumerate(batches):
+                grid.append(_sgd_row(x["loss_sgd"][k], x["loss_gd"], n=c["sgd_n"], dt=dt,
+                                     P=P, **{"dt/P": dt / P}))
+                excess.append(x["loss_sgd"][k] - x["loss_gd"])
+    if not grid:
+        return out
+    out["sgd_grid"] = pd.DataFrame(grid)
+    if len({r["dt/P"] for r in grid}) >= 2 and np.all(np.isfinite(excess)):
+        out["sgd_noise"] = pd.DataFrame([noise_slope([r["dt/P"] for r in grid],
+                                                     np.stack(excess), c["n_boot"])])
+    dt = max(c["sgd_dts"])
+    series = [cell(n, dt, (sgd_batch(c, n),)) for n in c["sgd_ns"]]
+    rows = [_sgd_row(x["loss_sgd"][0], x["loss_gd"], n=n, dt=dt, P=sgd_batch(c, n),
+                     **{"dt/P": dt / sgd_batch(c, n)})
+            for n, x in zip(c["sgd_ns"], series, strict=True) if x is not None]
+    if rows:
+        out["sgd_widths"] = pd.DataFrame(rows)
+        fits = []
+        for run in ("sgd", "gd"):
+            values = [None if x is None else x[f"loss_{run}"].reshape(-1, x["loss_gd"].size)[0]
+                      for x in series]
+            fits += [{"run": {"sgd": "SGD, dt/P ∝ 1/n", "gd": "flow (exact gradient)"}[run]}
+                     | row for row in _fit_rows(c["sgd_ns"], values, c["n_boot"])]
+        out["sgd_fits"] = pd.DataFrame(fits)
     return out
 
 
@@ -187,6 +272,8 @@ def summary_markdown(run_dir: Path, cfg: dict, tables: dict[str, pd.DataFrame]) 
                   "the converged one. `local slope`: d log(mean)/d log n from the previous "
                   "width.", "",
                   markdown_table(tables["converged_fits"], _FIT_FMT), ""]
+    if "sgd_grid" in tables:
+        lines += _sgd_markdown(cfg, tables)
     if "timing" in tables:
         t = tables["timing"]
         by = t.groupby("part")["seconds"].sum(min_count=1)
@@ -196,3 +283,29 @@ def summary_markdown(run_dir: Path, cfg: dict, tables: dict[str, pd.DataFrame]) 
                   + ", ".join(f"{k} {v:.0f} s" if np.isfinite(v) else f"{k} not recorded"
                               for k, v in by.items()) + " (`tables/timing.csv`).", ""]
     return "\n".join(lines)
+
+
+def _sgd_markdown(cfg: dict, tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The summary's section on SGD's noise."""
+    fmt = {k: ".4g" for k in ("sgd", "gd")} | {
+        k: ".2e" for k in ("sgd_se", "gd_se", "excess", "excess_se", "dt/P")} | {"dt": "g"}
+    lines = [f"## SGD's noise (d = {cfg['sgd_dim']}, read at t = {cfg['sgd_time']:g}, "
+             f"{cfg['sgd_seeds']} seeds)", "",
+             "Plain SGD on P fresh uniform points per step against the exact-gradient flow "
+             "at the same time step dt, from the same networks; `excess` = mean over seeds "
+             "of L_SGD − L_GD (paired), relative to ½E f². To first order in dt/P (the SDE "
+             "approximation) the excess is ∝ dt/P: slope 1 in the table below.", "",
+             f"Grid at n = {cfg['sgd_n']}:", "",
+             markdown_table(tables["sgd_grid"], fmt), ""]
+    if "sgd_noise" in tables:
+        lines += ["Log-log slope of the mean excess against dt/P (least squares over the "
+                  "grid, 95 % bootstrap over seeds):", "",
+                  markdown_table(tables["sgd_noise"], {"slope": ".2f", "slope_lo": ".2f",
+                                                       "slope_hi": ".2f", "dt/P min": ".3g",
+                                                       "dt/P max": ".3g"}), ""]
+    if "sgd_widths" in tables:
+        lines += [f"Widths with P = max(1, round({cfg['sgd_batch_per_unit']:g} n)) at dt = "
+                  f"{max(cfg['sgd_dts']):g} (dt/P ∝ 1/n, RVE's prescription):", "",
+                  markdown_table(tables["sgd_widths"], fmt), "",
+                  markdown_table(tables["sgd_fits"], _FIT_FMT), ""]
+    return lines
