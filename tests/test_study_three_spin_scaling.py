@@ -183,6 +183,7 @@ def test_converge_centres_refuses_bad_input():
     ("sgd_time=1.03", "sgd_time (1.03) must be a multiple of every sgd_dts"),
     ("sgd_ns=16,32,64", "sgd_ns needs >= 4 widths"),
     ("sgd_batches=16,16", "sgd_batches must not repeat"),
+    ("parts=flow,bogus", "parts: 'bogus' is not allowed; choose from: flow, converged, sgd"),
 ])
 def test_bad_config_exits_2_in_one_line_and_writes_nothing(setting, fragment, tmp_path,
                                                           capsys, monkeypatch):

@@ -31,6 +31,7 @@ def _plot_sgd(run_dir: Path) -> list[Path]:
     if not (run_dir / "tables" / "sgd_grid.csv").is_file():
         return []
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     grid = read_table(run_dir, "sgd_grid")
     with paper_style():
@@ -55,10 +56,13 @@ def _plot_sgd(run_dir: Path) -> list[Path]:
                            color=colors[0], label="SGD, P ∝ n")
             right.errorbar(w.n, w.gd, yerr=w.gd_se, fmt="s:", ms=3, capsize=2,
                            color=colors[1], label="exact-gradient flow")
-            right.set(xscale="log", xlabel="width n", ylabel="L / (½E f²)",
+            right.set(xscale="log", yscale="log", xlabel="width n", ylabel="L / (½E f²)",
                       title="dt/P ∝ 1/n")
+            right.set_xticks(sorted(w.n), [str(n) for n in sorted(w.n)])
         else:
             right.axis("off")
+        for ax in (left, right):
+            ax.xaxis.set_minor_formatter(NullFormatter())
         figure_legend(fig, [left, right], ncol=2)
         return [savefig(fig, figures_dir(run_dir) / "three-spin-sgd-noise.png")]
 

@@ -59,6 +59,9 @@ BATCH = 8
 class ThreeSpinScalingConfig(StudyConfig):
     """Config of study D2 (defaults: paper scale; SPEC D2)."""
 
+    parts: tuple[str, ...] = param(("flow", "converged", "sgd"),
+                                   choices=("flow", "converged", "sgd"),
+                                   doc="parts to run (the spectrum always runs)")
     dims: tuple[int, ...] = param((5, 10, 25), ge=3, doc="dimensions d of the fixed-time law")
     alpha_d: float = param(5.0, gt=0, doc="α·d: the kernel parameter is α = alpha_d/d "
                            "(SPEC C7: 5)")
@@ -98,13 +101,13 @@ class ThreeSpinScalingConfig(StudyConfig):
         "quick": {"dims": (5,), "ns": (16, 32, 64, 128), "seeds": 8, "times": (0.0, 1.0),
                   "conv_dims": (5,), "conv_ns": (8, 16, 32, 64), "conv_seeds": 2,
                   "max_iter": 40, "n_boot": 200, "sgd_n": 16, "sgd_dts": (0.1, 0.05),
-                  "sgd_batches": (16, 64), "sgd_ns": (8, 16, 32, 64), "sgd_seeds": 4,
-                  "sgd_batch_per_unit": 2.0, "sgd_time": 1.0},
+                  "sgd_batches": (64, 256), "sgd_ns": (8, 16, 32, 64), "sgd_seeds": 4,
+                  "sgd_time": 1.0},
     }
 
     def check(self) -> None:
-        for name in ("dims", "ns", "times", "conv_dims", "conv_ns", "sgd_dts", "sgd_batches",
-                     "sgd_ns"):
+        for name in ("parts", "dims", "ns", "times", "conv_dims", "conv_ns", "sgd_dts",
+                     "sgd_batches", "sgd_ns"):
             if len(set(v := getattr(self, name))) != len(v):
                 raise ConfigError(f"{name} must not repeat; got {','.join(map(str, v))}.")
         for name in ("ns", "conv_ns", "sgd_ns"):
@@ -122,15 +125,16 @@ class ThreeSpinScalingConfig(StudyConfig):
                                   f"sgd_dts; got {dt:g}.")
 
     def memory_bytes(self) -> int:
-        """One chunk of agents of the largest flow cell (bounded by ``_CHUNK_BYTES``, or
-        one agent) and the L-BFGS search of the largest converged cell (K, its eigen-
-        vectors and the gradient's temporaries)."""
+        """One chunk of agents of the largest flow or SGD cell (bounded by ``_CHUNK_BYTES``,
+        or one agent) and the L-BFGS search of the largest converged cell (K, its eigen-
+        vectors and the gradient's temporaries), over the parts that run."""
         agent = _BYTES_PER_ENTRY * max(self.ns) ** 2
         flow = max(agent, min(_CHUNK_BYTES, self.seeds * agent))
-        conv = _BYTES_PER_ENTRY * max(self.conv_ns) ** 2 if self.conv_dims else 0
+        conv = _BYTES_PER_ENTRY * max(self.conv_ns) ** 2
         agent = _BYTES_PER_ENTRY * max(*self.sgd_ns, self.sgd_n) ** 2
         sgd = max(agent, min(_CHUNK_BYTES, self.sgd_seeds * agent))
-        return int(max(flow, conv, sgd) + 200 * 2**20)
+        used = {"flow": flow, "converged": conv, "sgd": sgd}
+        return int(max(used[p] for p in self.parts) + 200 * 2**20)
 
 
 def alpha_for(c, d: int) -> float:
@@ -142,9 +146,10 @@ def alpha_for(c, d: int) -> float:
 def jobs(c: ThreeSpinScalingConfig) -> list[tuple]:
     """The run's cells in order: the spectrum, then (d, n) cells of both laws, the heaviest
     first (a pool or cluster starts them first)."""
-    cells = [("flow", d, n) for d in c.dims for n in c.ns]
-    cells += [("converged", d, n) for d in c.conv_dims for n in c.conv_ns]
-    cells += sgd_cells(c)
+    cells = [("flow", d, n) for d in c.dims for n in c.ns] if "flow" in c.parts else []
+    if "converged" in c.parts:
+        cells += [("converged", d, n) for d in c.conv_dims for n in c.conv_ns]
+    cells += sgd_cells(c) if "sgd" in c.parts else []
     cells.sort(key=lambda j: -j[2] ** 2 * (1 + (j[0] == "converged")))
     return [("spectrum",), *cells]
 
