@@ -149,25 +149,12 @@ def jobs(c: ThreeSpinScalingConfig) -> list[tuple]:
     cells = [("flow", d, n) for d in c.dims for n in c.ns] if "flow" in c.parts else []
     if "converged" in c.parts:
         cells += [("converged", d, n) for d in c.conv_dims for n in c.conv_ns]
-    cells += sgd_cells(c) if "sgd" in c.parts else []
+    if "sgd" in c.parts:
+        from mflab.studies.three_spin_scaling_tables import sgd_cells
+
+        cells += sgd_cells(c)
     cells.sort(key=lambda j: -j[2] ** 2 * (1 + (j[0] == "converged")))
     return [("spectrum",), *cells]
-
-
-def sgd_cells(c) -> list[tuple[str, int, int, float, tuple[int, ...]]]:
-    """("sgd", d, n, dt, batch sizes) of SGD's noise part: per dt, every P of the grid at
-    width sgd_n (one flow run shared by them); then the widths sgd_ns at dt = max(sgd_dts)
-    with P = max(1, round(sgd_batch_per_unit · n))."""
-    cfg = c if isinstance(c, dict) else c.to_dict()
-    d, batches = cfg["sgd_dim"], tuple(cfg["sgd_batches"])
-    grid = [("sgd", d, cfg["sgd_n"], dt, batches) for dt in cfg["sgd_dts"]]
-    dt = max(cfg["sgd_dts"])
-    return grid + [("sgd", d, n, dt, (sgd_batch(cfg, n),)) for n in cfg["sgd_ns"]]
-
-
-def sgd_batch(cfg: dict, n: int) -> int:
-    """P along the width series: dt/P ∝ 1/n."""
-    return max(1, round(cfg["sgd_batch_per_unit"] * n))
 
 
 class Cell(NamedTuple):
@@ -446,12 +433,10 @@ class ThreeSpinScalingStudy(Study):
 def _name(job: tuple) -> str:
     if job[0] == "spectrum":
         return "spectrum"
+    from mflab.studies.three_spin_scaling_tables import sgd_suffix
+
     base = f"{job[0]}_d{job[1]}_n{job[2]}"
     return base + sgd_suffix(job[3], job[4]) if job[0] == "sgd" else base
-
-
-def sgd_suffix(dt: float, batches: tuple[int, ...]) -> str:
-    return f"_dt{dt:g}_P{'-'.join(map(str, batches))}"
 
 
 STUDY = ThreeSpinScalingStudy()

@@ -16,6 +16,27 @@ from mflab.scaling import fit_power_law
 from mflab.studies.markdown import markdown_table
 
 
+def sgd_cells(c) -> list[tuple[str, int, int, float, tuple[int, ...]]]:
+    """("sgd", d, n, dt, batch sizes) of SGD's noise part: per dt, every P of the grid at
+    width sgd_n (one flow run shared by them); then the widths sgd_ns at dt = max(sgd_dts)
+    with P = max(1, round(sgd_batch_per_unit · n))."""
+    cfg = c if isinstance(c, dict) else c.to_dict()
+    d, batches = cfg["sgd_dim"], tuple(cfg["sgd_batches"])
+    grid = [("sgd", d, cfg["sgd_n"], dt, batches) for dt in cfg["sgd_dts"]]
+    dt = max(cfg["sgd_dts"])
+    return grid + [("sgd", d, n, dt, (sgd_batch(cfg, n),)) for n in cfg["sgd_ns"]]
+
+
+def sgd_batch(cfg: dict, n: int) -> int:
+    """P along the width series: dt/P ∝ 1/n."""
+    return max(1, round(cfg["sgd_batch_per_unit"] * n))
+
+
+def sgd_suffix(dt: float, batches: tuple[int, ...]) -> str:
+    """The arrays' name suffix of an SGD cell."""
+    return f"_dt{dt:g}_P{'-'.join(map(str, batches))}"
+
+
 def _arrays(run_dir: Path, name: str):
     path = Path(run_dir) / "arrays" / f"{name}.npz"
     return read_arrays(run_dir, name) if path.exists() else None
@@ -130,8 +151,6 @@ def build_tables(run_dir: Path, config) -> dict[str, pd.DataFrame]:
         timing += [{"part": "converged", "d": r["d"], "n": r["n"], "seconds": r["seconds"]}
                    for r in conv]
     out |= _sgd_tables(run_dir, c)
-    from mflab.studies.three_spin_scaling import sgd_cells, sgd_suffix
-
     for job in sgd_cells(c):
         if (x := _arrays(run_dir, f"sgd_d{job[1]}_n{job[2]}" + sgd_suffix(*job[3:]))):
             timing.append({"part": "sgd", "d": job[1], "n": job[2], "seconds": _seconds(x)})
@@ -182,8 +201,6 @@ def _sgd_tables(run_dir: Path, c: dict) -> dict[str, pd.DataFrame]:
     """``sgd_grid`` (dt × P at width sgd_n), ``sgd_noise`` (the slope of the excess in dt/P),
     ``sgd_widths`` (P ∝ n) and ``sgd_fits`` (SGD's and the flow's losses along the widths,
     fitted to L_∞ + A n^−p like the flow's)."""
-    from mflab.studies.three_spin_scaling import sgd_batch, sgd_suffix
-
     d, out, batches = c["sgd_dim"], {}, tuple(c["sgd_batches"])
 
     def cell(n, dt, Ps):
