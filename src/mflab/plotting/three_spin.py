@@ -5,10 +5,10 @@
   one colour per method;
 * ``three-spin-slices.png`` (report fig. 16) — one row per d: f and the best trained f_n
   on the slice of report eq. 47 with one shared colour scale, the centres' projections
-  on the f_n panel (red: c_i > 0, blue: c_i < 0; area ∝ |c_i|);
-* ``three-spin-scaling.png`` — per d of the loss-vs-n part: loss at the read-out time
-  against n (GD, SGD, random-feature optimum; the fitted line over the fit range and a
-  slope −1 guide), and loss against mean-field time t for every n.
+  on the f_n panel (red: c_i > 0, blue: c_i < 0; area ∝ |c_i|).
+
+The loss against n (SPEC D2) is study ``three-spin-scaling``'s
+(:mod:`mflab.plotting.three_spin_scaling`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mflab.plotting.style import METHOD_COLORS, figure_legend, paper_style, savefig
-from mflab.runs.io import figures_dir, read_arrays, read_config, read_table
+from mflab.runs.io import figures_dir, read_arrays, read_config
 from mflab.studies import three_spin_train as T
 
 COLORS = METHOD_COLORS
@@ -38,9 +38,6 @@ def plot_all(run_dir: Path) -> list[Path]:
             paths.append(_losses(run_dir, cfg, out / "three-spin-losses.png"))
         if any(_exists(run_dir, f"slice_d{d}") for d in cfg["dims"]):
             paths.append(_slices(run_dir, cfg, out / "three-spin-slices.png"))
-        if cfg["scale_dims"] and _exists(run_dir, f"scale_d{cfg['scale_dims'][0]}_GD_n"
-                                                  f"{cfg['scale_ns'][0]}"):
-            paths.append(_scaling(run_dir, cfg, out / "three-spin-scaling.png"))
     return paths
 
 
@@ -103,79 +100,3 @@ def _slices(run_dir: Path, cfg: dict, path: Path) -> Path:
         fig.colorbar(cs, ax=list(row), shrink=0.9, format="%.1f", label="value of f, f_n",
                      ticks=np.linspace(-vmax, vmax, 5))
     return savefig(fig, path)
-
-
-def _scaling(run_dir: Path, cfg: dict, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    scale = read_table(run_dir, "scaling")
-    slopes = read_table(run_dir, "slopes")
-    modes = T.scale_modes(cfg)
-    styles = dict(zip(modes, ("-", "--", ":", "-."), strict=False))
-    reds = plt.get_cmap("autumn")
-    colors = {m: COLORS["GD"] if m == "GD" else reds(0.6 * i / max(len(modes) - 2, 1))
-              for i, m in enumerate(m for m in modes if m != "GD")} | {"GD": COLORS["GD"]}
-    dims = cfg["scale_dims"]
-    lo, hi = cfg["fit_range"]
-    t_end = float(cfg["scale_time"])
-    fig, axes = plt.subplots(2, len(dims), figsize=(min(7.0, 5.6 * len(dims)), 6.4),
-                             squeeze=False, constrained_layout=True)
-    for col, d in enumerate(dims):
-        ax = axes[0, col]
-        here = scale[scale.d == d]
-        at_end = np.isclose(here.time, t_end)
-        for mode, dt in modes.items():
-            rows, early = here[(here["mode"] == mode) & at_end], here[(here["mode"] == mode)
-                                                                       & ~at_end]
-            if rows.empty:
-                continue
-            err = [rows["median loss"] - rows.q25, rows.q75 - rows["median loss"]]
-            sl = slopes[(slopes.d == d) & (slopes["mode"] == mode) & np.isclose(slopes.t, t_end)]
-            label = (f"{mode[:3] if mode != 'GD' else 'GD'} dt {dt:g}"
-                     + (f", slope {sl.slope.iloc[0]:+.2f}" if len(sl) else ""))
-            ax.errorbar(rows.n, rows["median loss"], yerr=err, color=colors[mode], marker="o",
-                        ms=3, capsize=2, ls=styles[mode], label=label)
-            _fit_line(ax, rows.n.to_numpy(), rows["median loss"].to_numpy(), lo, hi,
-                      colors[mode])
-            if mode == "GD" and not early.empty:
-                ax.plot(early.n, early["median loss"], color=colors[mode], lw=0.5, ls=":",
-                        marker="o", mfc="none", ms=3, label=f"GD at t = {early.time.iloc[0]:g}")
-        rf = here[(here["mode"] == "GD") & at_end]
-        if rf["random-feature optimum"].notna().any():
-            ax.plot(rf.n, rf["random-feature optimum"], color=COLORS["RF"], ls=":",
-                    marker="s", ms=2, label="RF optimum, initial centres")
-        ns = np.array(sorted(here.n.unique()), float)
-        if ns.size and not rf.empty:
-            ref = float(rf["median loss"].max())
-            ax.plot(ns, ref * ns[0] / ns, color="k", lw=0.6, ls="--", label="slope −1")
-        ax.plot([], [], color="0.4", lw=0.6, alpha=0.7, label="least-squares fit")
-        ax.set(xscale="log", yscale="log", xlabel="n", ylabel=r"$L/(\frac{1}{2}E f^2)$",
-               title=f"d = {d}, t = {t_end:g}\n(fits over n ∈ [{lo}, {hi}])")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
-        ax = axes[1, col]
-        cmap = plt.get_cmap("viridis")
-        for i, n in enumerate(cfg["scale_ns"]):
-            for mode in modes:
-                if not _exists(run_dir, f"scale_d{d}_{mode}_n{n}"):
-                    continue
-                a = read_arrays(run_dir, f"scale_d{d}_{mode}_n{n}")
-                q50 = T.quartiles(a["loss"] / float(a["half"]), axis=1)[1]
-                keep = a["time"] > 0
-                ax.plot(a["time"][keep], q50[keep], ls=styles[mode], lw=0.8,
-                        color=cmap(i / max(len(cfg["scale_ns"]) - 1, 1)),
-                        label=f"n = {n}" if mode == "GD" else None)
-        for mode in modes:
-            ax.plot([], [], color="0.4", ls=styles[mode], lw=0.8, label=mode)
-        ax.set(xscale="log", yscale="log", xlabel="mean-field time t",
-               ylabel=r"$L/(\frac{1}{2}E f^2)$", title=f"d = {d}: median loss against t")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=1)
-    return savefig(fig, path)
-
-
-def _fit_line(ax, ns, med, lo, hi, color):
-    inside = (ns >= lo) & (ns <= hi) & np.isfinite(med)
-    if inside.sum() < 2:
-        return
-    p = np.polyfit(np.log(ns[inside]), np.log(med[inside]), 1)
-    x = np.array([lo, hi], float)
-    ax.plot(x, np.exp(np.polyval(p, np.log(x))), color=color, lw=0.6, alpha=0.7)

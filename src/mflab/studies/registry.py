@@ -86,7 +86,7 @@ STUDIES: dict[str, Entry] = {
     "three-spin": Entry(
         "mflab.studies.three_spin:STUDY",
         "C7: kernel networks on the sphere learn the spherical 3-spin energy: "
-        "optimisers at equal cost, slices of f and f_n, loss vs n (exact loss).",
+        "optimisers at equal cost, slices of f and f_n (exact loss).",
         quick_s=24,
     ),
     "three-spin-scaling": Entry(

@@ -3,7 +3,7 @@
 f(x) = (1/d) Σ a_pqr x_p x_q x_r on S^{d−1}(√d) is represented by f_n = (1/n) Σ c_i φ(·, z_i),
 φ(x, z) = exp(−½α|x − z|²), centres on the sphere (Riemannian steps), trained in
 mean-field time (η = n·dt); the loss ½E_μ(f − f_n)² is computed exactly (closed forms,
-:mod:`mflab.spherical`). Three parts (report §3.2.5, figs. 14–16, and beyond):
+:mod:`mflab.spherical`). Two parts (report §3.2.5, figs. 14–16):
 
 1. **Optimisers at equal cost** (fig. 15): B1, B2, B3, B4, B10 on mini-batches of
    ``batch`` fresh uniform points, n = 256, d ∈ {3, 4, 5}, ``budget`` oracle calls per
@@ -12,13 +12,9 @@ mean-field time (η = n·dt); the loss ½E_μ(f − f_n)² is computed exactly (
    same budget), then run on ``n_seeds`` other seeds (:mod:`three_spin_train`).
 2. **The slice of report eq. 47** (fig. 16): f and the best trained f_n (lowest final
    loss of part 1) with the centres' projections.
-3. **Loss vs n** (beyond the report): exact-gradient flow ("GD", time step
-   ``scale_dt``) and SGD (batch ``batch``, time steps ``scale_sgd_dts``) for
-   n ∈ ``scale_ns`` in d ∈ ``scale_dims``, read at mean-field times T/10 and
-   T = ``scale_time``; fitted log-log slopes over ``fit_range`` and local slopes, against
-   the O(1/n) of Rotskoff & Vanden-Eijnden (CPAM 2022); with the random-feature optimum
-   of the initial centres (:func:`~mflab.spherical.random_feature_loss`) for reference,
-   and a discretisation check (GD at ``scale_dt``/10 up to T/10 for n = ``dt_check_n``).
+The loss against n (SPEC D2, beyond the report) is study ``three-spin-scaling``
+(:mod:`mflab.studies.three_spin_scaling`): the excess of the mean loss over nested
+networks, fitted with its offset and intervals.
 
 Losses are reported relative to ½E f² (the loss of f_n ≡ 0).
 """
@@ -67,27 +63,15 @@ class ThreeSpinConfig(StudyConfig):
     n_records: int = param(40, ge=3, doc="records per run (log-spaced steps)")
     target_seed: int = param(0, ge=0, doc="key of the couplings a_pqr (one target per d)")
     slice_points: int = param(121, ge=8, doc="θ points of the eq. 47 slice (φ: twice)")
-    scale_dims: tuple[int, ...] = param((5, 25), ge=3, doc="dimensions of the loss-vs-n part")
-    scale_ns: tuple[int, ...] = param((16, 32, 64, 128, 256, 512, 1024), ge=1,
-                                      doc="widths n of the loss-vs-n part")
-    scale_seeds: int = param(5, ge=1, doc="seeds per width")
-    scale_dt: float = param(0.1, gt=0, doc="mean-field time step of GD in the loss-vs-n part")
-    scale_sgd_dts: tuple[float, ...] = param((0.1, 0.01), gt=0,
-                                             doc="mean-field time steps of SGD there")
-    dt_check_n: int = param(256, ge=1, doc="width of the GD run at scale_dt/10 (a scale_n)")
-    scale_time: float = param(100.0, gt=0, doc="mean-field time t at which the loss is read")
-    fit_range: tuple[int, ...] = param((64, 1024), ge=1, doc="n_min,n_max of the fitted slope")
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
         "quick": {"dims": (3,), "n": 128, "budget": 300, "n_seeds": 3, "dt_grid": (0.01, 0.03),
-                  "n_records": 12, "slice_points": 41, "scale_dims": (5,),
-                  "scale_ns": (16, 64), "scale_time": 5.0, "fit_range": (16, 64),
-                  "scale_sgd_dts": (0.1, 0.05), "dt_check_n": 64, "scale_seeds": 3},
+                  "n_records": 12, "slice_points": 41},
     }
 
     def check(self) -> None:
-        for name in ("dims", "methods", "dt_grid", "scale_dims", "scale_ns", "scale_sgd_dts"):
+        for name in ("dims", "methods", "dt_grid"):
             v = getattr(self, name)
             if len(set(v)) != len(v):
                 raise ConfigError(f"{name} must not repeat; got {','.join(map(str, v))}.")
@@ -97,26 +81,13 @@ class ThreeSpinConfig(StudyConfig):
         if "B10" in self.methods and self.budget < 2 * self.b10_M:
             raise ConfigError(f"budget must be >= 2·b10_M = {2 * self.b10_M} (two B10 outer "
                               f"steps); got {self.budget}.")
-        if round(self.scale_time / max(self.scale_dt, *self.scale_sgd_dts)) < 10:
-            raise ConfigError(f"scale_time ({self.scale_time}) must be >= 10 × every scale "
-                              f"time step (scale_dt {self.scale_dt}, scale_sgd_dts "
-                              f"{','.join(map(str, self.scale_sgd_dts))}).")
-        if self.dt_check_n not in self.scale_ns:
-            raise ConfigError(f"dt_check_n must be one of scale_ns "
-                              f"({','.join(map(str, self.scale_ns))}); got {self.dt_check_n}.")
-        lo_hi = self.fit_range
-        if len(lo_hi) != 2 or lo_hi[0] >= lo_hi[1] or sum(
-                lo_hi[0] <= n <= lo_hi[1] for n in self.scale_ns) < 2:
-            raise ConfigError(f"fit_range must be n_min,n_max with n_min < n_max and two "
-                              f"scale_ns inside; got {','.join(map(str, lo_hi))}.")
 
     def memory_bytes(self) -> int:
         """The largest exact-loss evaluation (an (n, n) kernel matrix and the Bessel
         recurrence with its derivative, ~40 float64 temporaries of that size per agent, an
         upper estimate) and the mini-batch kernels (batch × n, ~10 per agent)."""
-        big = max(max(self.scale_ns) ** 2 * self.scale_seeds, self.n ** 2 * self.n_seeds)
-        return 8 * (40 * big + 10 * self.batch * max(max(self.scale_ns), self.n)
-                    * max(self.scale_seeds, self.n_seeds)) + 200 * 2**20
+        return 8 * (40 * self.n ** 2 * self.n_seeds
+                    + 10 * self.batch * self.n * self.n_seeds) + 200 * 2**20
 
 
 def jobs(c: ThreeSpinConfig) -> list[tuple]:
@@ -128,10 +99,6 @@ def jobs(c: ThreeSpinConfig) -> list[tuple]:
                 out.append(("tune", d, m))
             out.append(("compare", d, m))
         out.append(("slice", d))
-    for d in c.scale_dims:
-        for mode in T.scale_modes(c):
-            out += [("scale", d, mode, n) for n in c.scale_ns]
-        out.append(("dtcheck", d))
     return out
 
 
@@ -140,7 +107,7 @@ class ThreeSpinStudy(Study):
 
     name = "three-spin"
     description = ("C7: kernel networks on the sphere learn the spherical 3-spin energy: "
-                   "optimisers at equal cost, slices of f and f_n, loss vs n (exact loss).")
+                   "optimisers at equal cost, slices of f and f_n (exact loss).")
     Config = ThreeSpinConfig
 
     def run(self, config: ThreeSpinConfig, ctx: RunContext) -> None:
@@ -197,7 +164,7 @@ class ThreeSpinStudy(Study):
         """The constants of each d's problem (closed forms): α, E f², E_μφ, c0."""
         from mflab.spherical import kernel_mean
 
-        dims = sorted(set(c.dims) | set(c.scale_dims))
+        dims = sorted(c.dims)
         cols: dict[str, list] = {k: [] for k in ("d", "alpha", "second_moment", "kernel_mean",
                                                  "c0")}
         for d in dims:
@@ -280,46 +247,6 @@ class ThreeSpinStudy(Study):
                         method=np.str_(best[1]), seed=best[2],
                         relative_loss=best[0] / float(cur["half"]))
 
-    def _scale(self, c: ThreeSpinConfig, ctx: RunContext, d: int, mode: str, n: int) -> None:
-        from mflab.spherical import random_feature_loss
-
-        dt = T.scale_modes(c)[mode]
-        land, c0 = self._problem_for(c, d, n, None if mode == "GD" else c.batch)
-        seeds = list(range(c.scale_seeds))
-        x0 = T.initial_params(self._keys(ctx, 3, d, n), seeds, n, d, c0)
-        opt, _, tau = self._setup(c, land, "B1", dt)
-        steps = T.read_steps(c.scale_time, dt)
-        key = self._keys(ctx, 4, d, n, list(T.scale_modes(c)).index(mode))
-        cur = T.train(opt, tau, land, x0, steps[-1], key, c.n_records, ctx.progress,
-                      extra_steps=steps)
-        half = 0.5 * land.info["second_moment"]
-        extra = {}
-        if mode == "GD":
-            a = T.couplings_for(d, c.target_seed)
-            extra["rf_loss"] = np.array([float(random_feature_loss(
-                jax.numpy.asarray(z), a, land.info["alpha"])[0]) for z in x0.z])
-        ctx.save_arrays(f"scale_d{d}_{mode}_n{n}", steps=cur.steps, time=cur.time,
-                        loss=cur.loss, diverged=cur.diverged, half=np.float64(half), **extra)
-        ctx.log_metrics([{"optimizer": mode, "step": int(s), "metric": "relative_loss",
-                          "value": float(cur.loss[r, a] / half), "seed": a, "d": d, "n": n,
-                          "time": float(cur.time[r])}
-                         for r, s in enumerate(cur.steps) for a in range(len(seeds))])
-        if np.all(cur.diverged >= 0):
-            ctx.diverged(f"{mode} d={d} n={n}", f"every seed diverged (dt = {dt:g})",
-                         step=int(cur.diverged.min()))
-
-    def _dtcheck(self, c: ThreeSpinConfig, ctx: RunContext, d: int) -> None:
-        """GD at scale_dt/10 from the same networks up to T/10, for n = dt_check_n: the
-        time-discretisation error of the GD curves (compared at T/10 in the tables)."""
-        n, dt = c.dt_check_n, c.scale_dt / 10
-        land, c0 = self._problem_for(c, d, n, None)
-        x0 = T.initial_params(self._keys(ctx, 3, d, n), list(range(c.scale_seeds)), n, d, c0)
-        opt, _, tau = self._setup(c, land, "B1", dt)
-        steps = T.read_steps(c.scale_time, dt)[0]
-        cur = T.train(opt, tau, land, x0, steps, self._keys(ctx, 5, d), 3)
-        ctx.save_arrays(f"dtcheck_d{d}", dt=np.float64(dt), time=cur.time, loss=cur.loss,
-                        half=np.float64(0.5 * land.info["second_moment"]))
-
     # ----------------------------------------------------------- from files only
     def plot(self, run_dir: Path) -> list[Path]:
         from mflab.plotting.three_spin import plot_all
@@ -335,21 +262,10 @@ class ThreeSpinStudy(Study):
                              "slice of the sphere parametrised by (φ, θ) (report eq. 47), "
                              "same colour scale; dots: the centres z_i near the slice, red "
                              "for c_i > 0 and blue for c_i < 0, area ∝ |c_i|.",
-        "three-spin-scaling": "Top: median loss against the width n at the last time T, "
-                              "error bars 25–75 % over seeds, one colour and line style per "
-                              "training mode (exact-gradient GD, SGD at each dt; the fitted "
-                              "slope over the stated n-range in the legend, thin line: the "
-                              "fit); open circles, dotted: GD at T/10; squares, dotted: the "
-                              "random-feature optimum of the initial centres; dashed black: "
-                              "slope −1 (Rotskoff & Vanden-Eijnden's O(1/n)). Bottom: the "
-                              "median loss against mean-field time, one colour per n and "
-                              "one line style per mode.",
     }
 
     def headline(self, run_dir: Path) -> list[Headline]:
-        """Per d of the comparison: the best method's median final loss against SGD's; the
-        n-scaling's fitted slope at the last time for SGD and GD against Rotskoff &
-        Vanden-Eijnden's O(1/n)."""
+        """Per d of the comparison: the best method's median final loss against SGD's."""
         from mflab.runs.io import read_table
 
         rows = []
@@ -364,22 +280,6 @@ class ThreeSpinStudy(Study):
                     f"d = {d}: median final loss, best ({best.method} {best.label}) | SGD",
                     f"{best['median final loss']:.2e}{ref}",
                     f"25–75 % [{best.q25:.2e}, {best.q75:.2e}] over {cfg['n_seeds']} seeds"))
-        if (Path(run_dir) / "tables" / "slopes.csv").is_file():
-            sl = read_table(run_dir, "slopes")
-            t_end = sl.t.max()
-            for _, r in sl[np.isclose(sl.t, t_end) & (sl["mode"] != "RF")].iterrows():
-                se = r["slope se"]
-                if np.isfinite(se):
-                    spread = f"± {se:.2f} (standard error, n = {r['fit range']})"
-                    ok = abs(r.slope + 1) <= 2 * se
-                    verdict = ("consistent with" if ok else "differs from") + \
-                        " RVE's O(1/n) (slope −1) at 2 standard errors"
-                else:
-                    spread = f"n = {r['fit range']}, two widths: no interval"
-                    verdict = "not settled (no interval)"
-                rows.append(Headline(f"d = {r.d}: slope of log median loss vs log n, "
-                                     f"{r['mode']}, t = {t_end:g}", f"{r.slope:.2f}", spread,
-                                     verdict))
         return rows
 
     def summarize(self, run_dir: Path) -> str:
@@ -387,8 +287,7 @@ class ThreeSpinStudy(Study):
 
         return summary_markdown(Path(run_dir), read_config(run_dir),
                                 {name: read_table(run_dir, name)
-                                 for name in ("comparison", "tuning", "slopes", "scaling",
-                                              "dtcheck", "problem")})
+                                 for name in ("comparison", "tuning", "problem")})
 
 
 STUDY = ThreeSpinStudy()

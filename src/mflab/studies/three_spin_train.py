@@ -166,40 +166,6 @@ def tuning_score(final_loss: np.ndarray) -> float:
     return float(np.median(np.where(np.isfinite(final_loss), final_loss, np.inf)))
 
 
-def scale_modes(c) -> dict[str, float]:
-    """Mode key → time step of the loss-vs-n runs: "GD" (exact oracle) and "SGD<dt>"."""
-    cfg = c if isinstance(c, dict) else c.to_dict()
-    return {"GD": cfg["scale_dt"], **{f"SGD{dt:g}": dt for dt in cfg["scale_sgd_dts"]}}
-
-
-def read_steps(scale_time: float, dt: float) -> tuple[int, int, int]:
-    """Steps of a loss-vs-n run at t = T/10, T/2 and T (T = ``scale_time``): the loss is
-    read at T/10 and T, and its decay over [T/2, T] says how far from converged it is."""
-    steps = int(round(scale_time / dt))
-    return steps // 10, steps // 2, steps
-
-
-# ------------------------------------------------------------------------ slopes
-
-
-def loglog_slope(n: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares slope of log y against log n, and its standard error (NaN with
-    fewer than 3 points). Model: log y = a + p log n + noise."""
-    x, v = np.log(np.asarray(n, float)), np.log(np.asarray(y, float))
-    if x.size < 2:
-        return float("nan"), float("nan")
-    coef, res, *_ = np.polyfit(x, v, 1, full=True)
-    if x.size < 3:
-        return float(coef[0]), float("nan")
-    sigma2 = float(res[0]) / (x.size - 2) if res.size else 0.0
-    return float(coef[0]), float(np.sqrt(sigma2 / np.sum((x - x.mean()) ** 2)))
-
-
-def local_slopes(n: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Δ log y / Δ log n between consecutive points (length len(n) − 1)."""
-    return np.diff(np.log(np.asarray(y, float))) / np.diff(np.log(np.asarray(n, float)))
-
-
 def quartiles(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, ...]:
     """(q25, median, q75) over ``axis``, ignoring NaNs (NaN where all are NaN)."""
     import warnings
