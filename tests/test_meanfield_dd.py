@@ -236,6 +236,7 @@ def test_the_solver_in_short_calls_equals_one_long_call(monkeypatch):
     assert np.all(np.diff(one.risk) <= 1e-12)  # gradient flow of the risk: it decreases
 
 
+@pytest.mark.slow
 def test_the_error_estimates_solves_as_dask_jobs_equal_the_serial_ones():
     # the independent solves of both estimates sent to a loopback cluster of 2 workers give
     # the same estimate, bit for bit, as the solves run here one after the other (the

@@ -160,6 +160,7 @@ class _LostExecutor:
         return out
 
 
+@pytest.mark.slow
 def test_a_batch_whose_scheduler_died_waits_for_its_workers_runs(tmp_path):
     # issue 26, case 6: the client used to report every job failed and release the sweep at
     # once while the workers went on writing; a resume right after failed on their locks

@@ -82,6 +82,7 @@ def _check_complete(out: Path, seeds: list[int]) -> pd.DataFrame:
     return both
 
 
+@pytest.mark.slow
 def test_dask_sweep_survives_a_killed_worker(tmp_path):
     from mflab.runs.executor import DaskExecutor
 
@@ -114,6 +115,7 @@ def test_dask_sweep_survives_a_killed_worker(tmp_path):
                                   check_exact=True)
 
 
+@pytest.mark.slow
 def test_a_reproduction_on_dask_spreads_its_members_own_jobs_and_equals_serial(tmp_path):
     """A member that maps jobs (toy-jobs, as C5 does) sends them from its worker to the
     same cluster: every job runs once, both workers run some (the member's own worker too:
@@ -142,6 +144,7 @@ def test_a_reproduction_on_dask_spreads_its_members_own_jobs_and_equals_serial(t
     assert busy[busy.task == "run_member"].tasks.sum() == 1
 
 
+@pytest.mark.slow
 def test_killed_sweep_is_continued_by_resume(tmp_path):
     cli = [sys.executable, str(TESTS / "toy_study.py")]
     # --jobs 1: the seeds one after the other in the sweep's own process (the default pool

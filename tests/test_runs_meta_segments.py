@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"
 
@@ -57,6 +59,7 @@ def test_sigterm_ends_a_run_like_ctrl_c_and_closes_its_segment(tmp_path):
     assert meta["wall_time_s"] == seg["seconds"]
 
 
+@pytest.mark.slow
 def test_a_segment_killed_with_sigkill_is_closed_and_counted_by_resume(tmp_path):
     p = _start(tmp_path, *ARGS)
     partial = tmp_path / ".r.partial"
@@ -76,6 +79,7 @@ def test_a_segment_killed_with_sigkill_is_closed_and_counted_by_resume(tmp_path)
     assert abs(meta["wall_time_s"] - (first["seconds"] + second["seconds"])) < 1e-9
 
 
+@pytest.mark.slow
 def test_a_long_dd_solve_stops_within_seconds_of_sigterm(tmp_path):
     # issue 26, case 2: the DD ran as one compiled call and ignored Ctrl-C for minutes; it
     # now advances in short calls, so SIGTERM (as Ctrl-C) stops it at once, resumable

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from mflab.runs.executor import PoolExecutor, SerialExecutor
 from mflab.runs.io import read_metrics, read_table
@@ -20,6 +21,7 @@ TINY = ["n_agents=16", "budget=400", "n_records=4", "optimizers=B1,B5", "n_traje
         "descent_max_steps=20000"]
 
 
+@pytest.mark.slow
 def test_a_pool_sweep_equals_the_serial_sweep(tmp_path):
     serial, _ = sweep("mueller-brown", [0, 1, 2], overrides=TINY, out=tmp_path / "serial",
                       executor=SerialExecutor())

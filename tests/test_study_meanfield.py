@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from figure_checks import check_study_figures
 from mflab.runs.io import read_arrays, read_metrics
@@ -25,6 +26,7 @@ def _run(*args, timeout=300):
     return r
 
 
+@pytest.mark.slow
 def test_c2_two_kappas_reach_different_stationary_points(tmp_path, monkeypatch):
     out = tmp_path / "c2"
     _run("run", "mf-nonmonotone", "--no-progress", "--out", str(out), "--set", "d=20",
@@ -45,6 +47,7 @@ def test_c2_two_kappas_reach_different_stationary_points(tmp_path, monkeypatch):
     check_study_figures("mf-nonmonotone", out, monkeypatch)
 
 
+@pytest.mark.slow
 def test_c1_sgd_follows_dd_and_replots(tmp_path, monkeypatch):
     out = tmp_path / "c1"
     _run("run", "mf-isotropic", "--no-progress", "--out", str(out), "--set", "d=20",
@@ -68,6 +71,7 @@ def test_c1_sgd_follows_dd_and_replots(tmp_path, monkeypatch):
     check_study_figures("mf-isotropic", out, monkeypatch)
 
 
+@pytest.mark.slow
 def test_c3_wide_start_trains_narrow_start_stalls(tmp_path, monkeypatch):
     out = tmp_path / "c3"
     _run("run", "mf-anisotropic", "--no-progress", "--out", str(out), "--set", "d=24",
@@ -84,6 +88,7 @@ def test_c3_wide_start_trains_narrow_start_stalls(tmp_path, monkeypatch):
     check_study_figures("mf-anisotropic", out, monkeypatch)
 
 
+@pytest.mark.slow
 def test_convergence_gaps_shrink_with_n_and_grow_with_eps(tmp_path, monkeypatch):
     out = tmp_path / "cv"
     _run("run", "mf-convergence", "--no-progress", "--out", str(out), "--set", "d=20",
@@ -107,6 +112,7 @@ def test_convergence_gaps_shrink_with_n_and_grow_with_eps(tmp_path, monkeypatch)
     check_study_figures("mf-convergence", out, monkeypatch)
 
 
+@pytest.mark.slow
 def test_convergence_cell_runs_alike_in_a_fresh_worker():
     """A cell carries its precision and the run's key: in a spawned interpreter (where JAX
     starts in float32) it returns the same float64 arrays, bit for bit, as here."""
@@ -245,6 +251,7 @@ def test_weak_error_tables_recover_a_known_bias_law(tmp_path):
     assert (tabs["weak_error"]["DD error / smallest"] < 0.1).all()
 
 
+@pytest.mark.slow
 def test_radial_minimum_study_places_the_dd_end_points(tmp_path, monkeypatch):
     out = tmp_path / "rm"
     _run("run", "mf-radial-minimum", "--no-progress", "--out", str(out), "--set", "d=20",

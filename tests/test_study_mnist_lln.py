@@ -49,6 +49,7 @@ def test_config_refuses_bad_input():
 
 
 @needs_data
+@pytest.mark.slow
 def test_quick_study_end_to_end(tmp_path, monkeypatch):
     out = tmp_path / "c4"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MFLAB_MNIST_DIR": str(DATA)}

@@ -43,10 +43,12 @@ def tiny_run(tmp_path_factory):
                  progress=False, executor=SerialExecutor())
 
 
+@pytest.mark.slow
 def test_figures_are_fit_for_a_paper(tiny_run, monkeypatch):
     check_study_figures("optimizers-networks", tiny_run, monkeypatch)
 
 
+@pytest.mark.slow
 def test_tiny_run_is_complete_with_its_tuning_record(tiny_run):
     run = tiny_run
     for f in ("config.json", "meta.json", "metrics.parquet", "summary.md",
@@ -71,6 +73,7 @@ def test_tiny_run_is_complete_with_its_tuning_record(tiny_run):
     assert "Smoke scale" in (run / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_every_ensemble_spends_exactly_the_budget(tiny_run):
     """Samples drawn by the whole ensemble at the end = the budget, for every entry: B8
     counts its L inner calls (steps = B/(m·L)), B10 its R replicas too (B/(R·m·L)), and the
@@ -90,6 +93,7 @@ def test_every_ensemble_spends_exactly_the_budget(tiny_run):
                     np.testing.assert_array_equal(e["steps"], a["steps"])
 
 
+@pytest.mark.slow
 def test_tuned_values_are_the_ones_compared(tiny_run):
     """The results table's point of every entry is the tuning table's choice."""
     tuning = read_table(tiny_run, "tuning")
@@ -100,6 +104,7 @@ def test_tuned_values_are_the_ones_compared(tiny_run):
         assert json.loads(ch.point.iloc[0]) == json.loads(r.point), (r.problem, r.m, r.entry)
 
 
+@pytest.mark.slow
 def test_plot_redraws_identical_figures_from_the_files(tiny_run, tmp_path, monkeypatch):
     import matplotlib.image as mpimg
 
@@ -166,6 +171,7 @@ def _same(a, b):
                 np.testing.assert_array_equal(ra[k], rb[k], err_msg=k)
 
 
+@pytest.mark.slow
 def test_jobs_give_the_same_numbers_in_any_order_and_on_dask():
     jobs = _tiny_jobs()
     forward = SerialExecutor().map(run_job, jobs)

@@ -238,18 +238,28 @@ def test_quick_run_recovers_the_exact_law_at_t0_and_draws_its_figure(quick_run, 
     assert names == ["three-spin-scaling-laws", "three-spin-sgd-noise"]
 
 
-def test_noise_slope_recovers_the_power_of_a_known_law():
-    """Synthetic paired excesses c·(dt/P)^k·(1 + 0.2 z_s + 0.2 w_cs), the seed factor z_s
-    shared by the cells (as the runs share seeds), w_cs each cell's own: the slope is
-    near k, its interval covers k and excludes the other power."""
+def test_noise_slope_recovers_the_exponents_of_a_known_law():
+    """Synthetic paired excesses c·dt^a·P^−b·(1 + 0.2 z_s + 0.2 w_cs) on a dt × P grid, the
+    seed factor z_s shared by the cells (as the runs share seeds), w_cs each cell's own:
+    the separate exponents are near (a, b) with intervals that cover them; the slope in
+    dt/P is near a = b when they agree, and its interval excludes the other power."""
     from mflab.studies.three_spin_scaling_tables import noise_slope
 
-    x = np.array([0.1 / 64, 0.1 / 256, 0.05 / 256, 0.025 / 1024, 0.1 / 1024])
+    dt, P = (v.ravel() for v in np.meshgrid([0.1, 0.05, 0.025], [64.0, 256.0, 1024.0]))
     rng = np.random.default_rng(3)
-    z, w = rng.standard_normal(16), rng.standard_normal((5, 16))
-    for k, other in ((1.0, 2.0), (2.0, 1.0)):
-        e = 12.0 * x[:, None] ** k * (1 + 0.2 * z[None] + 0.2 * w)
-        r = noise_slope(x, e, n_boot=300)
-        assert abs(r["slope"] - k) < 0.1 and r["slope_lo"] <= k <= r["slope_hi"], r
-        assert not r["slope_lo"] <= other <= r["slope_hi"]
-    assert np.isnan(noise_slope(x, -e, n_boot=50)["slope"])  # no log of a negative mean
+    z, w = rng.standard_normal(16), rng.standard_normal((9, 16))
+    for a, b in ((1.0, 1.0), (2.0, 2.0), (1.5, 1.0)):
+        e = 12.0 * (dt**a * P**-b)[:, None] * (1 + 0.2 * z[None] + 0.2 * w)
+        r = noise_slope(dt, P, e, n_boot=300)
+        for name, k in (("a_dt", a), ("b_P", b)):
+            assert abs(r[name] - k) < 0.1 and r[f"{name}_lo"] <= k <= r[f"{name}_hi"], r
+        if a == b:
+            other = 3.0 - a
+            assert abs(r["slope"] - a) < 0.1 and r["slope_lo"] <= a <= r["slope_hi"], r
+            assert not r["slope_lo"] <= other <= r["slope_hi"]
+        else:  # a ≠ b: the dt exponent's interval excludes b
+            assert not r["a_dt_lo"] <= b <= r["a_dt_hi"]
+    assert np.isnan(noise_slope(dt, P, -e, n_boot=50)["slope"])  # no log of a negative mean
+    rows = dt == 0.1  # one dt, three P: the slope, but no separate exponents
+    one_dt = noise_slope(dt[rows], P[rows], e[rows], n_boot=50)
+    assert np.isfinite(one_dt["slope"]) and np.isnan(one_dt["a_dt"])

@@ -417,6 +417,12 @@ class ThreeSpinScalingStudy(Study):
                 "slope of SGD's excess over the flow against dt/P (first order: 1)",
                 f"{r.slope:.2f}", f"95 % bootstrap [{r.slope_lo:.2f}, {r.slope_hi:.2f}], "
                 f"dt/P = {r['dt/P min']:.2g}–{r['dt/P max']:.2g}"))
+            if np.isfinite(r.a_dt):
+                rows.append(Headline(
+                    "exponents of SGD's excess in dt | in 1/P (equal if it depends on dt/P "
+                    "alone)", f"{r.a_dt:.2f} | {r.b_P:.2f}",
+                    f"95 % bootstrap [{r.a_dt_lo:.2f}, {r.a_dt_hi:.2f}] | "
+                    f"[{r.b_P_lo:.2f}, {r.b_P_hi:.2f}]"))
         return rows
 
     def summarize(self, run_dir: Path) -> str:

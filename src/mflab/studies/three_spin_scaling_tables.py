@@ -173,28 +173,39 @@ def _sgd_row(sgd, gd, **labels) -> dict:
                      "excess_se": se(sgd - gd), "seeds": S}
 
 
-def noise_slope(dt_over_p, excess, n_boot: int, seed: int = 0) -> dict:
-    """Least-squares slope of log(mean excess) against log(dt/P) over the cells, with a 95 %
-    percentile bootstrap over seeds (``excess`` is ``(cells, seeds)``, the seeds shared by
-    every cell, so a replicate resamples the same seeds in all of them). NaN where a mean
-    excess is not positive (no logarithm)."""
-    x = np.log(np.asarray(dt_over_p, float))
+def noise_slope(dt, P, excess, n_boot: int, seed: int = 0) -> dict:
+    """Two least-squares fits of the mean excess over the cells (``excess`` is
+    ``(cells, seeds)``, the seeds shared by every cell): its log-log slope against dt/P
+    (``slope``; the SDE approximation's first order predicts 1), and its exponents in dt and
+    in 1/P separately, log E = k + a log dt − b log P (``a_dt``, ``b_P``; a = b when the excess
+    depends on dt/P alone; NaN unless the cells hold two dt and two P). 95 % percentile
+    bootstrap over seeds: a replicate resamples the same seeds in every cell. NaN where a
+    mean excess is not positive (no logarithm)."""
+    dt, P = np.asarray(dt, float), np.asarray(P, float)
     excess = np.asarray(excess, float)
+    x = np.log(dt / P)
+    design = np.stack([np.ones_like(dt), np.log(dt), -np.log(P)], axis=1)
+    two = len(set(dt)) >= 2 and len(set(P)) >= 2
 
-    def slope(e):
+    def fits(e):
         m = e.mean(axis=1)
-        return float(np.polyfit(x, np.log(m), 1)[0]) if np.all(m > 0) else float("nan")
+        if not np.all(m > 0):
+            return (float("nan"),) * 3
+        ab = np.linalg.lstsq(design, np.log(m), rcond=None)[0][1:] if two else (np.nan,) * 2
+        return (float(np.polyfit(x, np.log(m), 1)[0]), float(ab[0]), float(ab[1]))
 
-    s0 = slope(excess)
+    est = fits(excess)
     rng = np.random.default_rng(seed)
     S = excess.shape[1]
-    boot = np.array([slope(excess[:, rng.integers(0, S, S)]) for _ in range(n_boot)])
-    boot = boot[np.isfinite(boot)]
-    lo, hi = (np.percentile(boot, [2.5, 97.5]) if boot.size >= 0.9 * n_boot
-              else (float("nan"),) * 2)
-    return {"slope": s0, "slope_lo": float(lo), "slope_hi": float(hi),
-            "dt/P min": float(np.exp(x.min())), "dt/P max": float(np.exp(x.max())),
-            "cells": int(x.size), "seeds": S}
+    boot = np.array([fits(excess[:, rng.integers(0, S, S)]) for _ in range(n_boot)])
+    boot = boot[np.all(np.isfinite(boot[:, :1]), axis=1)]
+    lo, hi = (np.percentile(boot, [2.5, 97.5], axis=0) if len(boot) >= 0.9 * n_boot
+              else np.full((2, 3), np.nan))
+    out = {}
+    for i, name in enumerate(("slope", "a_dt", "b_P")):
+        out |= {name: est[i], f"{name}_lo": float(lo[i]), f"{name}_hi": float(hi[i])}
+    return out | {"dt/P min": float(np.exp(x.min())), "dt/P max": float(np.exp(x.max())),
+                  "cells": int(x.size), "seeds": S}
 
 
 def _sgd_tables(run_dir: Path, c: dict) -> dict[str, pd.DataFrame]:
@@ -217,7 +228,8 @@ def _sgd_tables(run_dir: Path, c: dict) -> dict[str, pd.DataFrame]:
         return out
     out["sgd_grid"] = pd.DataFrame(grid)
     if len({r["dt/P"] for r in grid}) >= 2 and np.all(np.isfinite(excess)):
-        out["sgd_noise"] = pd.DataFrame([noise_slope([r["dt/P"] for r in grid],
+        out["sgd_noise"] = pd.DataFrame([noise_slope([r["dt"] for r in grid],
+                                                     [r["P"] for r in grid],
                                                      np.stack(excess), c["n_boot"])])
     dt = max(c["sgd_dts"])
     series = [cell(n, dt, (sgd_batch(c, n),)) for n in c["sgd_ns"]]
@@ -315,11 +327,15 @@ def _sgd_markdown(cfg: dict, tables: dict[str, pd.DataFrame]) -> list[str]:
              f"Grid at n = {cfg['sgd_n']}:", "",
              markdown_table(tables["sgd_grid"], fmt), ""]
     if "sgd_noise" in tables:
-        lines += ["Log-log slope of the mean excess against dt/P (least squares over the "
-                  "grid, 95 % bootstrap over seeds):", "",
-                  markdown_table(tables["sgd_noise"], {"slope": ".2f", "slope_lo": ".2f",
-                                                       "slope_hi": ".2f", "dt/P min": ".3g",
-                                                       "dt/P max": ".3g"}), ""]
+        lines += ["Log-log slope of the mean excess against dt/P, and its exponents in dt "
+                  "and 1/P fitted separately, log excess = k + a_dt log dt − b_P log P (a_dt "
+                  "= b_P if the excess depends on dt/P alone); least squares over the grid, "
+                  "95 % bootstrap over seeds:", "",
+                  markdown_table(tables["sgd_noise"],
+                                 {k: ".2f" for k in ("slope", "slope_lo", "slope_hi", "a_dt",
+                                                     "a_dt_lo", "a_dt_hi", "b_P", "b_P_lo",
+                                                     "b_P_hi")}
+                                 | {"dt/P min": ".3g", "dt/P max": ".3g"}), ""]
     if "sgd_widths" in tables:
         lines += [f"Widths with P = max(1, round({cfg['sgd_batch_per_unit']:g} n)) at dt = "
                   f"{max(cfg['sgd_dts']):g} (dt/P ∝ 1/n, RVE's prescription):", "",
