@@ -102,13 +102,51 @@ def target_overlap(z: jax.Array, a: jax.Array, alpha: float) -> jax.Array:
     return scale * (linear + cubic)
 
 
-def exact_loss(params: KernelParams, a: jax.Array, alpha: float) -> jax.Array:
+BLOCK_ROWS = 1024
+"""Rows of K formed at once by :func:`exact_loss` (n > BLOCK_ROWS: blocks of this many)."""
+
+
+def kernel_quadratic(c: jax.Array, z: jax.Array, alpha: float,
+                     rows: int | None = BLOCK_ROWS) -> jax.Array:
+    """cᵀKc = Σ_{i,j} c_i c_j K(z_i, z_j), forming K in blocks of ``rows`` rows.
+
+    O(n² d) work either way; memory O(rows · n) instead of O(n²) when n > ``rows``: each
+    block's K(z_B, z) is formed, contracted with c and dropped, and rebuilt in the
+    backward pass (``jax.checkpoint``), so its gradient is also O(rows · n) in memory.
+    The last block is padded with zero weights (at a copy of z_0, on the sphere).
+
+    Args:
+      c: ``(n,)`` weights.
+      z: ``(n, d)`` centres on S^{d−1}(√d).
+      alpha: kernel parameter α > 0 (a concrete number).
+      rows: rows per block; ``None`` forms all of K at once.
+    """
+    n, d = z.shape
+    if rows is None or n <= rows:
+        return c @ (kernel_overlap(z, z, alpha) @ c)
+    blocks = -(-n // rows)
+    pad = blocks * rows - n
+    zb = jnp.concatenate([z, jnp.broadcast_to(z[:1], (pad, d))]).reshape(blocks, rows, d)
+    cb = jnp.concatenate([c, jnp.zeros((pad,), c.dtype)]).reshape(blocks, rows)
+
+    @jax.checkpoint
+    def block(args):
+        z_rows, c_rows = args
+        return c_rows @ (kernel_overlap(z_rows, z, alpha) @ c)
+
+    return jnp.sum(jax.lax.map(block, (zb, cb)))
+
+
+def exact_loss(params: KernelParams, a: jax.Array, alpha: float,
+               rows: int | None = BLOCK_ROWS) -> jax.Array:
     """L = ½ [E f² − (2/n) Σ c_i F(z_i) + (1/n²) Σ c_i c_j K(z_i, z_j)] = ½ E_μ (f − f_n)².
 
     Args:
       params: one agent's :class:`KernelParams` (``c (n,)``, ``z (n, d)`` on the sphere).
       a: couplings ``(d, d, d)`` of the 3-spin target.
       alpha: kernel parameter α > 0 (a concrete number).
+      rows: K is formed ``rows`` rows at a time (:func:`kernel_quadratic`): memory
+        O(rows · n) for the loss and its gradient; ``None``: all at once.
 
     Returns:
       the scalar loss, in the dtype of ``params``.
@@ -117,7 +155,7 @@ def exact_loss(params: KernelParams, a: jax.Array, alpha: float) -> jax.Array:
     n = c.shape[0]
     second_moment = three_spin_second_moment(a).astype(c.dtype)
     cross = c @ target_overlap(z, a, alpha) / n
-    quadratic = c @ (kernel_overlap(z, z, alpha) @ c) / (n * n)
+    quadratic = kernel_quadratic(c, z, alpha, rows) / (n * n)
     return 0.5 * (second_moment - 2.0 * cross + quadratic)
 
 
