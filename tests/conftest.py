@@ -17,6 +17,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # variable, set here in the first process before JAX is imported. Many tests compile the
 # same programs. A fresh folder per session, removed at its end, so no test sees a user's
 # cache (nor writes to it); a JAX_COMPILATION_CACHE_DIR already set wins.
+# The compile-time threshold is the command line's (mflab.cli.compile_cache), set here
+# because importing mflab imports JAX, which reads it then.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _xla_cache = tempfile.mkdtemp(prefix="mflab-tests-xla-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _xla_cache
@@ -30,12 +32,13 @@ jax.config.update("jax_enable_x64", True)
 # The suite runs as `pytest -n 2` with `--dist loadfile` (pyproject's addopts): each file's
 # tests stay on one worker, so a module-scoped fixture (a study's tiny run) is built once,
 # not once per worker. Files are handed out in collection order; the costliest go first so
-# that the small ones fill the end and both workers finish together.
-_COSTLIEST_FIRST = ("test_study_optimizers_networks.py", "test_study_meanfield.py",
-                    "test_meanfield_dd.py", "test_meanfield_risk.py",
-                    "test_meanfield_network.py", "test_docs_examples.py",
+# that the small ones fill the end and both workers finish together (the order is the
+# files' summed durations, `pytest --durations=0`, 2026-12-06).
+_COSTLIEST_FIRST = ("test_study_meanfield.py", "test_study_optimizers_networks.py",
+                    "test_meanfield_dd.py", "test_meanfield_network.py",
+                    "test_optimizers_common.py", "test_meanfield_risk.py",
                     "test_study_three_spin_scaling.py", "test_study_mueller_brown.py",
-                    "test_runs_dask.py", "test_meanfield_dd_sgd.py")
+                    "test_docs_examples.py", "test_study_three_spin.py")
 
 
 def pytest_collection_modifyitems(config, items):
