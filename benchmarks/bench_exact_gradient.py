@@ -1,6 +1,7 @@
 """What one exact-gradient step costs on the C5 networks: ∇_θ R_N(θ) of the exact risk
-(:func:`mflab.meanfield.exact_risk`, Mehler series + kink-split quadrature for close
-pairs, differentiated by ``jax.grad``), the oracle of C5's mechanism controls
+(:func:`mflab.meanfield.exact_risk`: Mehler series, kink-split quadrature for close
+pairs and a closed-form diagonal; hand-written gradients of the series' dense pass and
+of the gathered pairs under ``jax.grad``), the oracle of C5's mechanism controls
 (``--set exact_controls=true``), against one mini-batch gradient of the same network.
 
 One command:  python benchmarks/bench_exact_gradient.py  [--Ns 40,200,800] [--d 320]

@@ -20,6 +20,7 @@ from mflab.meanfield import (
     sigma_a2,
     unit_a,
 )
+from mflab.meanfield.activations import RELU as UNIT_RELU_SIGMA
 from mflab.meanfield.risk import interaction_U
 
 
@@ -125,6 +126,66 @@ def test_exact_risk_gradient_matches_finite_differences_across_blocks():
         assert abs(float(jnp.vdot(g, v)) - fd) < 1e-6 * abs(fd), (max_close, rows, fd)
 
 
+def _three_tier_particles(D, seed):
+    """Independent units, units correlated ~0.6 with a common direction and units nearly
+    along it: far pairs (series head only), medium pairs (head + gathered tail) and close
+    pairs (quadrature) all occur."""
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    base = jax.random.normal(k1, (1, D))
+    return 0.7 * jnp.concatenate([jax.random.normal(k2, (12, D)),
+                                  0.6 * base + 0.5 * jax.random.normal(k3, (12, D)),
+                                  base + 0.05 * jax.random.normal(k3, (6, D))])
+
+
+@pytest.mark.parametrize("units,data", [(unit_a(sigma_a2()), IsotropicGaussians(0.5, 6)),
+                                        (UNIT_RELU, AnisotropicGaussians(0.5, 6, 2))],
+                         ids=["A2", "A3"])
+def test_exact_risk_and_gradient_equal_quadrature_on_every_tier(units, data):
+    """The blocked risk (series head for all pairs, gathered tail for 0.45 < |ρ| ≤ 0.85,
+    quadrature for |ρ| > 0.85) and its gradient (hand-written for the head) equal the risk
+    with every pair by quadrature (risk_terms) and jax.grad of it: two independent
+    computations, whose difference is the series' truncation (< 1e-11) and quadrature
+    error (< 1e-7 only near parallel pairs, where both use the same rule)."""
+    from mflab.meanfield.risk import HEAD_RHO, SERIES_RHO
+
+    theta = _three_tier_particles(data.d + units.n_extra, 1)
+    rho = interaction_rho(units, data, theta)
+    assert int(jnp.sum((rho > HEAD_RHO) & (rho <= SERIES_RHO))) > 100
+    assert int(jnp.sum(rho > SERIES_RHO)) > 100
+
+    def quad_risk(t):
+        V, U = risk_terms(units, data, t)
+        return data.r_sharp + 2 * V.mean() + U.mean()
+
+    def f(t):  # several row blocks (the last one padded), several blocks of close pairs
+        return exact_risk(units, data, t, rows=7, max_close=5)
+
+    assert abs(float(f(theta)) - float(quad_risk(theta))) < 1e-10
+    g_quad = jax.grad(quad_risk)(theta)
+    err = float(jnp.max(jnp.abs(jax.grad(f)(theta) - g_quad)))
+    assert err < 1e-9 * float(jnp.max(jnp.abs(g_quad))), err
+
+
+def test_series_block_gradient_is_autodiff_of_the_plain_sum():
+    """The hand-written VJP of the series block against jax.grad of the same sum written
+    as a plain loop over n with explicit powers."""
+    from mflab.meanfield.risk import series_block
+
+    k = jax.random.split(jax.random.key(2), 3)
+    a = jax.random.normal(k[0], (9, 2, 5))
+    b = jax.random.normal(k[1], (9, 2, 7))
+    rho = jax.random.uniform(k[2], (2, 5, 7), minval=-0.9, maxval=0.9)
+
+    def plain(a, b, rho):
+        return 0.5 * sum(jnp.sum(a[n][:, :, None] * b[n][:, None, :] * rho**n)
+                         for n in range(a.shape[0]))
+
+    assert abs(float(series_block(a, b, rho)) - float(plain(a, b, rho))) < 1e-12
+    for got, want in zip(jax.grad(series_block, (0, 1, 2))(a, b, rho),
+                         jax.grad(plain, (0, 1, 2))(a, b, rho), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def interaction_rho(units, data, theta):
     """max over the two classes of |ρ_ij| (the test's count of close pairs)."""
     from mflab.meanfield.risk import _class_stats
@@ -186,3 +247,24 @@ def test_anisotropic_invariance_only_within_blocks():
 def test_bad_data_parameters(make, msg):
     with pytest.raises(ValueError, match=msg.replace("[", r"\[").replace(")", r"\)")):
         make()
+
+
+@pytest.mark.parametrize("sig", [sigma_a1(), sigma_a2(), UNIT_RELU_SIGMA], ids=["a1", "a2", "relu"])
+def test_gaussian_second_moment_is_the_integral(sig):
+    """E σ(μ + sZ)² in closed form against scipy's adaptive quadrature of σ(μ + sz)² φ(z)
+    split at the kinks (an independent integral), and its value σ(μ)² at s = 0 with a
+    finite gradient there."""
+    from scipy import integrate, stats
+
+    for mu, s in ((0.3, 0.7), (-0.2, 1.5), (1.1, 0.05), (-3.0, 2.0)):
+        def f(z, mu=mu, s=s):
+            return float(sig(jnp.float64(mu + s * z))) ** 2 * stats.norm.pdf(z)
+
+        kinks = sorted((t - mu) / s for t in sig.knots if abs((t - mu) / s) < 12)
+        want = integrate.quad(f, -12, 12, points=kinks or None, limit=200,
+                              epsabs=1e-13, epsrel=1e-13)[0]
+        got = float(sig.gaussian_second_moment(jnp.float64(mu), jnp.float64(s)))
+        assert abs(got - want) < 1e-10 * max(1.0, abs(want)), (mu, s, got, want)
+    assert float(sig.gaussian_second_moment(0.7, 0.0)) == pytest.approx(float(sig(0.7)) ** 2)
+    g = jax.grad(lambda m, s: sig.gaussian_second_moment(m, s), (0, 1))(0.7, 0.0)
+    assert all(np.isfinite(float(x)) for x in g)

@@ -86,6 +86,29 @@ class RampSum:
             out = out + bk * relu_gaussian_mean(mu - tk, tau)
         return out
 
+    def gaussian_second_moment(self, mu, tau):
+        """E σ(μ + τG)², G ~ N(0,1), in closed form (valid at τ = 0).
+
+        σ² = c0² + 2 c0 Σ_k β_k relu(t − t_k) + Σ_{k,l} β_k β_l (t − t_k)(t − t_l) 1{t > t_kl}
+        with t_kl = max(t_k, t_l); with Y = τG and z = (t_kl − μ)/τ the partial moments
+        E 1{Y > τz} = Φ(−z), E Y 1{·} = τ φ(z), E Y² 1{·} = τ² (z φ(z) + Φ(−z)) give
+        E (μ + Y − t_k)(μ + Y − t_l) 1{·} = τ²(zφ + Φ(−z)) + (2μ − t_k − t_l) τ φ(z)
+        + (μ − t_k)(μ − t_l) Φ(−z). At τ = 0 it is σ(μ)² (double-where: finite gradients).
+        """
+        mu, tau = jnp.broadcast_arrays(jnp.asarray(mu), jnp.asarray(tau))
+        pos = tau > 0
+        tau_ok = jnp.where(pos, tau, 1.0)
+        out = self.c0**2 + 2.0 * self.c0 * (self.gaussian_mean(mu, tau) - self.c0)
+        for tk, bk in zip(self.knots, self.betas, strict=True):
+            for tl, bl in zip(self.knots, self.betas, strict=True):
+                z = (max(tk, tl) - mu) / tau_ok
+                pz, tail = _phi(z), ndtr(-z)
+                part = (tau_ok**2 * (z * pz + tail) + (2.0 * mu - tk - tl) * tau_ok * pz
+                        + (mu - tk) * (mu - tl) * tail)
+                at_zero = jnp.maximum(mu - tk, 0.0) * jnp.maximum(mu - tl, 0.0)
+                out = out + bk * bl * jnp.where(pos, part, at_zero)
+        return out
+
     @property
     def bounded(self) -> bool:
         return abs(sum(self.betas)) < 1e-12

@@ -9,8 +9,10 @@ x | y ~ N(0, diag(v_y)), the pre-activation of unit i on class y is
 N(μ_i, s_i²) with s_i² = Σ_k v_yk w_ik², and two units are jointly Gaussian with
 covariance Σ_k v_yk w_ik w_jk. Hence
 
-* V is a closed form (ramp sums against a Gaussian: Φ and φ);
-* U is a bivariate Gaussian expectation E[f(X) g(Y)], computed exactly up to
+* V is a closed form (ramp sums against a Gaussian: Φ and φ), and so is the diagonal
+  U(θ, θ) = E σ*(x;θ)² (σ² is piecewise quadratic);
+* for a pair with |ρ| ≤ 0.85, U is Mehler's series Σ_n c_n c'_n ρ^n (:func:`hermite_coeffs`);
+* for a closer pair, U is a bivariate Gaussian expectation E[f(X) g(Y)], computed exactly up to
   quadrature error by conditioning: X = μ1 + s1 Z, and E[g(Y) | Z] is again a
   closed form (Y | Z is Gaussian). The remaining 1-D integral over Z ~ N(0,1) is
   done by Gauss–Legendre on [−L, L] split at a uniform grid *and* at every kink of
@@ -184,6 +186,12 @@ def hermite_coeffs(sig: RampSum, mu, s, n_terms: int):
 
 SERIES_TERMS = 128
 SERIES_RHO = 0.85  # |ρ| ≤ 0.85: truncation after 128 terms < 0.85^128 · max c_n² ≈ 1e-11
+#: Every pair gets the series' first HEAD_TERMS terms (a dense pass over the block); only
+#: pairs with |ρ| > HEAD_RHO on a class get the other terms, gathered: 0.45^32 ≈ 8e-12,
+#: below the full series' own truncation. In high dimension nearly all pairs are far
+#: (|ρ| ~ d^{-1/2}), so the dense work is a quarter of the full series'.
+HEAD_TERMS = 32
+HEAD_RHO = 0.45
 
 
 def _class_stats(units, data, theta):
@@ -194,22 +202,155 @@ def _class_stats(units, data, theta):
     return amp, mu, s, rho
 
 
-def _u_series(ci, cj, rho):
-    """Σ_n c_n(i) c_n(j) ρ_ij^n per class by Horner, shape (2, rows, N), from the Hermite
-    coefficients of the rows ``ci`` (n, 2, rows) and of all units ``cj`` (n, 2, N)."""
-    n_terms = ci.shape[0]
+def _horner(a, b, rho):
+    """Σ_n a_n b_n ρ^n elementwise, by Horner; a, b (n, ...) broadcast against ρ."""
+    n_terms = a.shape[0]
 
     def body(k, acc):
         n = n_terms - 1 - k
-        return acc * rho + ci[n][:, :, None] * cj[n][:, None, :]
+        return acc * rho + a[n] * b[n]
 
-    return jax.lax.fori_loop(0, n_terms, body, jnp.zeros_like(rho))
+    return jax.lax.fori_loop(0, n_terms, body, jnp.zeros(jnp.broadcast_shapes(
+        a.shape[1:], b.shape[1:], rho.shape), rho.dtype))
+
+
+@jax.custom_vjp
+def series_block(a, b, rho):
+    """S = ½ Σ_y Σ_{i,j} Σ_n a_n(y,i) b_n(y,j) ρ_y(i,j)^n: a block of Mehler's series,
+    a (n, 2, rows), b (n, 2, N), ρ (2, rows, N) → scalar.
+
+    With a = α_i c_n(i) and b = α_j c_n(j) it is the rows' share of Σ_ij α_i α_j U(θ_i, θ_j)
+    (averaged over the two classes). Its gradient is written by hand (``jax.grad`` through
+    the loop over n stores every partial sum, and was 4× slower here):
+    ∂S/∂a_n(y,i) = ½ Σ_j b_n(y,j) ρ^n,  ∂S/∂b_n(y,j) = ½ Σ_i a_n(y,i) ρ^n,
+    ∂S/∂ρ = ½ Σ_{n≥1} n a_n b_n ρ^{n−1} (Horner again).
+    """
+    return 0.5 * jnp.sum(_horner(a[:, :, :, None], b[:, :, None, :], rho))
+
+
+def _series_block_fwd(a, b, rho):
+    return series_block(a, b, rho), (a, b, rho)
+
+
+def _series_block_bwd(res, g):
+    a, b, rho = res
+    n_terms = a.shape[0]
+
+    def power(p, n):  # p = ρ^n → (∂S/∂a_n, ∂S/∂b_n) / (½ g), and ρ^{n+1}
+        return p * rho, (jnp.einsum("yij,yj->yi", p, b[n]), jnp.einsum("yij,yi->yj", p, a[n]))
+
+    _, (da, db) = jax.lax.scan(power, jnp.ones_like(rho), jnp.arange(n_terms))
+    k = jnp.arange(1, n_terms, dtype=rho.dtype)[:, None, None, None]
+    drho = _horner(k * a[1:, :, :, None], b[1:, :, None, :], rho)
+    half = 0.5 * g
+    return half * da, half * db, half * drho
+
+
+series_block.defvjp(_series_block_fwd, _series_block_bwd)
+
+
+def _pair_blocks(mask, size):
+    """The pairs (a, j) where ``mask`` (rows, N) holds, as index lists padded by a block of
+    the pair (0, 0) (a real pair, masked out by the count), and the number of blocks."""
+    rows, N = mask.shape
+    n_sel = jnp.sum(mask)
+    aa, jj = jnp.nonzero(mask, size=rows * N + size, fill_value=0)
+    return aa, jj, n_sel, (n_sel + size - 1) // size
+
+
+def _gather(unit, rho, i_rows, aa, jj, b, size):
+    a = jax.lax.dynamic_slice(aa, (b * size,), (size,))
+    j = jax.lax.dynamic_slice(jj, (b * size,), (size,))
+    return a, j, (unit[i_rows[a]], unit[j], rho[:, a, j])
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def sum_over_pairs(pair_terms, size, unit, rho, i_rows, mask):
+    """Σ over the pairs (a, j) where ``mask`` (rows, N) holds of ``pair_terms(u_i, u_j, ρ)``,
+    ``size`` pairs at a time, in a loop over only the blocks that hold pairs.
+
+    ``unit`` (N, K) holds every unit's per-unit quantities, ``rho`` (2, rows, N) the pairs'
+    correlations, ``i_rows`` (rows,) the unit of each row; ``pair_terms`` maps a block of
+    gathered rows u_i, u_j (size, K) and ρ (2, size) to one value per pair. The loop has a
+    dynamic length, so the gradient is written here: per block, the VJP of
+    ``pair_terms`` on the gathered values, scatter-added into the cotangents of ``unit``
+    and ``rho`` (a loop over all possible blocks, as reverse mode would need, added a
+    full-size cotangent per block and was 20× slower than the rest of the risk)."""
+    aa, jj, n_sel, n_blocks = _pair_blocks(mask, size)
+
+    def body(carry):
+        b, acc = carry
+        _, _, g = _gather(unit, rho, i_rows, aa, jj, b, size)
+        valid = b * size + jnp.arange(size) < n_sel
+        return b + 1, acc + jnp.sum(jnp.where(valid, pair_terms(*g), 0.0))
+
+    return jax.lax.while_loop(lambda c: c[0] < n_blocks, body,
+                              (jnp.int32(0), jnp.zeros((), rho.dtype)))[1]
+
+
+def _sum_over_pairs_fwd(pair_terms, size, unit, rho, i_rows, mask):
+    return sum_over_pairs(pair_terms, size, unit, rho, i_rows, mask), (unit, rho, i_rows, mask)
+
+
+def _sum_over_pairs_bwd(pair_terms, size, res, ct):
+    unit, rho, i_rows, mask = res
+    aa, jj, n_sel, n_blocks = _pair_blocks(mask, size)
+
+    def body(carry):
+        b, d_unit, d_rho = carry
+        a, j, g = _gather(unit, rho, i_rows, aa, jj, b, size)
+        valid = b * size + jnp.arange(size) < n_sel
+
+        def block_sum(ui, uj, r):
+            return jnp.sum(jnp.where(valid, pair_terms(ui, uj, r), 0.0))
+
+        _, vjp = jax.vjp(block_sum, *g)
+        d_ui, d_uj, d_r = vjp(ct)
+        d_unit = d_unit.at[i_rows[a]].add(d_ui).at[j].add(d_uj)
+        return b + 1, d_unit, d_rho.at[:, a, j].add(d_r)
+
+    _, d_unit, d_rho = jax.lax.while_loop(lambda c: c[0] < n_blocks, body,
+                                          (jnp.int32(0), jnp.zeros_like(unit),
+                                           jnp.zeros_like(rho)))
+    return d_unit, d_rho, None, None
+
+
+sum_over_pairs.defvjp(_sum_over_pairs_fwd, _sum_over_pairs_bwd)
 
 
 #: Pairs formed at once by the exact risk (rows × N ≤ this): each (2, rows, N) array of the
 #: series (1 MB in float64) stays in a core's cache; one block of N² (PAIR_BLOCK 2**22) was
 #: 10× slower at N = 3200, memory-bound.
 PAIR_BLOCK = 1 << 16
+#: Far-but-not-close pairs (HEAD_RHO < |ρ| ≤ SERIES_RHO) whose series tail is summed at once.
+TAIL_BLOCK = 1024
+
+
+def class_covariance(variances, w1, w2):
+    """Cov_y(⟨w_i, x⟩, ⟨w_j, x⟩) = Σ_k v_yk w_ik w_jk for both classes: (2, N1, N2).
+
+    The coordinates are grouped by their pair of class variances (v_0k, v_1k) — one group
+    for isotropic classes (A1, A2), two for A3 — and each group's Gram matrix is formed
+    once: the work is one N1 × d × N2 product whatever the number of classes, half of a
+    product per class. ``variances`` (2, d) must be concrete (the data model's)."""
+    v = np.asarray(variances, float)
+    groups, which = np.unique(v.T, axis=0, return_inverse=True)
+    if len(groups) > 4:  # no structure to use: one product per class
+        return jnp.einsum("yd,nd,md->ynm", v, w1, w2)
+    cov = 0.0
+    for g, (v0, v1) in enumerate(groups):
+        k = np.flatnonzero(which.ravel() == g)
+        if k[-1] - k[0] + 1 == k.size:  # contiguous: a slice, not a gather
+            k = slice(int(k[0]), int(k[-1]) + 1)
+        gram = w1[:, k] @ w2[:, k].T
+        cov = cov + jnp.stack([float(v0) * gram, float(v1) * gram])
+    return cov
+
+
+def _unpack(u):
+    """A block of rows of the per-unit table → c (n, 2, M), μ (M,), s (2, M), α (M,)."""
+    n2 = u.shape[1] - 4
+    return u[:, :n2].T.reshape(n2 // 2, 2, -1), u[:, n2], u[:, n2 + 1:n2 + 3].T, u[:, n2 + 3]
 
 
 @partial(jax.jit, static_argnums=(0, 1, 3, 4))
@@ -219,65 +360,76 @@ def _risk_jit(units, data, theta, max_close, rows):
     V = potential_V(units, data, theta)
     amp, mu, s, vw, w = _moments(units, theta, data.class_variances())
     c = jnp.moveaxis(hermite_coeffs(sig, mu[None], s, SERIES_TERMS), -1, 0)  # (n, 2, N)
+    ac = amp[None, None, :] * c  # α_j c_n(j)
+    # every unit's c_n (both classes), μ, s (both classes) and α in one row, for the
+    # gathered pairs
+    unit = jnp.concatenate([c.reshape(-1, N).T, mu[:, None], s.T, amp[:, None]], axis=1)
     n_row_blocks = -(-N // rows)
+    max_tail = min(TAIL_BLOCK, rows * N)
 
     def row_block(r0):
-        """Σ_{i in rows r0.., all j} α_i α_j U(θ_i, θ_j): the series for every pair, then
-        quadrature replaces the series for the close pairs, max_close at a time."""
+        """Σ_{i in rows r0.., all j} α_i α_j U(θ_i, θ_j): the series' head for every pair,
+        its tail for the pairs with HEAD_RHO < |ρ| ≤ SERIES_RHO, and quadrature in place of
+        the head for the close pairs (|ρ| > SERIES_RHO on a class; the diagonal is added
+        in closed form below)."""
         i_all = r0 + jnp.arange(rows)
         ok = i_all < N  # the last block is padded with row N − 1, masked out
         i_all = jnp.minimum(i_all, N - 1)
-        cov = jnp.einsum("ynd,md->ynm", vw[:, i_all], w)
+        cov = class_covariance(data.class_variances(), w[i_all], w)
         rho = jnp.clip(_safe_div(cov, s[:, i_all, None] * s[:, None, :], 0.0), -1.0, 1.0)
-        close = jnp.any(jnp.abs(rho) > SERIES_RHO, axis=0) & ok[:, None]  # incl. diagonal
-        n_close = jnp.sum(close)
-        u = _u_series(c[:, :, i_all], c, rho)
-        weight = jnp.where(ok, amp[i_all], 0.0)
-        total = jnp.sum(weight[:, None] * amp[None, :] * 0.5 * (u[0] + u[1]))
-        # the index list is padded by a block of zeros, so no block is clamped at the end
-        ii, jj = jnp.nonzero(close, size=rows * N + max_close, fill_value=0)
+        big = jnp.max(jnp.abs(rho), axis=0)
+        off_diagonal = i_all[:, None] != jnp.arange(N)[None, :]
+        close = (big > SERIES_RHO) & ok[:, None] & off_diagonal
+        medium = (big > HEAD_RHO) & (big <= SERIES_RHO) & ok[:, None]
+        weight = jnp.where(ok, 1.0, 0.0).astype(theta.dtype)
+        total = series_block(ac[:HEAD_TERMS, :, i_all] * weight[None, None],
+                             ac[:HEAD_TERMS], rho)
 
-        def block(b, acc):
-            a_ = jax.lax.dynamic_slice(ii, (b * max_close,), (max_close,))
-            j = jax.lax.dynamic_slice(jj, (b * max_close,), (max_close,))
-            i = i_all[a_]
-            valid = b * max_close + jnp.arange(max_close) < n_close
-            q = pair_expectation(sig, mu[i][None], s[:, i], mu[j][None], s[:, j],
-                                 rho[:, a_, j])
-            delta = jnp.where(valid[None], q - u[:, a_, j], 0.0)
-            return acc + jnp.sum(amp[i] * amp[j] * 0.5 * (delta[0] + delta[1]))
+        def tail(ui, uj, r):  # Σ_{n ≥ HEAD} = ρ^HEAD · Σ_m α_i α_j c_{HEAD+m}(i) c_{HEAD+m}(j) ρ^m
+            ci, _, _, ai = _unpack(ui)
+            cj, _, _, aj = _unpack(uj)
+            t = _horner(ci[HEAD_TERMS:], cj[HEAD_TERMS:], r) * r**HEAD_TERMS
+            return ai * aj * 0.5 * (t[0] + t[1])
 
-        # a static number of blocks (reverse-mode differentiable, unlike a loop of dynamic
-        # length); the blocks past the close pairs are skipped by the cond, and each block
-        # is recomputed in the backward pass (checkpoint) rather than stored
-        n_blocks = (n_close + max_close - 1) // max_close
+        def quad(ui, uj, r):  # quadrature in place of the head
+            ci, mi, si, ai = _unpack(ui)
+            cj, mj, sj, aj = _unpack(uj)
+            q = pair_expectation(sig, mi[None], si, mj[None], sj, r)
+            head = _horner(ci[:HEAD_TERMS], cj[:HEAD_TERMS], r)
+            return ai * aj * 0.5 * jnp.sum(q - head, axis=0)
 
-        def step(acc, b):
-            return jax.lax.cond(b < n_blocks, jax.checkpoint(partial(block, b)),
-                                lambda x: x, acc), None
-
-        total, _ = jax.lax.scan(step, total, jnp.arange(-(-rows * N // max_close)))
-        return total
+        total = total + sum_over_pairs(tail, max_tail, unit, rho, i_all, medium)
+        return total + sum_over_pairs(quad, max_close, unit, rho, i_all, close)
 
     if n_row_blocks == 1:
         full = row_block(0)
     else:  # one block of rows at a time, recomputed in the backward pass
         full = jnp.sum(jax.lax.map(jax.checkpoint(row_block), jnp.arange(n_row_blocks) * rows))
-    return data.r_sharp + 2.0 * jnp.mean(V) + full / N**2
+    # the diagonal U(θ_i, θ_i) = E σ*(x; θ_i)² in closed form, in place of its series' head
+    rho_ii = jnp.clip(_safe_div(jnp.sum(vw * w[None], axis=-1), s * s, 0.0), -1.0, 1.0)
+    head_ii = _horner(c[:HEAD_TERMS], c[:HEAD_TERMS], rho_ii)
+    diag = amp**2 * 0.5 * jnp.sum(sig.gaussian_second_moment(mu[None], s) - head_ii, axis=0)
+    return data.r_sharp + 2.0 * jnp.mean(V) + (full + jnp.sum(diag)) / N**2
 
 
 def exact_risk(units: UnitType, data, theta, *, max_close: int | None = None,
                rows: int | None = None):
     """R_N(θ) = R# + (2/N) Σ V(θ_i) + (1/N²) Σ_ij U(θ_i, θ_j), exactly (no sampling of x).
 
-    V in closed form. U by Mehler's series (128 terms, :func:`hermite_coeffs`) for every
-    pair whose correlation on both classes is |ρ| ≤ 0.85 (truncation < 1e-11), and by the
-    kink-split quadrature (:func:`pair_expectation`) for the others (the diagonal and
-    near-parallel units), ``max_close`` pairs at a time: the cost grows with the number
-    of close pairs, not with N² quadratures once there are many (aligned units, e.g. a
-    network that collapsed or blew up along one direction). The pairs are formed
+    V in closed form, and the diagonal U(θ_i, θ_i) = E σ*(x; θ_i)² too
+    (:meth:`RampSum.gaussian_second_moment`). The other pairs by Mehler's series
+    (:func:`hermite_coeffs`) where the correlation on both classes is |ρ| ≤ 0.85: its
+    first 32 terms for every pair (a dense pass, :func:`series_block`, with a
+    hand-written gradient), the terms 32 … 127 only for the pairs with |ρ| > 0.45 on a
+    class (gathered; each truncation < 1e-11); and by the kink-split quadrature
+    (:func:`pair_expectation`) for the close pairs (|ρ| > 0.85: near-parallel units),
+    ``max_close`` pairs at a time. Gathered pairs cost in proportion to their number
+    (:func:`sum_over_pairs`, a loop over only the blocks that hold them, gradient written
+    by hand), so an aligned network (collapsed or blown up along one direction) is
+    handled, and a spread one costs the dense pass alone. The pairs are formed
     ``rows`` × N at a time, so memory is O(rows·N), not O(N²), and each block's series
-    stays in cache.
+    stays in cache. The risk and its gradient at N = 800, d = 320 take 27 ms and 118 ms
+    in float64 on one core (``benchmarks/bench_exact_gradient.py``).
 
     Args:
       units: unit type (``"a"`` with a RampSum σ, or ``"b"``).
