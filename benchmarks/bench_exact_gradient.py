@@ -10,7 +10,9 @@ Printed per N: ms per exact risk value (float64), ms per exact gradient (float32
 float64 particles; the risk itself is computed in the particles' dtype), ms per batch-100
 stochastic gradient, the ratio of the float64 gradient to it, and
 what a C5 paper cell's exact control would take at that rate (A2 at m = 1: 2010 steps per
-run; 11 entries × 10 seeds).
+run; 11 entries × 10 seeds); then, per problem at the paper's N, the float32 gradient and
+the number of exact gradients the paper run's controls take (from the comparison's plan),
+with their total time on one core.
 """
 
 from __future__ import annotations
@@ -60,6 +62,43 @@ def main() -> None:
             cell_h = t64 * 2010 * 11 * 10 / 3600
             print(f"{N:>5} {tv * 1e3:>13.1f} {t32 * 1e3:>14.1f} {t64 * 1e3:>14.1f} "
                   f"{ts * 1e3:>15.3f} {t64 / ts:>10.0f} {cell_h:>15.1f}", flush=True)
+        paper_total(_time)
+
+
+def paper_total(timer) -> None:
+    """The exact controls of the whole C5 paper run: exact gradients per problem and batch
+    size (steps × agents × gradients per step × seeds, from the comparison's own plan)
+    times one float32 gradient (the dynamics' dtype) of that problem at the paper's N."""
+    from mflab.compare import Protocol
+    from mflab.compare.harness import _plan
+    from mflab.runs.config import build_config
+    from mflab.studies.optnets import methods as M
+    from mflab.studies.optnets.config import OptimizersNetworksConfig
+    from mflab.studies.optnets.problems import PROBLEMS, problem_for
+
+    cfg = build_config(OptimizersNetworksConfig, "paper", {})
+    protocol = Protocol(budget=lambda p, m: cfg.budget(p.name, m), seeds=cfg.seeds)
+    print(f"\nC5 paper run (N = {cfg.N}, {cfg.seeds} seeds, m in {cfg.batch_sizes}): "
+          "its exact controls")
+    print(f"{'problem':>10} {'d':>4} {'grad f32 (ms)':>14} {'exact gradients':>16} {'hours':>7}")
+    total = 0.0
+    for name in cfg.problems:
+        fam = PROBLEMS[name].family
+        if fam == "a4":  # MNIST: no exact risk, no control
+            continue
+        prob = problem_for(cfg, name, None)
+        land = prob.landscape(None)
+        x = prob.init(jax.random.key(0), 1)[0].astype(jnp.float32)
+        t = timer(jax.jit(land.grad), x)
+        count = 0
+        for m in cfg.batch_sizes:
+            methods = [M.method_for(meth, cfg, fam, m) for meth in cfg.methods]
+            count += sum(c.steps * c.agents * c.entry.method.calls_per_step
+                         for c in _plan([prob], methods, [m], protocol)) * cfg.seeds
+        total += count * t / 3600
+        print(f"{name:>10} {prob.d:>4} {t * 1e3:>14.1f} {count:>16} {count * t / 3600:>7.1f}",
+              flush=True)
+    print(f"{'total':>10} {'':>4} {'':>14} {'':>16} {total:>7.1f}  (one core)")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ class OptimizersNetworksConfig(StudyConfig):
     first_record: float = param(0.01, gt=0, lt=1, doc="first record at this fraction of the run")
     exact_controls: bool = param(False, doc="also run every tuned method with exact "
                                  "gradients (A1–A3); off by default: one exact gradient "
-                                 "costs 1.2 ms at N = 40, 62 ms at N = 800 (float32, "
+                                 "costs 1.1 ms at N = 40, 62 ms at N = 800 (float32, "
                                  "d = 320; benchmarks/bench_exact_gradient.py)")
     target_factor: float = param(10.0, gt=0, doc="A1–A3 target: this × the DD stationary risk")
     dd_risk_a1: float = param(0.0137, gt=0, doc=f"A1 DD stationary risk ({_DD}, C1)")
