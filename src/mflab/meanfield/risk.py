@@ -440,6 +440,8 @@ def exact_risk(units: UnitType, data, theta, *, max_close: int | None = None,
       rows: rows i per block of pairs (default PAIR_BLOCK // N, at least 1, at most N).
 
     Returns a scalar of theta's dtype. Jitted (recompiles per N, dtype, block sizes).
+    Differentiable in reverse mode (``jax.grad``, ``jax.vjp``); the hand-written gradients
+    have no forward mode, so ``jax.jvp`` and ``jax.hessian`` of it raise.
     """
     theta = jnp.asarray(theta)
     N = theta.shape[0]
