@@ -27,6 +27,7 @@ from mflab.compare import (
     paired_test,
     record_steps,
 )
+from mflab.errors import RunError
 from mflab.landscapes import Landscape
 
 
@@ -260,3 +261,36 @@ def test_lower_median_is_a_value_of_the_sample():
     assert lower_median([-108.17, -146.70]) == -146.70
     assert lower_median([3.0, 1.0, 2.0]) == 2.0  # an odd count: the ordinary median
     assert lower_median([4.0, 1.0, 3.0, 2.0]) == 2.0
+
+
+def test_each_job_is_stored_as_it_ends_so_a_cut_run_keeps_the_finished_ones(tmp_path):
+    # an executor that loses the last job of every map: the jobs that ended are in the
+    # store (the run raises), and a rerun runs only what is missing
+    prob = Quadratic(sigma=0.3)
+    meth = Method("B1", _sgd, {"eta": Grid((0.05, 0.1, 0.2))})
+    proto = Protocol(budget=50, seeds=2, tuning_seeds=1, allow_few_seeds=True)
+
+    class LosesTheLast:
+        def map(self, fn, items, on_result=None):
+            items = list(items)
+            out = []
+            for i, it in enumerate(items):
+                r = RuntimeError("worker lost") if i == len(items) - 1 else fn(it)
+                out.append(r)
+                on_result(i, r)
+            return out
+
+    with pytest.raises(RunError, match="job was lost"):
+        compare([prob], [meth], [1], proto, store=tmp_path / "jobs", executor=LosesTheLast())
+    stored = {f.stem for f in (tmp_path / "jobs").glob("*.npz")}
+    assert len(stored) == 2  # the first round's 3 tuning jobs, 1 lost
+    calls = []
+
+    class Counting:
+        def map(self, fn, items):
+            items = list(items)
+            calls.extend(items)
+            return [fn(i) for i in items]
+
+    compare([prob], [meth], [1], proto, store=tmp_path / "jobs", executor=Counting())
+    assert calls and not stored & {j.key() for j in calls}  # none of the stored ran again

@@ -176,3 +176,26 @@ def test_bad_hyperparameters_raise_value_error_naming_the_value(factory, kwargs,
     with pytest.raises(ValueError, match=bad.replace(".", r"\.")):
         step = next(iter(inspect.signature(factory).parameters))  # the required step size
         factory(**{step: 1e-4, **kwargs})
+
+
+def test_langevin_noise_is_standard_normal_and_each_key_its_own_stream():
+    # the law: Kolmogorov–Smirnov against N(0, 1) on 10^6 draws, and the first four
+    # moments within 5 standard errors of 0, 1, 0, 3 (SE of the k-th moment: sqrt(Var/n))
+    from scipy import stats
+
+    from mflab.optimizers.base import standard_normal
+
+    n = 10**6
+    z = np.asarray(standard_normal(jax.random.key(3), (n,)), np.float64)
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    for k, mean, var in ((1, 0.0, 1.0), (2, 1.0, 2.0), (3, 0.0, 15.0), (4, 3.0, 96.0)):
+        assert abs(np.mean(z**k) - mean) < 5 * np.sqrt(var / n), k
+    # two keys: uncorrelated streams (|r| < 5/sqrt(n))
+    w = np.asarray(standard_normal(jax.random.key(4), (n,)), np.float64)
+    assert abs(np.corrcoef(z, w)[0, 1]) < 5 / np.sqrt(n)
+    # vmap (also nested) over keys draws what each key draws alone
+    keys = jax.random.split(jax.random.key(0), 6)
+    alone = np.stack([standard_normal(k, (4, 3)) for k in keys])
+    np.testing.assert_array_equal(jax.vmap(lambda k: standard_normal(k, (4, 3)))(keys), alone)
+    nested = jax.vmap(jax.vmap(lambda k: standard_normal(k, (4, 3))))(keys.reshape(2, 3))
+    np.testing.assert_array_equal(np.asarray(nested).reshape(alone.shape), alone)

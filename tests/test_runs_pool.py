@@ -48,8 +48,8 @@ def _die_on_one(x: int) -> int:
 def test_a_dead_worker_is_that_jobs_error_and_the_pool_reports_each_result():
     seen = []
     with PoolExecutor(2) as pool:
-        out = pool.map(_die_on_one, [0], on_result=seen.append)
-    assert out == [0] and seen == [0]
+        out = pool.map(_die_on_one, [0], on_result=lambda i, r: seen.append((i, r)))
+    assert out == [0] and seen == [(0, 0)]
     with PoolExecutor(2) as pool:
         out = pool.map(_die_on_one, [0, 1, 2])
     assert isinstance(out[1], Exception)
@@ -98,3 +98,32 @@ def test_bad_jobs_is_refused_in_one_line(tmp_path):
                            cwd=tmp_path, env=env, timeout=120)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert not (tmp_path / "s").exists()
+
+
+def _sleep_then(x: float) -> float:
+    import time
+
+    time.sleep(x)
+    return x
+
+
+def test_every_executor_hands_each_result_over_as_it_ends():
+    # the pool calls back in the order jobs end (a long first job does not hold back the
+    # others); the serial executor in order; both return the results in the items' order
+    from mflab.runs.executor import SerialExecutor, map_each
+
+    seen = []
+    with PoolExecutor(2) as pool:
+        out = pool.map(_sleep_then, [1.5, 0.0, 0.0], on_result=lambda i, r: seen.append(i))
+    assert out == [1.5, 0.0, 0.0] and seen[-1] == 0 and sorted(seen) == [0, 1, 2]
+    seen.clear()
+    assert SerialExecutor().map(abs, [-1, -2], on_result=lambda i, r: seen.append((i, r))) \
+        == [1, 2] and seen == [(0, 1), (1, 2)]
+
+    class Plain:  # a user's executor without on_result: called back after its map
+        def map(self, fn, items):
+            return [fn(i) for i in items]
+
+    seen.clear()
+    assert map_each(Plain(), abs, [-3], lambda i, r: seen.append((i, r))) == [3]
+    assert seen == [(0, 3)]

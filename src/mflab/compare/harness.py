@@ -42,6 +42,7 @@ from mflab.compare.jobs import Job, landscape_of, run_job
 from mflab.compare.spec import Method, Protocol, check_problem
 from mflab.compare.tuning import Tuner
 from mflab.errors import ProtocolError
+from mflab.runs.executor import map_each
 
 
 @dataclass(frozen=True)
@@ -252,15 +253,19 @@ class _Runner:
             else:
                 out[i] = got
         todo.sort(key=lambda i: -_cost(jobs[i]))
-        results = self.executor.map(run_job, [jobs[i] for i in todo])
-        for i, r in zip(todo, results, strict=True):
+
+        def keep(k: int, r) -> None:  # each job is stored as it ends (a cut run loses none)
+            if not isinstance(r, BaseException):
+                out[todo[k]] = r
+                self._save(jobs[todo[k]], r)
+
+        results = map_each(self.executor, run_job, [jobs[i] for i in todo], keep)
+        for r in results:
             if isinstance(r, BaseException):
                 from mflab.errors import RunError
 
                 raise RunError(f"a comparison job was lost ({type(r).__name__}: {r}); run "
                                "again to continue from the jobs already stored.") from r
-            out[i] = r
-            self._save(jobs[i], r)
         return out
 
     def _path(self, job: Job) -> Path:

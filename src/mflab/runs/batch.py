@@ -190,7 +190,7 @@ def _run_members(request: dict[str, Any], members: list[Member], executor,
         order = sorted(range(n), key=lambda i: -registry.cost(members[i].study))
         queue = [members[i] for i in order]
         if isinstance(executor, (DaskExecutor, PoolExecutor)):
-            def done(j):
+            def done(j, _result):
                 m = queue[j]
                 bar.set_description_str(f"{kind} on {where}: {m.study} seed {m.seed} finished")
                 bar.update()

@@ -35,10 +35,13 @@ class Executor(Protocol):
     """Anything that maps a function over independent jobs and returns the results in order.
 
     A job the executor itself could not run (e.g. its Dask workers kept dying) comes back
-    as the exception instead of a result.
+    as the exception instead of a result. ``on_result(i, result)``, where given, is called
+    in this process as each job ends (in the order they end), so that a caller can save
+    each result at once instead of waiting for the slowest job of the map.
     """
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]: ...
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]: ...
 
 
 def check_address(text: str) -> str:
@@ -62,8 +65,14 @@ def check_address(text: str) -> str:
 class SerialExecutor:
     """Run jobs one after the other in this process."""
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        return [fn(item) for item in items]
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+        out = []
+        for i, item in enumerate(items):
+            out.append(fn(item))
+            if on_result is not None:
+                on_result(i, out[-1])
+        return out
 
     def close(self) -> None:
         pass
@@ -72,7 +81,8 @@ class SerialExecutor:
 class PoolExecutor:
     """Run jobs in ``n`` worker processes of this machine (``spawn``ed: a fresh interpreter
     each, as JAX requires), results in order; a job whose worker died comes back as the
-    exception. ``on_result(i)`` is called as each job finishes (in completion order)."""
+    exception. ``on_result(i, result)`` is called as each job finishes (in completion
+    order)."""
 
     def __init__(self, n: int):
         import multiprocessing
@@ -84,7 +94,7 @@ class PoolExecutor:
         self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
-            on_result: Callable[[int], None] | None = None) -> list[Any]:
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
         from concurrent.futures import as_completed
 
         futures = [self._pool.submit(fn, item) for item in items]
@@ -97,7 +107,7 @@ class PoolExecutor:
                 except Exception as e:  # noqa: BLE001 - e.g. a killed worker: report, go on
                     out[index[f]] = e
                 if on_result is not None:
-                    on_result(index[f])
+                    on_result(index[f], out[index[f]])
         except BaseException:  # Ctrl-C / SIGTERM: stop the workers (their runs resume)
             self.close(kill=True)
             raise
@@ -156,9 +166,9 @@ class DaskExecutor:
         self._since = time.time()
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
-            on_result: Callable[[int], None] | None = None) -> list[Any]:
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
         """``fn`` over ``items`` as Dask tasks, results in order (a lost task's exception
-        in its place); ``on_result(i)`` is called as the i-th result arrives."""
+        in its place); ``on_result(i, result)`` is called as each task ends."""
         return _gather(self.client.map(fn, list(items), pure=False), on_result)
 
     def busy(self) -> list[dict[str, Any]]:
@@ -201,7 +211,7 @@ class WorkerClientExecutor:
     exception in its place, as :class:`DaskExecutor`."""
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
-            on_result: Callable[[int], None] | None = None) -> list[Any]:
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
         from dask.distributed import worker_client
 
         with worker_client() as client:
@@ -209,6 +219,21 @@ class WorkerClientExecutor:
 
     def close(self) -> None:
         pass
+
+
+def map_each(executor, fn: Callable[[Any], Any], items: Iterable[Any],
+             on_result: Callable[[int, Any], None]) -> list[Any]:
+    """``executor.map(fn, items)`` with ``on_result(i, result)`` called as each job ends,
+    for any executor: one whose ``map`` takes no ``on_result`` (a user's own, with only
+    ``map(fn, items)``) has it called for every result after the map returns."""
+    import inspect
+
+    if "on_result" in inspect.signature(executor.map).parameters:
+        return executor.map(fn, items, on_result=on_result)
+    out = executor.map(fn, items)
+    for i, r in enumerate(out):
+        on_result(i, r)
+    return out
 
 
 def nested_executor() -> WorkerClientExecutor | None:
@@ -227,14 +252,19 @@ def nested_executor() -> WorkerClientExecutor | None:
 
 
 def _gather(futures, on_result) -> list[Any]:
-    out = []
-    for i, f in enumerate(futures):
+    """The futures' results in order, each handed to ``on_result`` as it ends."""
+    from dask.distributed import as_completed
+
+    index = {f.key: i for i, f in enumerate(futures)}
+    out: list[Any] = [None] * len(futures)
+    for f in as_completed(futures):
+        i = index[f.key]
         try:
-            out.append(f.result())
+            out[i] = f.result()
         except Exception as e:  # noqa: BLE001 - e.g. KilledWorker: report, go on
-            out.append(e)
+            out[i] = e
         if on_result is not None:
-            on_result(i)
+            on_result(i, out[i])
     return out
 
 

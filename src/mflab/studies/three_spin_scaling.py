@@ -51,8 +51,6 @@ from mflab.studies.base import Headline, Study
 _BYTES_PER_ENTRY = 40 * 8
 #: Memory one chunk of agents of a flow cell may use.
 _CHUNK_BYTES = 1.5e9
-#: Cells sent to an executor together (saved when all of them end).
-BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -305,7 +303,7 @@ class ThreeSpinScalingStudy(Study):
     Config = ThreeSpinScalingConfig
 
     def run(self, config: ThreeSpinScalingConfig, ctx: RunContext) -> None:
-        from mflab.runs.executor import SerialExecutor
+        from mflab.runs.executor import SerialExecutor, map_each
 
         arrays = ctx.dir / "arrays"
         todo = [j for j in jobs(config)
@@ -316,18 +314,19 @@ class ThreeSpinScalingStudy(Study):
         key_data = tuple(int(v) for v in np.asarray(ctx.key).ravel())
         cells = [Cell(j[0], j[1], j[2], config.to_dict(), key_data, *j[3:]) for j in todo]
         executor = ctx.executor or SerialExecutor()
-        # one cell at a time here, BATCH at a time through a pool or cluster; each batch
-        # is saved as it ends, so a resume skips it
-        size = 1 if ctx.executor is None else BATCH
-        batches = [cells[i:i + size] for i in range(0, len(cells), size)]
-        for batch in batches:
-            t0 = time.perf_counter()
-            for cell, result in zip(batch, executor.map(run_cell, batch), strict=True):
-                if isinstance(result, BaseException):
-                    raise result
-                ctx.save_arrays(_name(cell.job), **result)
-                self._check(ctx, cell, result)
-            ctx.record_timing("/".join(_name(c.job) for c in batch), time.perf_counter() - t0)
+        failed: list[BaseException] = []
+
+        def save(i: int, result) -> None:  # each cell is saved as it ends: a resume skips it
+            if isinstance(result, BaseException):
+                failed.append(result)
+                return
+            ctx.save_arrays(_name(cells[i].job), **result)
+            self._check(ctx, cells[i], result)
+            ctx.record_timing(_name(cells[i].job), float(result["seconds"]))
+
+        map_each(executor, run_cell, cells, save)
+        if failed:
+            raise failed[0]
         from mflab.studies.three_spin_scaling_tables import build_tables
 
         for name, table in build_tables(ctx.dir, config).items():
