@@ -8,7 +8,8 @@ One command:  python benchmarks/bench_noise.py  [--draws 500]
    (JAX's ThreeFry, the same erf⁻¹), JAX's raw 32-bit words of both generators, and
    NumPy's ``Generator.standard_normal`` (PCG64 + ziggurat, float32) in a plain loop.
 2. One tuning run of B1 (SGD) and of B5 (Langevin) in C5's paper cell A2-bad at m = 1
-   (N = 800, d = 320, float32, 2010 steps): what the noise costs a Langevin run.
+   (N = 800, d = 320, float32, 2010 steps): what the noise costs a Langevin run, with
+   mflab's noise and, in a fresh process, with ``jax.random.normal`` in its place.
 
 Prints ns per normal and ratios against ``standard_normal`` in the same run.
 """
@@ -78,9 +79,10 @@ def draws_table(draws: int) -> None:
         print(f"  {name:46s} {ns:6.2f} ns   {ns / ref:5.2f}x")
 
 
-def langevin_share() -> None:
+def langevin_runs() -> dict[str, tuple[int, float]]:
     """B1 and B5 tuning runs of the C5 paper cell A2-bad, m = 1 (the comparison harness's
-    own jobs: N = 800, d = 320, float32, 2010 steps, scored once at the end)."""
+    own jobs: N = 800, d = 320, float32, 2010 steps, scored once at the end): name →
+    (steps, seconds, best of 2 after a first call)."""
     from mflab.compare import Protocol
     from mflab.compare.harness import _plan
     from mflab.compare.jobs import run_job
@@ -99,15 +101,41 @@ def langevin_share() -> None:
         point = Tuner(c.entry.method.grids, 0).pending()[0]
         job = c.job(point, 0, "validation", 0)
         out[c.entry.name] = (c.steps, best_of(lambda job=job: run_job(job), repeat=2))
+    return out
+
+
+def langevin_share() -> None:
+    """:func:`langevin_runs` here and, as the reference, in a fresh process whose Langevin
+    noise is ``jax.random.normal`` (``--jax-normal``)."""
+    import json
+    import subprocess
+    import sys
+
+    mine = langevin_runs()
+    ref = json.loads(subprocess.run([sys.executable, __file__, "--jax-normal"], check=True,
+                                    capture_output=True, text=True).stdout.splitlines()[-1])
     print("C5 paper cell A2-bad, m = 1: one tuning run (N = 800, d = 320, float32), s:")
-    for name, (steps, t) in out.items():
-        print(f"  {name:4s} {steps} steps  {t:6.2f} s   {t / out['B1'][1]:5.1f}x B1")
+    print(f"  {'':14s} {'standard_normal':>16s} {'jax.random.normal':>18s}")
+    for name, (steps, t) in mine.items():
+        print(f"  {name:3s} {steps} steps {t:12.2f} s {ref[name][1]:15.2f} s"
+              f"   ({ref[name][1] / t:.1f}x; {t / mine['B1'][1]:.0f}x B1 with mflab's noise)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--jax-normal", action="store_true",
+                    help="(the reference run) Langevin noise from jax.random.normal; "
+                    "print the runs' times as JSON")
     a = ap.parse_args()
+    if a.jax_normal:
+        import json
+
+        import mflab.optimizers.base as base
+
+        base.standard_normal = lambda k, shape: jax.random.normal(k, shape, jnp.float32)
+        print(json.dumps(langevin_runs()))
+        return
     print(f"jax {jax.__version__}, {jax.devices()[0].platform}")
     draws_table(a.draws)
     langevin_share()

@@ -241,6 +241,25 @@ def test_exact_gradient_control_runs_the_tuned_point_without_noise():
     assert not np.allclose(noisy["value"][:, -1, 0], (1 - eta) ** 60)
 
 
+def test_exact_controls_run_on_their_seeds_and_not_for_the_batch_controls():
+    # exact_seeds = 2 of 4 comparison seeds: the exact runs are those seeds' (paired with
+    # the same seeds of the reference); a coupled method's batch-R·m control has no exact
+    # run (no samples, no sample count to control)
+    prob = Quadratic(sigma=0.5)
+    methods = [Method("B1", _sgd, {"eta": Grid((0.05, 0.1))}),
+               Method("B6", _isgld, {"eta": Grid((0.05, 0.1))}, replicas=3)]
+    proto = Protocol(budget=600, seeds=4, tuning_seeds=1, allow_few_seeds=True,
+                     max_extensions=0, exact_seeds=2)
+    res = compare([prob], methods, [2], proto)
+    exact = {k[2]: a["seeds"].tolist() for k, a in res.curves.items() if k[3] == "exact"}
+    assert exact == {"B1": [1, 2], "B6": [1, 2]}
+    rows = {(r["entry"], r["variant"]): r for r in res.summary}
+    assert rows[("B6", "exact")]["units"] == 2 and ("B1@m=6", "exact") not in rows
+    assert rows[("B6", "stochastic")]["units"] == 4
+    with pytest.raises(ValueError, match="exact_seeds must be an integer >= 1"):
+        Protocol(budget=10, exact_seeds=0)
+
+
 def test_quantiles_treat_infinity_as_beyond_every_finite_value():
     """Runs that never reach a target count +inf: a quantile between two infinite order
     statistics, or a finite and an infinite one, is infinite; finite ones are numpy's."""

@@ -165,11 +165,12 @@ def compare(problems, methods, batch_sizes, protocol: Protocol, *, executor=None
         best = tuners[c].best()
         if best is None:
             continue
-        variants = [("stochastic", c.entry.batch)]
-        if protocol.exact_controls and landscape_of(c.problem, None) is not None:
-            variants.append(("exact", None))
-        for variant, m in variants:
-            for s in seeds:
+        variants = [("stochastic", c.entry.batch, seeds)]
+        if (protocol.exact_controls and not c.entry.control_of
+                and landscape_of(c.problem, None) is not None):
+            variants.append(("exact", None, seeds[:protocol.exact_seeds]))
+        for variant, m, variant_seeds in variants:
+            for s in variant_seeds:
                 jobs.append(c.job(best, s, "test", root_seed, m=m))
                 owners.append((c, variant, s))
     if progress:

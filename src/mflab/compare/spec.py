@@ -243,7 +243,12 @@ class Protocol:
       reference: the method name the paired tests compare against (SGD) and whose
         batch-R·m form is every coupled method's control.
       exact_controls: also run each tuned method with exact gradients (same steps, same
-        values) where the problem has an exact landscape.
+        values) where the problem has an exact landscape (not the batch-R·m controls:
+        without samples there is no sample count to control).
+      exact_seeds: the exact-gradient runs on the first this many comparison seeds only
+        (``None``: all). An exact run is random only through its start (and a method's
+        own injected noise), and one exact gradient of a network costs O(N²) — at
+        N = 800 ~40x a batch-100 gradient (``benchmarks/bench_exact_gradient.py``).
       ensemble: how an ensemble's replicas give the unit's score: ``"mean"`` of their
         scores.
     """
@@ -256,6 +261,7 @@ class Protocol:
     max_extensions: int = 2
     reference: str = "B1"
     exact_controls: bool = True
+    exact_seeds: int | None = None
     ensemble: str = "mean"
     allow_few_seeds: bool = False
 
@@ -273,6 +279,8 @@ class Protocol:
         if self.ensemble != "mean":
             raise ProtocolError(f"ensemble must be 'mean'; got {self.ensemble!r}.")
         check_int("max_extensions", self.max_extensions, minimum=0)
+        if self.exact_seeds is not None:
+            check_int("exact_seeds", self.exact_seeds, minimum=1)
 
     def budget_for(self, problem, m) -> int:
         """The budget of one ensemble of ``problem`` at batch ``m``."""

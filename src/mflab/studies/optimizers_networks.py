@@ -68,6 +68,7 @@ class OptimizersNetworksStudy(Study):
                             record_ratio=config.record_ratio, first_record=config.first_record,
                             max_extensions=config.max_extensions, reference="B1",
                             exact_controls=config.exact_controls,
+                            exact_seeds=min(config.exact_seeds, config.seeds),
                             allow_few_seeds=config.smoke)
         ck = ctx.load_checkpoint()
         book = ck.extra if ck else {"done": [], "tuning": [], "results": []}

@@ -80,6 +80,9 @@ class OptimizersNetworksConfig(StudyConfig):
                                  "gradients (A1–A3); off by default: one exact gradient "
                                  "costs 1.1 ms at N = 40, 62 ms at N = 800 (float32, "
                                  "d = 320; benchmarks/bench_exact_gradient.py)")
+    exact_seeds: int = param(3, ge=1, doc="the exact-gradient controls run on the first "
+                             "this many comparison seeds (an exact run is random only "
+                             "through its start and a method's own noise)")
     target_factor: float = param(10.0, gt=0, doc="A1–A3 target: this × the DD stationary risk")
     dd_risk_a1: float = param(0.0137, gt=0, doc=f"A1 DD stationary risk ({_DD}, C1)")
     dd_error_a1: float = param(0.0041, ge=0, doc="its Richardson error estimate")
