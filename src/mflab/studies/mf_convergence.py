@@ -40,9 +40,6 @@ from mflab.studies.base import Headline, Study
 from mflab.studies.meanfield_common import DD_MAX_STEPS, check_dd_steps
 from mflab.studies.mf_isotropic import sgd_dd_memory
 
-#: Cells sent to an executor together (saved when all of them end).
-BATCH = 8
-
 
 def _cell_name(N: int, eps: float) -> str:
     return f"gap_N{N}_eps{eps:g}"
@@ -141,7 +138,7 @@ class MfConvergenceStudy(Study):
     def run(self, config: MfConvergenceConfig, ctx: RunContext) -> None:
         from mflab.meanfield import IsotropicGaussians, sigma_a1, unit_a
         from mflab.meanfield.dd import RadialDD, radial_quantiles, solve_dd
-        from mflab.runs.executor import SerialExecutor
+        from mflab.runs.executor import SerialExecutor, map_each
 
         c = config
         units, data = unit_a(sigma_a1()), IsotropicGaussians(delta=c.delta, d=c.d)
@@ -160,21 +157,23 @@ class MfConvergenceStudy(Study):
         dd = read_arrays(ctx.dir, "dd")
         key_data = tuple(int(v) for v in np.asarray(ctx.key).ravel())
         x64 = bool(jax.config.read("jax_enable_x64"))
-        # the costliest cells (N/ε) first, so that the batches of a pool stay balanced
+        # the costliest cells (N/ε) first, so that a pool's workers stay balanced
         cells = [Cell(N, eps, c.to_dict(), key_data, x64)
                  for N, eps in sorted(((N, e) for e in c.epss for N in c.Ns),
                                       key=lambda j: -j[0] / j[1])
                  if not (ctx.dir / "arrays" / f"{_cell_name(N, eps)}.npz").exists()]
-        executor = ctx.executor or SerialExecutor()
-        size = 1 if ctx.executor is None else BATCH
-        for i in range(0, len(cells), size):
-            batch, t0 = cells[i:i + size], time.perf_counter()
-            for cell, out in zip(batch, executor.map(run_cell, batch), strict=True):
-                if isinstance(out, BaseException):
-                    raise out
-                self._save_cell(ctx, cell, out, dd)
-            ctx.record_timing("/".join(_cell_name(cl.N, cl.eps) for cl in batch),
-                              time.perf_counter() - t0)
+        failed: list[BaseException] = []
+
+        def save(i: int, out) -> None:  # each cell is saved as it ends: a resume skips it
+            if isinstance(out, BaseException):
+                failed.append(out)
+                return
+            self._save_cell(ctx, cells[i], out, dd)
+            ctx.record_timing(_cell_name(cells[i].N, cells[i].eps), float(out["seconds"]))
+
+        map_each(ctx.executor or SerialExecutor(), run_cell, cells, save)
+        if failed:
+            raise failed[0]
         ctx.save_table("gaps", gap_table(ctx.dir))
         for name, table in weak_error_tables(ctx.dir).items():
             ctx.save_table(name, table)
