@@ -198,6 +198,18 @@ def test_records_resolve_the_crossing_within_twenty_percent():
     assert crossing(s, v, 0.5) == pytest.approx(2000.0, rel=1e-9)
 
 
+class Counting:
+    """A serial executor that records the jobs it is handed."""
+
+    def __init__(self):
+        self.calls = []
+
+    def map(self, fn, items):
+        items = list(items)
+        self.calls.extend(items)
+        return [fn(i) for i in items]
+
+
 def test_comparison_runs_through_a_store_and_resumes(tmp_path):
     prob = Quadratic(sigma=0.3)
     meth = Method("B1", _sgd, {"eta": Grid((0.05, 0.1, 0.2))})
@@ -206,16 +218,9 @@ def test_comparison_runs_through_a_store_and_resumes(tmp_path):
     n_files = len(list((tmp_path / "jobs").glob("*.npz")))
     assert n_files > 0
 
-    calls = []
-
-    class Counting:
-        def map(self, fn, items):
-            items = list(items)
-            calls.extend(items)
-            return [fn(i) for i in items]
-
-    again = compare([prob], [meth], [1], proto, store=tmp_path / "jobs", executor=Counting())
-    assert calls == []  # every job came from the store
+    counting = Counting()
+    again = compare([prob], [meth], [1], proto, store=tmp_path / "jobs", executor=counting)
+    assert counting.calls == []  # every job came from the store
     for k, a in first.curves.items():
         np.testing.assert_array_equal(a["value"], again.curves[k]["value"])
 
@@ -303,13 +308,7 @@ def test_each_job_is_stored_as_it_ends_so_a_cut_run_keeps_the_finished_ones(tmp_
         compare([prob], [meth], [1], proto, store=tmp_path / "jobs", executor=LosesTheLast())
     stored = {f.stem for f in (tmp_path / "jobs").glob("*.npz")}
     assert len(stored) == 2  # the first round's 3 tuning jobs, 1 lost
-    calls = []
-
-    class Counting:
-        def map(self, fn, items):
-            items = list(items)
-            calls.extend(items)
-            return [fn(i) for i in items]
-
-    compare([prob], [meth], [1], proto, store=tmp_path / "jobs", executor=Counting())
-    assert calls and not stored & {j.key() for j in calls}  # none of the stored ran again
+    counting = Counting()
+    compare([prob], [meth], [1], proto, store=tmp_path / "jobs", executor=counting)
+    ran = {j.key() for j in counting.calls}
+    assert ran and not stored & ran  # none of the stored jobs ran again
