@@ -296,8 +296,8 @@ def standard_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     ThreeFry generator (``lax.rng_bit_generator``) seeded by four words of ``key``.
 
     Why not ``jax.random.normal``: on CPU its ThreeFry is ~5x slower than XLA's (measured:
-    1.4 against 6.6 ns per 32-bit word), and a Langevin step on a network draws an (N, d)
-    Gaussian per agent — 7.6 ns against 2.5 ns per normal here, which is most of a B5 step
+    6.7 against 1.3 ns per 32-bit word), and a Langevin step on a network draws an (N, d)
+    Gaussian per agent — 7.3 ns against 2.6 ns per normal here, which is most of a B5 step
     at N = 800, d = 320 (``benchmarks/bench_noise.py``). Float32 because JAX's float64
     PRNG is ~10x slower and Langevin noise needs no 53-bit mantissa. The stream is a
     deterministic function of ``key`` on one backend and JAX version (XLA does not promise
