@@ -312,3 +312,66 @@ def test_each_job_is_stored_as_it_ends_so_a_cut_run_keeps_the_finished_ones(tmp_
     compare([prob], [meth], [1], proto, store=tmp_path / "jobs", executor=counting)
     ran = {j.key() for j in counting.calls}
     assert ran and not stored & ran  # none of the stored jobs ran again
+
+
+class _Curve:
+    """One unit's score curve (record index → value; ``agents`` copies of it, offset by
+    ``spread`` each), with an estimate off by ``noise`` at a stated standard error ``se``;
+    counts the exact scorings."""
+
+    score_name = "value"
+    target_name = None
+
+    def __init__(self, values, noise, se, target, agents=1, spread=0.0):
+        self.values, self.noise, self.se, self.target = values, noise, se, target
+        self.agents, self.spread, self.scored = agents, spread, 0
+
+    def records(self):
+        return [[(r, a) for a in range(self.agents)] for r in range(len(self.values))]
+
+    def _value(self, x):
+        r, a = x
+        return self.values[r] * (1 + self.spread * (a - (self.agents - 1) / 2))
+
+    def score(self, x, split):
+        self.scored += 1
+        return {"value": self._value(x)}
+
+    def estimate(self, x, split):
+        return {"value": (self._value(x) + self.noise[x[0]] * self.se[x[0]], self.se[x[0]])}
+
+
+@pytest.mark.parametrize("higher", [False, True])
+def test_screened_scoring_finds_the_crossing_and_final_of_scoring_every_record(higher):
+    """200 noisy non-monotone curves (log-normal random walks, 40 records, 2 agents), their
+    estimates off by N(0, SE²) with SE = 5 % of the value: screening gives exactly the first
+    crossing and final score of scoring every record, with far fewer exact scorings."""
+    from mflab.compare.jobs import score_records
+
+    rng = np.random.default_rng(0)
+    samples = np.geomspace(10, 1e4, 40)
+    scored = []
+    for _ in range(200):
+        walk = np.exp(np.cumsum(rng.normal(-0.04, 0.08, 40)))
+        values = 1 / walk if higher else walk
+        target = Target(float(rng.uniform(1.3, 4.0)) if higher else float(rng.uniform(0.25, 0.8)),
+                        higher=higher)
+        c = _Curve(values, rng.normal(size=40), 0.05 * values, target, agents=2, spread=0.1)
+        out = score_records(c, c.records())
+        u_full, u = values, out["value"].mean(axis=1)  # the agents' mean is the curve
+        assert u[-1] == pytest.approx(u_full[-1], rel=1e-14)
+        assert crossing(samples, u, target.value, higher) == pytest.approx(
+            crossing(samples, u_full, target.value, higher), rel=1e-12)
+        assert out["value_estimate"].shape == (40, 2)
+        scored.append(c.scored / 2)
+    assert np.mean(scored) < 10  # records exactly scored per curve, of 40
+
+
+def test_without_an_estimate_every_record_is_scored():
+    from mflab.compare.jobs import score_records
+
+    q = Quadratic(target=Target(0.1))
+    recs = [[np.full(2, v)] for v in (1.0, 0.5, 0.1)]
+    out = score_records(q, recs)
+    np.testing.assert_allclose(out["value"][:, 0], [1.0, 0.25, 0.01])
+    assert set(out) == {"value"}

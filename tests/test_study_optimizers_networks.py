@@ -220,3 +220,29 @@ def test_bad_input_exits_2_in_one_line_and_writes_nothing(setting, fragment, tmp
     assert code == 2 and err.count("\n") == 1, err
     assert fragment in err, err
     assert _snapshot(tmp_path) == before
+
+
+def test_screened_records_give_the_final_risk_and_crossing_of_exact_scoring():
+    """One A1 comparison job scored at every record (estimate_samples = 0) and screened by
+    the Monte Carlo estimate: the same final exact risk and the same target crossing (the
+    target placed at the full curve's middle record), with fewer exact scorings."""
+    import dataclasses
+
+    from mflab.compare import Target
+    from mflab.compare.stats import crossing
+
+    job = next(j for j in _tiny_jobs() if not j.tuning and j.method.name == "B1")
+    full = run_job(dataclasses.replace(job, problem=dataclasses.replace(job.problem,
+                                                                         n_estimate=0)))
+    risk = full["risk"][:, 0]
+    assert np.all(np.isfinite(risk)) and "risk_estimate" not in full
+    target = Target(float(risk[len(risk) // 2]) * 1.0001)
+    screened = run_job(dataclasses.replace(job, problem=dataclasses.replace(
+        job.problem, n_estimate=4096, target=target)))
+    got = screened["risk"][:, 0]
+    assert got[-1] == risk[-1]
+    assert crossing(full["samples"], got, target.value) == \
+        crossing(full["samples"], risk, target.value) < np.inf
+    assert np.isnan(got).sum() > 0
+    est, se = screened["risk_estimate"][:, 0], screened["risk_estimate_se"][:, 0]
+    assert np.all(np.abs(est - risk) < 5 * se)  # the estimate against the exact risk

@@ -135,18 +135,83 @@ def _run(job: Job) -> dict[str, Any]:
         scores = [problem.score(x, "validation")[problem.score_name] for x in xs]
         return {"score": float(np.mean(scores)), "diverged_step": -1,
                 "wall": time.perf_counter() - t0}
-    evals = [[problem.score(x, "test") for x in _agents(_record(tr.records["x"], r),
-                                                         job.agents)]
-             for r in range(len(tr.steps))]
     out = {"steps": np.asarray(tr.steps, np.int64),
            "samples": (np.asarray(tr.grad_evals, np.int64) - offset) * per_call * job.agents,
            "wall": np.asarray(tr.wall, np.float64),
            "diverged": np.asarray(tr.diverged, np.int64)}
-    for name in evals[0][0]:
-        out[name] = np.array([[e[name] for e in row] for row in evals], np.float64)
+    out.update(score_records(problem, [_agents(_record(tr.records["x"], r), job.agents)
+                                       for r in range(len(tr.steps))]))
     for name, v in tr.records.items():
         if name != "x":
             out[f"obs_{name}"] = np.asarray(v, np.float64)
+    return out
+
+
+#: A record is screened out when its estimate is more than Z_SCREEN standard errors on the
+#: far side of the target (one-sided normal tail 3e-5: the chance that the exact score of
+#: such a record meets the target).
+Z_SCREEN = 4.0
+
+
+def score_records(problem, records: list[list]) -> dict[str, np.ndarray]:
+    """Score a comparison run's records (``records[r][a]``: agent a's parameters at record
+    r) on the test split: ``{name: (records, agents)}``.
+
+    Without :meth:`~mflab.compare.Problem.estimate` (or without a target) every record is
+    scored. With it every record gets the estimate (``{name}_estimate`` and
+    ``{name}_estimate_se``, the unit's SE taken as its agents' mean SE, an upper bound
+    under any correlation), and :meth:`~mflab.compare.Problem.score` runs, for every
+    agent, only at
+
+    * the last record (the final score),
+    * each record, in order, whose unit estimate is within ``Z_SCREEN`` standard errors
+      of the target or beyond it, until one whose exact unit score meets the target, and
+      the record before that one (the crossing's bracket, :func:`~mflab.compare.stats.
+      crossing`);
+
+    elsewhere the score is NaN. The first crossing and the final score are thus those of
+    scoring every record, except where a record screened out as clearly short of the
+    target in fact meets it (probability ≤ 3e-5 per record for a normal estimate).
+    """
+    t = problem.target
+    name = getattr(problem, "target_name", None) or problem.score_name
+    ests = None if t is None else [[problem.estimate(x, "test") for x in row]
+                                   for row in records]
+    if ests is None or any(e is None or name not in e for row in ests for e in row):
+        scored = {r: [problem.score(x, "test") for x in row] for r, row in enumerate(records)}
+        return _stack(scored, len(records))
+    est = np.array([[e[name] for e in row] for row in ests], np.float64)  # (R, agents, 2)
+    unit, se = est[..., 0].mean(axis=1), est[..., 1].mean(axis=1)
+    scored: dict[int, list] = {}
+
+    def score(r: int) -> None:
+        if r not in scored:
+            scored[r] = [problem.score(x, "test") for x in records[r]]
+
+    score(len(records) - 1)
+    far = (unit + Z_SCREEN * se < t.value) if t.higher else (unit - Z_SCREEN * se > t.value)
+    for r in range(len(records)):
+        if far[r] and np.isfinite(unit[r]):
+            continue
+        score(r)
+        if t.met(np.mean([s[name] for s in scored[r]])):
+            if r > 0:
+                score(r - 1)
+            break
+    out = _stack(scored, len(records))
+    out[f"{name}_estimate"], out[f"{name}_estimate_se"] = est[..., 0], est[..., 1]
+    return out
+
+
+def _stack(scored: dict[int, list], n: int) -> dict[str, np.ndarray]:
+    """{record: [agent's scores]} → {name: (records, agents)}, NaN at unscored records."""
+    first = next(iter(scored.values()))
+    out = {}
+    for name in first[0]:
+        a = np.full((n, len(first)), np.nan)
+        for r, row in scored.items():
+            a[r] = [s[name] for s in row]
+        out[name] = a
     return out
 
 

@@ -157,6 +157,10 @@ class Problem:
       ``"test"`` in the comparison; a problem without data (an exact risk) ignores it;
     * optionally :meth:`call_offset`, ``target_name``, ``agents`` (the starts one
       ensemble runs, e.g. 1000 Müller–Brown starts) and ``record_align``;
+    * optionally :meth:`estimate` ``(x, split)``: a cheap unbiased estimate of the target's
+      score with its standard error. Then the comparison scores a record with
+      :meth:`score` only where the estimate leaves the target crossing in doubt, and at
+      the last record (:func:`mflab.compare.jobs.score_records`);
     * :meth:`split_rows` ``(split)``: the rows of the data set that make up the split
       (an index array), or ``None`` for a problem without finite data. The harness refuses
       a problem whose validation rows meet its test rows.
@@ -183,6 +187,11 @@ class Problem:
         raise NotImplementedError
 
     def split_rows(self, split: str):
+        return None
+
+    def estimate(self, x, split: str) -> dict[str, tuple[float, float]] | None:
+        """A cheap unbiased estimate of the target's score of one agent, with its standard
+        error: ``{target_name: (value, se)}`` (default ``None``: every record is scored)."""
         return None
 
     def observables(self) -> dict:

@@ -51,6 +51,7 @@ from mflab.meanfield.landscape import (
     network_landscape,
     network_observables,
     reduced_coordinates,
+    risk_estimate,
 )
 from mflab.meanfield.network import batch_grad, batch_risk, init_particles, predict
 from mflab.meanfield.risk import (
@@ -74,7 +75,7 @@ __all__ = [
     "risk_terms",
     "FiniteData", "network_landscape", "network_observables", "mean_norm",
     "reduced_coordinates", "histogram_density", "data_risk", "data_accuracy",
-    "data_risk_accuracy",
+    "data_risk_accuracy", "risk_estimate",
     "init_particles", "predict", "batch_risk", "batch_grad",
     "network_kernels", "NetworkOracle",
 ]

@@ -117,6 +117,33 @@ def data_risk_accuracy(units: UnitType, theta, x, y):
     return chunked_mean(per_example, x, y)
 
 
+def risk_estimate(units: UnitType, theta, x, y):
+    """Monte Carlo estimate of R_N(θ) = E[(y − ŷ(x; θ))²] on a sample of a two-class data
+    model with P(y = ±1) = ½ (A1–A3), post-stratified by class, and its standard error:
+
+        R̂ = ½ (L̄₊ + L̄₋),    SE² = ¼ (s₊²/n₊ + s₋²/n₋),
+
+    with L̄±, s±² the mean and sample variance of the loss (y − ŷ)² over the n± examples of
+    class ±1 (each class needs two). Unbiased given the class counts; the C5 harness screens
+    records with it and scores the exact risk only where the target is in doubt
+    (:mod:`mflab.compare.jobs`). Returns ``(R̂, SE)`` as arrays of θ's dtype.
+
+    Reference: Cochran, *Sampling Techniques* (3rd ed., 1977), §5A.9 (post-stratification).
+    """
+    yv = y.astype(theta.dtype)
+    loss = (yv - network.predict(units, theta, x.astype(theta.dtype))) ** 2
+    pos = yv > 0
+
+    def stratum(mask):
+        n = jnp.sum(mask)
+        mean = jnp.sum(jnp.where(mask, loss, 0.0)) / n
+        var = jnp.sum(jnp.where(mask, (loss - mean) ** 2, 0.0)) / (n - 1)
+        return mean, var / n
+
+    (m1, v1), (m2, v2) = stratum(pos), stratum(~pos)
+    return 0.5 * (m1 + m2), 0.5 * jnp.sqrt(v1 + v2)
+
+
 def data_grad(units: UnitType, theta, x, y):
     """∇_θ of the full-data risk (1/n) Σ_l (y_l − ŷ(x_l; θ))², summed chunk by chunk."""
     n = x.shape[0]

@@ -1,7 +1,8 @@
 """Figures of study C5, drawn from a run directory's files alone.
 
 * ``risk_P.png`` — one per problem: rows = x-axis (samples drawn by the whole ensemble,
-  steps, wall time of the run), columns = batch size m; the score (exact risk, or test
+  steps, wall time of the run), columns = batch size m; the score (exact risk, or its
+  Monte Carlo estimate at every record where the run screened records with one, or test
   risk for A4) on a log axis, median over seeds (one unit per seed) with the
   interquartile band, one colour per method (the same in every figure); the batch-R·m SGD
   controls dashed, the exact-gradient runs dotted; the target as a grey dotted line.
@@ -36,7 +37,8 @@ def _draw(ax, run_dir, res, p, m, score: str, xkey: str, target: float | None) -
     entries = _entries(res, p, m)
     for variant, ls in (("stochastic", None), ("exact", ":")):
         for e, c in read_curves(run_dir, p, m, entries, variant).items():
-            v = unit_scores(np.where(np.isfinite(c[score]), c[score], np.nan))
+            y = c.get(f"{score}_estimate", c[score])  # screened records: the estimate
+            v = unit_scores(np.where(np.isfinite(y), y, np.nan))
             x = np.median(np.asarray(c[xkey], np.float64), axis=0)
             keep = x > 0
             med, lo, hi = (np.nanquantile(v, q, axis=0) for q in (0.5, 0.25, 0.75)) \
@@ -87,7 +89,9 @@ def plot_all(run_dir: Path) -> list[Path]:
         return None if fam == "a4" else cfg["target_factor"] * cfg[f"dd_risk_{fam}"]
 
     def ylabel(p):
-        return "test risk" if PROBLEMS[p].family == "a4" else "risk (exact)"
+        if PROBLEMS[p].family == "a4":
+            return "test risk"
+        return "risk (exact)" if not cfg.get("estimate_samples") else "risk (MC estimate)"
 
     with paper_style():
         for p in cfg["problems"]:

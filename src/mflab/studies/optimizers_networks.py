@@ -111,13 +111,14 @@ class OptimizersNetworksStudy(Study):
 
     @staticmethod
     def _log(ctx, problem, m, entry, variant, a) -> None:
-        names = [n for n in ("risk", "test_risk", "test_accuracy") if n in a]
-        ctx.log_metrics([
+        names = [n for n in ("risk", "risk_estimate", "test_risk", "test_accuracy") if n in a]
+        ctx.log_metrics([  # records screened out (risk NaN, see compare.jobs) are not logged
             {"optimizer": entry, "variant": variant, "step": int(a["steps"][s, r]),
              "metric": n, "value": float(np.mean(a[n][s, r])), "problem": problem,
              "m": int(m), "seed_index": int(a["seeds"][s]),
              "samples": int(a["samples"][s, r]), "wall": float(a["wall"][s, r])}
-            for n in names for s in range(a[n].shape[0]) for r in range(a[n].shape[1])])
+            for n in names for s in range(a[n].shape[0]) for r in range(a[n].shape[1])
+            if not np.isnan(a[n][s, r]).any()])
 
     # -------------------------------------------------------------- from files only
     def plot(self, run_dir: Path) -> list[Path]:
@@ -139,7 +140,9 @@ class OptimizersNetworksStudy(Study):
 
     captions = {
         "risk_*": "Score against samples drawn per ensemble (top row), steps (middle) and "
-                  "wall time (bottom), one column per batch size m: line = median over the "
+                  "wall time (bottom), one column per batch size m (A1–A3: the risk's "
+                  "Monte Carlo estimate on a fixed sample at every record; the exact risk "
+                  "gives the final scores and the target crossings): line = median over the "
                   "comparison seeds, band = 25–75 % over seeds (an ensemble is one unit); "
                   "one colour per method; dashed: batch-R·m SGD, the control of a coupled "
                   "method; dotted curves: the exact-gradient run of a method (when run); "

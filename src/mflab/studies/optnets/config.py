@@ -83,6 +83,10 @@ class OptimizersNetworksConfig(StudyConfig):
     exact_seeds: int = param(3, ge=1, doc="the exact-gradient controls run on the first "
                              "this many comparison seeds (an exact run is random only "
                              "through its start and a method's own noise)")
+    estimate_samples: int = param(4096, ge=0, doc="A1–A3: the fixed Monte Carlo sample "
+                                  "that screens records (float32); the exact risk is scored "
+                                  "only at the last record and where the target crossing "
+                                  "is in doubt (0: at every record)")
     target_factor: float = param(10.0, gt=0, doc="A1–A3 target: this × the DD stationary risk")
     dd_risk_a1: float = param(0.0137, gt=0, doc=f"A1 DD stationary risk ({_DD}, C1)")
     dd_error_a1: float = param(0.0041, ge=0, doc="its Richardson error estimate")

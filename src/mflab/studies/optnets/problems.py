@@ -20,9 +20,11 @@ of the same setting that lands on a worker reuses the compiled code.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -54,6 +56,9 @@ FAMILIES = ("a1", "a2", "a3", "a4")
 #: one data sampler, i.e. its own random data order, without a landscape per seed (which
 #: would compile anew).
 EPOCH_STRIDE = 1000
+#: Root seed of the fixed Monte Carlo sample that screens records (one sample per problem,
+#: shared by every method and seed, so screened curves are paired like the runs).
+ESTIMATE_SEED = 20_261_207
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class NetworkProblem(Problem):
     dtype: str = "float32"
     target: Target | None = None
     record_align: int = 1
+    n_estimate: int = 0
 
     @property
     def spec(self) -> ProblemSpec:
@@ -106,6 +112,14 @@ class NetworkProblem(Problem):
 
     def score(self, x, split: str) -> dict[str, float]:
         return build(self).evaluate(x, split)
+
+    def estimate(self, x, split: str):
+        """A1–A3 with ``n_estimate`` > 0: the risk's Monte Carlo estimate on a fixed sample
+        of ``n_estimate`` points, in float32, with its standard error
+        (:func:`~mflab.meanfield.risk_estimate`); the comparison then scores the exact risk
+        only where the target crossing is in doubt. ``None`` otherwise."""
+        f = build(self).estimate
+        return None if f is None else f(x)
 
     def split_rows(self, split: str):
         """A4: validation = training rows [n_train − n_val, n_train); test = the 10 000 test
@@ -142,19 +156,21 @@ def problem_for(config, problem: str, data_dir: str | None = None) -> NetworkPro
 
     return NetworkProblem(problem, config.N, d, KAPPAS[problem],
                           s0=config.s0 if fam == "a3" else 0, dtype=config.dtype, target=t,
-                          record_align=BLOCK)
+                          record_align=BLOCK, n_estimate=config.estimate_samples)
 
 
 class Built(NamedTuple):
     """A problem's objects, made once per process: ``landscape(m)``, the cheap in-run
     observables, ``evaluate(theta, split)`` (one network → its scores), ``init`` (key →
-    θ0) and, for finite data, ``batches_per_epoch(m)``."""
+    θ0), for finite data ``batches_per_epoch(m)``, and where there is one ``estimate``
+    (one network → ``{"risk": (R̂, SE)}``)."""
 
     landscape: Any
     observables: dict
     evaluate: Any
     init: Any
     batches_per_epoch: Any
+    estimate: Any = None
 
 
 _BUILT: dict = {}
@@ -200,7 +216,13 @@ def _cached(fn):
 def _build(problem: NetworkProblem) -> Built:
     from mflab.driver import jit_with_array_arguments
     from mflab.landscapes import Landscape
-    from mflab.meanfield import exact_risk, init_particles, mean_norm, network_landscape
+    from mflab.meanfield import (
+        exact_risk,
+        init_particles,
+        mean_norm,
+        network_landscape,
+        risk_estimate,
+    )
 
     units, data = _units_and_data(problem)
     risk = jit_with_array_arguments(lambda theta: exact_risk(units, data, theta))
@@ -220,7 +242,21 @@ def _build(problem: NetworkProblem) -> Built:
         return init_particles(key, units, problem.N, problem.d, problem.kappa,
                               dtype=jnp.dtype(problem.dtype))
 
-    return Built(_cached(landscape), {"mean_norm": mean_norm(units)}, evaluate, init, None)
+    estimate = None
+    if problem.n_estimate:
+        key = jax.random.fold_in(jax.random.key(ESTIMATE_SEED), zlib.crc32(problem.name.encode()))
+        xe, ye = data.sample(key, problem.n_estimate, dtype=jnp.float32)
+        est = jit_with_array_arguments(lambda theta: risk_estimate(units, theta, xe, ye))
+
+        def estimate(theta) -> dict[str, tuple[float, float]]:
+            theta = jnp.asarray(theta, jnp.float32)
+            if not bool(jnp.all(jnp.isfinite(theta))):
+                return {"risk": (np.inf, 0.0)}
+            v, se = est(theta)
+            return {"risk": (float(v), float(se))}
+
+    return Built(_cached(landscape), {"mean_norm": mean_norm(units)}, evaluate, init, None,
+                 estimate)
 
 
 def mnist_data(data_dir: str | None, digit: int, n_train: int | None, dtype: str = "float32"):
