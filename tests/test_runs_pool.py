@@ -127,3 +127,16 @@ def test_every_executor_hands_each_result_over_as_it_ends():
     seen.clear()
     assert map_each(Plain(), abs, [-3], lambda i, r: seen.append((i, r))) == [3]
     assert seen == [(0, 3)]
+
+
+def test_save_each_saves_every_finished_job_then_raises_the_first_failure():
+    from mflab.runs.executor import save_each
+
+    class Losing:  # an executor that lost the jobs of odd items (e.g. a killed worker)
+        def map(self, fn, items):
+            return [RuntimeError(f"lost {x}") if x % 2 else fn(x) for x in items]
+
+    saved = []
+    with pytest.raises(RuntimeError, match="lost 1"):
+        save_each(Losing(), lambda x: 10 * x, [0, 1, 2, 3, 4], lambda i, r: saved.append((i, r)))
+    assert saved == [(0, 0), (2, 20), (4, 40)]

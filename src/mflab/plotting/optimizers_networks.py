@@ -57,18 +57,22 @@ def _draw(ax, run_dir, res, p, m, score: str, xkey: str, target: float | None) -
 
 
 def _log_axes(ax) -> None:
-    """Log-log axes labelled at 1, 2 and 5 × each decade (no crowded minor labels)."""
+    """Log-log axes; an axis spanning at most two decades also labels 2 and 5 × each
+    decade (a wider one only the decades, whose labels would otherwise overlap)."""
     from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation
-
-    sci = LogFormatterSciNotation(labelOnlyBase=False)
-
-    def minor(v, pos):
-        mant = v / 10 ** np.floor(np.log10(v) + 1e-9)
-        return sci(v, pos) if np.isclose(mant, 2) or np.isclose(mant, 5) else ""
 
     ax.set_xscale("log")
     ax.set_yscale("log")
     for axis in (ax.xaxis, ax.yaxis):
+        sci = LogFormatterSciNotation(labelOnlyBase=False)
+
+        def minor(v, pos, axis=axis, sci=sci):
+            lo, hi = sorted(axis.get_view_interval())
+            if not (lo > 0 and hi / lo <= 10 ** 2.05):
+                return ""
+            mant = v / 10 ** np.floor(np.log10(v) + 1e-9)
+            return sci(v, pos) if np.isclose(mant, 2) or np.isclose(mant, 5) else ""
+
         axis.set_minor_formatter(FuncFormatter(minor))
 
 

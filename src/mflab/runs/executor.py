@@ -236,6 +236,24 @@ def map_each(executor, fn: Callable[[Any], Any], items: Iterable[Any],
     return out
 
 
+def save_each(executor, fn: Callable[[Any], Any], items: list[Any],
+              save: Callable[[int, Any], None]) -> None:
+    """Run ``fn`` on every item through ``executor`` and ``save(i, result)`` each as it
+    ends (:func:`map_each`), so that a cut run keeps its finished jobs; a job that failed
+    is not saved, the others are, and the first failure is raised once all have ended."""
+    failed: list[BaseException] = []
+
+    def keep(i: int, result) -> None:
+        if isinstance(result, BaseException):
+            failed.append(result)
+        else:
+            save(i, result)
+
+    map_each(executor or SerialExecutor(), fn, items, keep)
+    if failed:
+        raise failed[0]
+
+
 def nested_executor() -> WorkerClientExecutor | None:
     """A :class:`WorkerClientExecutor` when called inside a Dask task, else ``None``."""
     import sys

@@ -138,7 +138,7 @@ class MfConvergenceStudy(Study):
     def run(self, config: MfConvergenceConfig, ctx: RunContext) -> None:
         from mflab.meanfield import IsotropicGaussians, sigma_a1, unit_a
         from mflab.meanfield.dd import RadialDD, radial_quantiles, solve_dd
-        from mflab.runs.executor import SerialExecutor, map_each
+        from mflab.runs.executor import save_each
 
         c = config
         units, data = unit_a(sigma_a1()), IsotropicGaussians(delta=c.delta, d=c.d)
@@ -162,18 +162,12 @@ class MfConvergenceStudy(Study):
                  for N, eps in sorted(((N, e) for e in c.epss for N in c.Ns),
                                       key=lambda j: -j[0] / j[1])
                  if not (ctx.dir / "arrays" / f"{_cell_name(N, eps)}.npz").exists()]
-        failed: list[BaseException] = []
 
         def save(i: int, out) -> None:  # each cell is saved as it ends: a resume skips it
-            if isinstance(out, BaseException):
-                failed.append(out)
-                return
             self._save_cell(ctx, cells[i], out, dd)
             ctx.record_timing(_cell_name(cells[i].N, cells[i].eps), float(out["seconds"]))
 
-        map_each(ctx.executor or SerialExecutor(), run_cell, cells, save)
-        if failed:
-            raise failed[0]
+        save_each(ctx.executor, run_cell, cells, save)
         ctx.save_table("gaps", gap_table(ctx.dir))
         for name, table in weak_error_tables(ctx.dir).items():
             ctx.save_table(name, table)

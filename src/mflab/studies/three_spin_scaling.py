@@ -303,7 +303,7 @@ class ThreeSpinScalingStudy(Study):
     Config = ThreeSpinScalingConfig
 
     def run(self, config: ThreeSpinScalingConfig, ctx: RunContext) -> None:
-        from mflab.runs.executor import SerialExecutor, map_each
+        from mflab.runs.executor import save_each
 
         arrays = ctx.dir / "arrays"
         todo = [j for j in jobs(config)
@@ -313,20 +313,13 @@ class ThreeSpinScalingStudy(Study):
             todo = todo[1:]
         key_data = tuple(int(v) for v in np.asarray(ctx.key).ravel())
         cells = [Cell(j[0], j[1], j[2], config.to_dict(), key_data, *j[3:]) for j in todo]
-        executor = ctx.executor or SerialExecutor()
-        failed: list[BaseException] = []
 
         def save(i: int, result) -> None:  # each cell is saved as it ends: a resume skips it
-            if isinstance(result, BaseException):
-                failed.append(result)
-                return
             ctx.save_arrays(_name(cells[i].job), **result)
             self._check(ctx, cells[i], result)
             ctx.record_timing(_name(cells[i].job), float(result["seconds"]))
 
-        map_each(executor, run_cell, cells, save)
-        if failed:
-            raise failed[0]
+        save_each(ctx.executor, run_cell, cells, save)
         from mflab.studies.three_spin_scaling_tables import build_tables
 
         for name, table in build_tables(ctx.dir, config).items():
