@@ -375,3 +375,29 @@ def test_without_an_estimate_every_record_is_scored():
     out = score_records(q, recs)
     np.testing.assert_allclose(out["value"][:, 0], [1.0, 0.25, 0.01])
     assert set(out) == {"value"}
+
+
+def test_the_choice_is_bracketed_by_scored_neighbours_on_every_axis():
+    """f = (log a)² + ½ (log b − log a)², minimum at a = b = 1. The first product
+    (a ∈ {0.01, 0.1}, b ∈ {0.01, 0.1, 1}) is best at (0.1, 0.1), at a's upper edge;
+    extending a moves the best to (1, 0.1), off the product, whose neighbour (1, 1) was
+    never scored. The tuner must score it and choose the minimum (an extension along a
+    alone would stop at (1, 0.1)); the chosen point's neighbours on each axis are scored and
+    no better."""
+    def f(a, b):
+        la, lb = math.log10(a), math.log10(b)
+        return la ** 2 + 0.5 * (lb - la) ** 2
+
+    t = Tuner({"a": Grid((0.01, 0.1)), "b": Grid((0.01, 0.1, 1.0))}, 2)
+    while True:
+        for p in t.pending():
+            t.record(p, [f(**dict(p))] * 3)
+        if not t.advance():
+            break
+    best = dict(t.best())
+    assert best == pytest.approx({"a": 1.0, "b": 1.0}) and t.flags() == []
+    for n, g in t.grids.items():
+        i = g.values.index(best[n])
+        for j in (i - 1, i + 1):
+            p = tuple(sorted({**best, n: g.values[j]}.items()))
+            assert p in t.scores and t.scores[p] > t.scores[t.best()]

@@ -7,9 +7,12 @@ median over the tuning seeds of the ensemble's final validation score (+inf when
 diverged). While the best point sits at the lowest or highest value of a grid that may
 still grow (``max_extensions`` per side, within the grid's limits), that grid is extended
 by a decade beyond the edge and the new values are scored along the line through the best
-point (the other hyper-parameters held at their best values). The search ends when the
-best point is interior on every axis or no extension is left; an axis whose best value is
-still at an edge is *flagged*.
+point (the other hyper-parameters held at their best values). An interior best point whose
+neighbour on an axis (the next grid value below or above, the other values held) has not
+been scored — the best moved to a point off the first product, or onto a line scored for
+another point — gets that neighbour scored. The search ends when the best point's
+neighbours on every axis are scored and none is better (it is bracketed) or no extension
+is left; an axis whose best value is still at an edge is *flagged*.
 
 :class:`Tuner` holds this state for one (problem, batch, method); the harness asks it for
 points (:meth:`Tuner.pending`), feeds back their scores and asks again, so that the rounds
@@ -85,14 +88,19 @@ class Tuner:
         for n in self.names:
             side = self._edge(n, b[n])
             if side is None or self.extensions[(n, side)] >= self.max_extensions:
-                continue
-            more = self.grids[n].beyond(side)
-            if not more:
-                continue
-            self.extensions[(n, side)] += 1
-            self.grids[n] = self.grids[n].extended(side)
-            for v in more:
-                new.append(self._point([v if k == n else b[k] for k in self.names]))
+                more = ()
+            else:
+                more = self.grids[n].beyond(side)
+            if more:
+                self.extensions[(n, side)] += 1
+                self.grids[n] = self.grids[n].extended(side)
+            vals = self.grids[n].values
+            i = vals.index(_key(b[n]))
+            near = [vals[j] for j in (i - 1, i + 1) if 0 <= j < len(vals)]
+            for v in dict.fromkeys([*more, *near]):
+                p = self._point([v if k == n else b[k] for k in self.names])
+                if p not in self.scores:
+                    new.append(p)
         self.round += 1
         self._queue = new
         return bool(self.pending())
