@@ -296,3 +296,24 @@ def test_risk_estimate_is_unbiased_and_its_standard_error_calibrated(name, units
     v, se = np.asarray(v), np.asarray(se)
     assert abs(v.mean() - exact) < 4 * v.std() / np.sqrt(v.size)
     assert np.mean(se**2) / v.var() == pytest.approx(1.0, abs=0.12)
+
+
+@pytest.mark.parametrize("name,units,data,scale", CASES, ids=[c[0] for c in CASES])
+def test_risk_scale_bounds_the_magnitudes_of_the_risk_terms(name, units, data, scale):
+    """Cauchy–Schwarz: R# + (2/N) Σ|V_i| + (1/N²) Σ|U_ij| ≤ risk_scale, with V and U by
+    quadrature (risk_terms); equality up to the bound's slack only when every unit is the
+    same (then |U_ij| = U_ii)."""
+    from mflab.meanfield.risk import risk_scale
+
+    with jax.enable_x64(True):
+        key = jax.random.key(7)
+        theta = scale * jax.random.normal(key, (10, data.d + units.n_extra), jnp.float64)
+        theta = theta / np.sqrt(data.d) * 2
+        V, U = risk_terms(units, data, theta)
+        total = data.r_sharp + 2 * float(jnp.mean(jnp.abs(V))) + float(jnp.mean(jnp.abs(U)))
+        assert total <= float(risk_scale(units, data, theta)) * (1 + 1e-12)
+        same = jnp.repeat(theta[:1], 10, axis=0)
+        V, U = risk_terms(units, data, same)
+        assert float(jnp.mean(jnp.abs(U))) == pytest.approx(
+            (np.sqrt(float(risk_scale(units, data, same))) - np.sqrt(data.r_sharp)) ** 2,
+            rel=1e-9)

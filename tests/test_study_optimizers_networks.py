@@ -246,3 +246,24 @@ def test_screened_records_give_the_final_risk_and_crossing_of_exact_scoring():
     assert np.isnan(got).sum() > 0
     est, se = screened["risk_estimate"][:, 0], screened["risk_estimate_se"][:, 0]
     assert np.all(np.abs(est - risk) < 5 * se)  # the estimate against the exact risk
+
+
+def test_a_blown_up_network_scores_inf_not_its_lost_digits():
+    """ReLU units (A3) of amplitude ±1e8 in pairs with the same w: the network is 0, so
+    R_N = R# = 1, but the exact risk adds terms of ~1e16 that cancel, leaving rounding
+    (possibly negative). Its score is +inf (a blown-up network), never a small or negative
+    record; a sane network keeps its exact risk."""
+    from mflab.meanfield.risk import risk_scale
+    from mflab.studies.optnets.problems import _units_and_data, build, usable_risk
+
+    assert usable_risk(-7.8e16, 4.0) == np.inf and usable_risk(0.05, 4.0) == 0.05
+    cfg = build_config(OptimizersNetworksConfig, "quick", TINY + ["d_a3=6", "s0=2"])
+    prob = problem_for(cfg, "A3-trains", None)
+    theta = np.asarray(build(prob).init(__import__("jax").random.key(0)), np.float64)
+    sane = build(prob).evaluate(theta, "test")["risk"]
+    units, data = _units_and_data(prob)
+    assert 0.01 < sane < np.inf and float(risk_scale(units, data, theta)) < 100
+    big = np.repeat(theta[:1], len(theta), axis=0)
+    big[:, 0] = 1e8 * np.where(np.arange(len(big)) % 2, 1.0, -1.0)
+    assert float(risk_scale(units, data, big)) > 1e15
+    assert build(prob).evaluate(big, "test")["risk"] == np.inf

@@ -451,6 +451,19 @@ def exact_risk(units: UnitType, data, theta, *, max_close: int | None = None,
     return _risk_jit(units, data, theta, max_close, rows)
 
 
+def risk_scale(units: UnitType, data, theta):
+    """(√R# + √S_U)² with S_U = ((1/N) Σ_i √U(θ_i, θ_i))²: by Cauchy–Schwarz
+    (|U(θ_i, θ_j)| ≤ √(U_ii U_jj), |V(θ_i)| ≤ √(R# U_ii)) a bound on the summed magnitudes
+    of the terms of R_N = R# + (2/N) Σ V + (1/N²) Σ U, which :func:`exact_risk` adds up.
+    Its rounding and series truncation (< 1e-11 per pair) are relative to this scale, so a
+    risk far below it (a network whose units blew up, their huge terms cancelling) has
+    lost its digits. U_ii in closed form (:meth:`RampSum.gaussian_second_moment`)."""
+    theta = jnp.asarray(theta)
+    amp, mu, s, _, _ = _moments(units, theta, data.class_variances())
+    u_ii = amp**2 * 0.5 * jnp.sum(_activation(units).gaussian_second_moment(mu[None], s), axis=0)
+    return (jnp.sqrt(data.r_sharp) + jnp.mean(jnp.sqrt(u_ii))) ** 2
+
+
 def risk_terms(units: UnitType, data, theta):
     """(V (N,), U (N, N)) for small N, both by closed form / quadrature (no series)."""
     return potential_V(units, data, theta), interaction_U(units, data, theta, theta)

@@ -223,9 +223,11 @@ def _build(problem: NetworkProblem) -> Built:
         network_landscape,
         risk_estimate,
     )
+    from mflab.meanfield.risk import risk_scale
 
     units, data = _units_and_data(problem)
     risk = jit_with_array_arguments(lambda theta: exact_risk(units, data, theta))
+    scale = jit_with_array_arguments(lambda theta: risk_scale(units, data, theta))
 
     def landscape(m):
         if m is None:  # the mechanism control: the exact risk's gradient
@@ -236,7 +238,7 @@ def _build(problem: NetworkProblem) -> Built:
         theta = jnp.asarray(theta, jnp.float64)  # the exact risk in float64 always
         if not bool(jnp.all(jnp.isfinite(theta))):
             return {"risk": np.inf}
-        return {"risk": float(risk(theta))}
+        return {"risk": usable_risk(float(risk(theta)), float(scale(theta)))}
 
     def init(key):
         return init_particles(key, units, problem.N, problem.d, problem.kappa,
@@ -257,6 +259,17 @@ def _build(problem: NetworkProblem) -> Built:
 
     return Built(_cached(landscape), {"mean_norm": mean_norm(units)}, evaluate, init, None,
                  estimate)
+
+
+def usable_risk(r: float, scale: float) -> float:
+    """The exact risk as a score, +inf where it has lost its digits: R_N ≥ 0 is the sum of
+    terms whose magnitudes add up to at most ``scale``
+    (:func:`~mflab.meanfield.risk.risk_scale`), computed to ~1e-11 of it; a value below
+    1e-6 × ``scale`` (negative ones included) comes from units that blew up, their huge
+    terms cancelling — scored like a diverged run, never as a record low (B10 at a large HJ
+    coupling scored −1.7e17 in tuning and was chosen, before this check). Every C5 risk is
+    above 0.01 with a scale of a few units."""
+    return r if r >= 1e-6 * scale else np.inf
 
 
 def mnist_data(data_dir: str | None, digit: int, n_train: int | None, dtype: str = "float32"):
