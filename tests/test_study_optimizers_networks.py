@@ -253,13 +253,15 @@ def test_a_blown_up_network_scores_inf_not_its_lost_digits():
     R_N = R# = 1, but the exact risk adds terms of ~1e16 that cancel, leaving rounding
     (possibly negative). Its score is +inf (a blown-up network), never a small or negative
     record; a sane network keeps its exact risk."""
+    import jax
+
     from mflab.meanfield.risk import risk_scale
     from mflab.studies.optnets.problems import _units_and_data, build, usable_risk
 
     assert usable_risk(-7.8e16, 4.0) == np.inf and usable_risk(0.05, 4.0) == 0.05
     cfg = build_config(OptimizersNetworksConfig, "quick", TINY + ["d_a3=6", "s0=2"])
     prob = problem_for(cfg, "A3-trains", None)
-    theta = np.asarray(build(prob).init(__import__("jax").random.key(0)), np.float64)
+    theta = np.asarray(build(prob).init(jax.random.key(0)), np.float64)
     sane = build(prob).evaluate(theta, "test")["risk"]
     units, data = _units_and_data(prob)
     assert 0.01 < sane < np.inf and float(risk_scale(units, data, theta)) < 100
