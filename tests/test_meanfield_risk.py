@@ -186,6 +186,35 @@ def test_series_block_gradient_is_autodiff_of_the_plain_sum():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+def test_hermite_functions_derivative_is_the_hermite_identity():
+    """e_m'(a) = −√(m+1) e_{m+1}(a), the custom derivative of the Hermite functions, against
+    central differences of the plain recurrence (float64, where differences are accurate)."""
+    from mflab.meanfield.risk import _hermite_scan, hermite_functions
+
+    a = jnp.array([-6.2, -1.3, 0.0, 0.7, 3.9])
+    n, h = 60, 1e-6
+    fd = (_hermite_scan(a + h, n) - _hermite_scan(a - h, n)) / (2 * h)
+    got = jax.vmap(jax.grad(lambda x: hermite_functions(x, n)[n - 1]))(a)
+    np.testing.assert_allclose(got, fd[n - 1], rtol=1e-6, atol=1e-9)
+    jac = jax.jacfwd(lambda x: hermite_functions(x, n))(a)  # (n, 5, 5): diagonal in a
+    np.testing.assert_allclose(jnp.diagonal(jac, axis1=1, axis2=2), fd, rtol=1e-6, atol=1e-9)
+
+
+def test_exact_risk_gradient_is_finite_in_float32_with_a_tiny_unit():
+    """A unit of norm 1e-3 (C5's collapsing start, κ = 0.1, after a few steps): its
+    pre-activation knots sit at |a| ≈ 40, where φ(a) underflows. Differentiating through
+    the Hermite recurrence gave ∞ · 0 = NaN in float32; the gradient must be finite and
+    equal the float64 one to float32 precision."""
+    units, data = unit_a(sigma_a2()), IsotropicGaussians(0.5, 20)
+    theta = 0.5 / np.sqrt(20) * jax.random.normal(jax.random.key(3), (16, 20))
+    w0 = theta[1] + theta[2]  # correlated with units 1 and 2 (ρ ≈ 0.7): the series' tail
+    theta = theta.at[0].set(1e-3 * w0 / jnp.linalg.norm(w0))
+    g64 = jax.grad(lambda th: exact_risk(units, data, th))(theta)
+    g32 = jax.grad(lambda th: exact_risk(units, data, th))(theta.astype(jnp.float32))
+    assert bool(jnp.all(jnp.isfinite(g32)))
+    np.testing.assert_allclose(g32, g64, rtol=0, atol=1e-4 * float(jnp.max(jnp.abs(g64))))
+
+
 def interaction_rho(units, data, theta):
     """max over the two classes of |ρ_ij| (the test's count of close pairs)."""
     from mflab.meanfield.risk import _class_stats

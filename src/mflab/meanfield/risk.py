@@ -172,16 +172,46 @@ def hermite_coeffs(sig: RampSum, mu, s, n_terms: int):
     a = jnp.stack(a)  # (K, ...)
     betas = jnp.asarray(sig.betas, mu.dtype).reshape((-1,) + (1,) * mu.ndim)
 
-    def body(carry, m):  # carry (e_{m-1}, e_m) → c_{m+2}, then advance to (e_m, e_{m+1})
-        e_prev, e_cur = carry
-        c = s * jnp.sum(betas * e_cur, axis=0) / jnp.sqrt((m + 2.0) * (m + 1.0))
-        e_next = (a * e_cur - jnp.sqrt(m) * e_prev) / jnp.sqrt(m + 1.0)
-        return (e_cur, e_next), c
-
-    ms = jnp.arange(max(n_terms - 2, 0), dtype=mu.dtype)
-    _, cs = jax.lax.scan(body, (jnp.zeros_like(a), _phi(a)), ms)
+    if n_terms > 2:
+        e = hermite_functions(a, n_terms - 2)  # (n − 2, K, ...)
+        k = jnp.arange(n_terms - 2, dtype=mu.dtype).reshape((-1,) + (1,) * mu.ndim)
+        cs = s * jnp.sum(betas[None] * e, axis=1) / jnp.sqrt((k + 2.0) * (k + 1.0))
+    else:
+        cs = jnp.zeros((0, *mu.shape), mu.dtype)
     out = jnp.stack(out, axis=-1)
-    return jnp.concatenate([out, jnp.moveaxis(cs, 0, -1)], axis=-1)
+    return jnp.concatenate([out[..., :n_terms], jnp.moveaxis(cs, 0, -1)], axis=-1)
+
+
+def _hermite_scan(a, n: int):
+    """e_0 … e_{n−1} at ``a`` by the three-term recurrence (stacked on a new axis 0)."""
+
+    def body(carry, m):  # carry (e_{m−1}, e_m) → emits e_m, advances to (e_m, e_{m+1})
+        e_prev, e_cur = carry
+        e_next = (a * e_cur - jnp.sqrt(m) * e_prev) / jnp.sqrt(m + 1.0)
+        return (e_cur, e_next), e_cur
+
+    ms = jnp.arange(n, dtype=a.dtype)
+    return jax.lax.scan(body, (jnp.zeros_like(a), _phi(a)), ms)[1]
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(1,))
+def hermite_functions(a, n: int):
+    """The normalised Hermite functions e_m(a) = φ(a) He_m(a) / √(m!), m = 0 … n − 1, as an
+    array (n, *a.shape), by the stable recurrence e_{m+1} = (a e_m − √m e_{m−1}) / √(m+1).
+
+    Its derivative is written by the identity (φ He_m)' = −φ He_{m+1}, i.e.
+    e_m'(a) = −√(m+1) e_{m+1}(a): differentiating through the recurrence instead carries a
+    cotangent that grows like a^m, which overflows in float32 where φ(a) has underflowed
+    (a unit of tiny norm, |a| ~ 40, gave ∞ · 0 = NaN in the exact risk's gradient)."""
+    return _hermite_scan(a, n)
+
+
+@hermite_functions.defjvp
+def _hermite_functions_jvp(n, primals, tangents):
+    (a,), (da,) = primals, tangents
+    e = _hermite_scan(a, n + 1)
+    m = jnp.arange(1, n + 1, dtype=a.dtype).reshape((-1,) + (1,) * a.ndim)
+    return e[:n], -jnp.sqrt(m) * e[1:] * da[None]
 
 
 SERIES_TERMS = 128
