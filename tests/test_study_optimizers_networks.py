@@ -34,7 +34,7 @@ TINY = ["problems=A1,A4", "methods=B1,B8,B10", "batch_sizes=1,4", "N=8", "N_mnis
         "eps_a1=0.01,0.03", "eps_a4=0.01,0.03", "temperatures=0.001", "lambdas=1",
         "hj_couplings=4", "hj_inner_steps=2", "hj_burn_in=1", "replicas=2", "seeds=2",
         "tuning_seeds=1", "max_extensions=1", "first_record=0.1", "exact_controls=true",
-        "exact_seeds=1"]
+        "exact_seeds=1", "pairs=B10:B8,B4:B2"]
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,10 @@ def test_tiny_run_is_complete_with_its_tuning_record(tiny_run):
     assert set(metrics.optimizer) == set(res.entry)
     assert "Target:" in (run / "summary.md").read_text()
     assert "Smoke scale" in (run / "summary.md").read_text()
+    # the configured pair B10 against B8 is tested paired by seed; B4:B2 (not run) skipped
+    b10 = res[(res.entry == "B10") & (res.variant == "stochastic")]
+    assert b10["p_final_vs_B8"].notna().all() and "p_final_vs_B2" not in res
+    assert "| B10 MF-Hom-SGLD − B8" in (run / "summary.md").read_text()
 
 
 @pytest.mark.slow
@@ -209,6 +213,8 @@ def _snapshot(d: Path) -> dict:
     ("budget_a1=20000,201000", "budget_a1 = 20000 at m = 1 is not a whole number of steps of "
      "B10 (30 samples a step)"),
     ("n_train=1000000", "n_train must be <= 60000; got 1000000"),  # issue 26, case 4
+    ("pairs=B4-B2", "pairs must be 'A:B' with A != B among B1,B2"),
+    ("pairs=B4:B4", "got 'B4:B4'"),
 ])
 def test_bad_input_exits_2_in_one_line_and_writes_nothing(setting, fragment, tmp_path, capsys,
                                                          monkeypatch):

@@ -15,8 +15,8 @@
    with ratio ≤ 1.2; and, as mechanism controls, the same runs (same steps and values)
    with the exact gradient where the problem has one.
 5. **Statistics** over units (an ensemble is one unit), paired seed by seed against the
-   reference at the same batch (Wilcoxon signed-rank), and for coupled methods against
-   their control.
+   reference at the same batch (Wilcoxon signed-rank), for coupled methods against
+   their control, and for the ``Protocol.pairs`` one method against another.
 
 Every run is a :class:`~mflab.compare.jobs.Job` mapped through the executor (serial, or
 Dask: identical results); with a ``store`` folder finished jobs are saved as they come
@@ -297,8 +297,10 @@ def summary_rows(plan, comp: Comparison, protocol: Protocol) -> list[dict]:
     """One row per (problem, m, entry, variant): units, final score (median, IQR), samples
     to target (median over units; +inf when fewer than half reach it; interpolated between
     records), the share of units reaching it, the share diverged, and paired tests — final
-    score and samples to target against the reference at the same batch, and for a coupled
-    method against its batch-R·m control."""
+    score and samples to target against the reference at the same batch (columns
+    ``p_final_vs_ref``, ``diff_final_vs_ref``, ``p_target_vs_ref``), for a coupled method
+    against its batch-R·m control (``…_vs_control``), and for every ``(a, b)`` of
+    ``protocol.pairs`` method a's row against b (``…_vs_b``)."""
     rows = []
     finals, hits = {}, {}
     for c in plan:
@@ -343,6 +345,10 @@ def summary_rows(plan, comp: Comparison, protocol: Protocol) -> list[dict]:
                 ctl = (c.problem.name, c.m, f"{protocol.reference}@m="
                        f"{c.entry.method.replicas * c.m}")
                 row.update(_paired("control", finals, hits, key, (ctl, variant)))
+            for a, b in protocol.pairs:
+                if a == c.entry.name:
+                    row.update(_paired(b, finals, hits, key, ((c.problem.name, c.m, b),
+                                                              variant)))
             rows.append(row)
     return rows
 

@@ -260,6 +260,9 @@ class Protocol:
         N = 800 ~40x a batch-100 gradient (``benchmarks/bench_exact_gradient.py``).
       ensemble: how an ensemble's replicas give the unit's score: ``"mean"`` of their
         scores.
+      pairs: further paired tests, ``(a, b)``: method a against method b at the same batch
+        (e.g. MaSS against Nesterov); a pair whose methods are not both compared is
+        skipped.
     """
 
     budget: Any
@@ -273,8 +276,14 @@ class Protocol:
     exact_seeds: int | None = None
     ensemble: str = "mean"
     allow_few_seeds: bool = False
+    pairs: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
+        for pair in self.pairs:
+            if (not isinstance(pair, tuple) or len(pair) != 2 or pair[0] == pair[1]
+                    or not all(isinstance(x, str) for x in pair)):
+                raise ProtocolError(f"pairs must be (method, other method) name pairs; got "
+                                    f"{pair!r}.")
         if self.tuning_seeds < 3 and not self.allow_few_seeds:
             raise ProtocolError(f"tuning_seeds must be >= 3 (median score); got "
                                 f"{self.tuning_seeds}.")

@@ -69,7 +69,8 @@ class OptimizersNetworksStudy(Study):
                             max_extensions=config.max_extensions, reference="B1",
                             exact_controls=config.exact_controls,
                             exact_seeds=min(config.exact_seeds, config.seeds),
-                            allow_few_seeds=config.smoke)
+                            allow_few_seeds=config.smoke,
+                            pairs=tuple(tuple(x.split(":")) for x in config.pairs))
         ck = ctx.load_checkpoint()
         book = ck.extra if ck else {"done": [], "tuning": [], "results": []}
         store = Path(ctx.dir) / "jobs"

@@ -87,6 +87,11 @@ class OptimizersNetworksConfig(StudyConfig):
                                   "that screens records (float32); the exact risk is scored "
                                   "only at the last record and where the target crossing "
                                   "is in doubt (0: at every record)")
+    pairs: tuple[str, ...] = param(("B4:B2", "B4r:B3"),
+                                   doc="further paired tests 'A:B', method A against B at "
+                                   "the same m (claim (b): MaSS against Nesterov; "
+                                   "restart-MaSS against restart-Nesterov); a pair whose "
+                                   "methods are not both run is skipped")
     target_factor: float = param(10.0, gt=0, doc="A1–A3 target: this × the DD stationary risk")
     dd_risk_a1: float = param(0.0137, gt=0, doc=f"A1 DD stationary risk ({_DD}, C1)")
     dd_error_a1: float = param(0.0041, ge=0, doc="its Richardson error estimate")
@@ -143,6 +148,11 @@ class OptimizersNetworksConfig(StudyConfig):
             v = getattr(self, name)
             if len(set(v)) != len(v):
                 raise ConfigError(f"{name} must not repeat; got {','.join(map(str, v))}.")
+        for pair in self.pairs:
+            ab = pair.split(":")
+            if len(ab) != 2 or ab[0] == ab[1] or not all(x in METHOD_IDS for x in ab):
+                raise ConfigError(f"pairs must be 'A:B' with A != B among "
+                                  f"{','.join(METHOD_IDS)}; got {pair!r}.")
         if self.hj_burn_in >= self.hj_inner_steps:
             raise ConfigError(f"hj_burn_in must be < hj_inner_steps ({self.hj_inner_steps}); "
                               f"got {self.hj_burn_in}.")

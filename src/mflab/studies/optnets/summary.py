@@ -58,8 +58,9 @@ def summary_markdown(run_dir: Path) -> str:
         f"flagged); the chosen point runs on {cfg['seeds']} comparison seeds shared by every "
         "method (same start, same data stream). Statistics are over seeds (an ensemble is "
         "one unit): median [25 %, 75 %]; p: Wilcoxon signed-rank test, paired by seed, "
-        "against B1 SGD at the same m (final score; samples to target) and, for B6/B10, "
-        "against their control. Samples to target are interpolated in log-log between "
+        "against B1 SGD at the same m (final score; samples to target), for B6/B10 "
+        "against their control, and for the configured pairs one method against another. "
+        "Samples to target are interpolated in log-log between "
         f"records at most {cfg['record_ratio']:g}× apart. *exact*: the same method, values "
         "and steps with the exact gradient (the mechanism control).", ""]
     for p in cfg["problems"]:
@@ -107,7 +108,25 @@ def _problem_section(p: str, cfg: dict, tuning, res) -> list[str]:
         lines.append(f"| {M.label(q.entry)} | {q.m} | {q.variant} | {_fmt(q.final, 3)} "
                      f"[{_fmt(q.final_q25, 3)}, {_fmt(q.final_q75, 3)}] | {tgt} | {vs_ref} | "
                      f"{vs_ctl} |")
-    return lines + [""]
+    return lines + [""] + _pairs_table(r, cfg)
+
+
+def _pairs_table(r, cfg: dict) -> list[str]:
+    """The configured method-against-method tests (``pairs``) that this problem ran."""
+    rows = []
+    for pair in cfg.get("pairs", ()):
+        a, b = pair.split(":")
+        col = f"p_final_vs_{b}"
+        if col not in r:
+            continue
+        for _, q in r[(r.entry == a) & r[col].notna()].iterrows():
+            rows.append(f"| {M.label(a)} − {M.label(b)} | {q.m} | {q.variant} | "
+                        f"{_fmt(q[f'diff_final_vs_{b}'], 3)} | {_p(q[col])} | "
+                        f"{_p(q.get(f'p_target_vs_{b}'))} |")
+    if not rows:
+        return []
+    return ["| pair | m | variant | median paired difference of the final score | p (final) "
+            "| p (samples to target) |", "|---|---|---|---|---|---|", *rows, ""]
 
 
 #: The report's claims (SPEC C5) that a cell's paired tests answer: problem → (claim, the
