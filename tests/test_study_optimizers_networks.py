@@ -76,6 +76,10 @@ def test_tiny_run_is_complete_with_its_tuning_record(tiny_run):
     b10 = res[(res.entry == "B10") & (res.variant == "stochastic")]
     assert b10["p_final_vs_B8"].notna().all() and "p_final_vs_B2" not in res
     assert "| B10 MF-Hom-SGLD − B8" in (run / "summary.md").read_text()
+    cb = read_table(run, "critical_batch")  # A1 only (A4 has no population features)
+    assert list(cb.problem) == ["A1"] and cb.samples.iloc[0] == 512
+    assert 1 <= cb.m_star.iloc[0] <= cb.m_star_sup.iloc[0]
+    assert "Critical batch at the start" in (run / "summary.md").read_text()
 
 
 @pytest.mark.slow

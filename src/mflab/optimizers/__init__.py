@@ -32,6 +32,7 @@ from mflab.optimizers.base import (
     optimizer_factory,
     static_field,
 )
+from mflab.optimizers.critical_batch import CriticalBatch, critical_batch
 from mflab.optimizers.gibbs_init import GibbsInitState, gibbs_init_descent
 from mflab.optimizers.hamilton_jacobi import HJState, hj_smoothing, hj_value_and_grad
 from mflab.optimizers.langevin import SGLDState, interacting_sgld, sgld
@@ -51,6 +52,8 @@ from mflab.optimizers.sgd import SGDState, sgd
 from mflab.optimizers.smoothing import SmoothingState, gaussian_smoothing
 
 __all__ = [
+    "critical_batch",
+    "CriticalBatch",
     "Optimizer",
     "StepFunctions",
     "FactoryOptimizer",

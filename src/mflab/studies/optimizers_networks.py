@@ -31,7 +31,7 @@ from mflab.runs.context import RunContext
 from mflab.studies.base import Study
 from mflab.studies.optnets import methods as M
 from mflab.studies.optnets.config import OptimizersNetworksConfig
-from mflab.studies.optnets.problems import PROBLEMS, problem_for
+from mflab.studies.optnets.problems import PROBLEMS, critical_batch_at_start, problem_for
 from mflab.studies.optnets.tables import curve_name
 
 
@@ -74,9 +74,20 @@ class OptimizersNetworksStudy(Study):
         ck = ctx.load_checkpoint()
         book = ck.extra if ck else {"done": [], "tuning": [], "results": []}
         store = Path(ctx.dir) / "jobs"
+        book.setdefault("critical_batch", [])
         for problem in config.problems:
             fam = PROBLEMS[problem].family
             prob = problem_for(config, problem, data_dir)
+            if (fam != "a4" and config.mstar_samples
+                    and not any(r["problem"] == problem for r in book["critical_batch"])):
+                from mflab.compare.jobs import job_keys
+
+                t0 = time.perf_counter()  # at the start of the first comparison seed
+                key = job_keys(ctx.seed, problem, config.tuning_seeds)[0]
+                book["critical_batch"].append(
+                    critical_batch_at_start(prob, key, config.mstar_samples))
+                ctx.record_timing(f"{problem} m*", time.perf_counter() - t0)
+                ctx.save_checkpoint(progress=len(book["done"]), extra=book)
             for m in config.batch_sizes:
                 cell = f"{problem} m={m}"
                 if cell in book["done"]:
@@ -93,6 +104,8 @@ class OptimizersNetworksStudy(Study):
                 ctx.save_checkpoint(progress=len(book["done"]), extra=book)
         ctx.save_table("tuning", _frame(book["tuning"]))
         ctx.save_table("results", _frame(book["results"]))
+        if book["critical_batch"]:
+            ctx.save_table("critical_batch", _frame(book["critical_batch"]))
         shutil.rmtree(store, ignore_errors=True)  # every result is in arrays/ and tables/
 
     def _save_cell(self, ctx, res, book) -> None:

@@ -92,6 +92,8 @@ class OptimizersNetworksConfig(StudyConfig):
                                    "the same m (claim (b): MaSS against Nesterov; "
                                    "restart-MaSS against restart-Nesterov); a pair whose "
                                    "methods are not both run is skipped")
+    mstar_samples: int = param(4096, ge=0, doc="A1–A3: samples of the estimate of Liu & "
+                               "Belkin's critical batch m* at the start (0: none)")
     target_factor: float = param(10.0, gt=0, doc="A1–A3 target: this × the DD stationary risk")
     dd_risk_a1: float = param(0.0137, gt=0, doc=f"A1 DD stationary risk ({_DD}, C1)")
     dd_error_a1: float = param(0.0041, ge=0, doc="its Richardson error estimate")
@@ -121,7 +123,7 @@ class OptimizersNetworksConfig(StudyConfig):
                   "temperatures": (1e-3,), "lambdas": (1.0,), "hj_couplings": (20.0,),
                   "hj_inner_steps": 4, "hj_burn_in": 2, "replicas": 2, "tuning_seeds": 1,
                   "seeds": 3, "max_extensions": 1, "record_ratio": 1.2, "first_record": 0.05,
-                  "n_val": 500},
+                  "n_val": 500, "mstar_samples": 512},
     }
 
     @property

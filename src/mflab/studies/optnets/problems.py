@@ -261,6 +261,20 @@ def _build(problem: NetworkProblem) -> Built:
                  estimate)
 
 
+def critical_batch_at_start(problem: NetworkProblem, key, n: int) -> dict:
+    """Liu & Belkin's critical batch m* of an A1–A3 network at its start θ0(``key``), from
+    ``n`` fresh samples (:func:`mflab.optimizers.critical_batch`: the tangent features
+    ∇_θ ŷ(x; θ0); ``m_star`` and ``m_star_held_out`` bracket m* = tr H / λ_max(H))."""
+    from mflab.optimizers import critical_batch
+
+    units, data = _units_and_data(problem)
+    with jax.enable_x64(True):
+        theta0 = build(problem).init(key)
+        x, _ = data.sample(jax.random.fold_in(key, 1), n, dtype=theta0.dtype)
+        cb = critical_batch(lambda th, xb: jnp.mean(units(th, xb), axis=0), theta0, x)
+    return {"problem": problem.name, **cb._asdict()}
+
+
 def usable_risk(r: float, scale: float) -> float:
     """The exact risk as a score, +inf where it has lost its digits: R_N ≥ 0 is the sum of
     terms whose magnitudes add up to at most ``scale``

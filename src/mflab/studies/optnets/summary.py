@@ -63,15 +63,19 @@ def summary_markdown(run_dir: Path) -> str:
         "Samples to target are interpolated in log-log between "
         f"records at most {cfg['record_ratio']:g}× apart. *exact*: the same method, values "
         "and steps with the exact gradient (the mechanism control).", ""]
+    cb = (read_table(run_dir, "critical_batch")
+          if (Path(run_dir) / "tables" / "critical_batch.csv").exists() else None)
     for p in cfg["problems"]:
         lines += _problem_section(p, cfg, tuning, res)
+        lines += _critical_batch_line(p, cfg, cb)
     lines += ["## Timings", "", "| cell | wall time (s) |", "|---|---|"]
     for k, v in meta.get("timings", {}).items():
         lines.append(f"| {k} | {v:.0f} |")
     lines += ["", "Figures: `figures/risk_P.png` (per problem: score vs samples, steps and "
               "wall time; median and IQR band over seeds; one colour per method, controls "
               "dashed, exact-gradient runs dotted), `figures/overview.png`, "
-              "`figures/tuning_P.png`. Tables: `tables/tuning.csv`, `tables/results.csv`."]
+              "`figures/tuning_P.png`. Tables: `tables/tuning.csv`, `tables/results.csv`, "
+              "`tables/critical_batch.csv` (A1–A3)."]
     return "\n".join(lines) + "\n"
 
 
@@ -109,6 +113,20 @@ def _problem_section(p: str, cfg: dict, tuning, res) -> list[str]:
                      f"[{_fmt(q.final_q25, 3)}, {_fmt(q.final_q75, 3)}] | {tgt} | {vs_ref} | "
                      f"{vs_ctl} |")
     return lines + [""] + _pairs_table(r, cfg)
+
+
+def _critical_batch_line(p: str, cfg: dict, cb) -> list[str]:
+    """Where the batch sizes lie against the problem's critical batch m* at the start."""
+    if cb is None or p not in set(cb.problem):
+        return []
+    q = cb[cb.problem == p].iloc[0]
+    lo, hi = sorted((q.m_star, q.m_star_held_out))
+    return [f"Critical batch at the start (Liu & Belkin's m* = tr H / λ_max(H) of the tangent "
+            f"features, {int(q.samples)} samples; `tables/critical_batch.csv`): between "
+            f"{lo:.3g} and {hi:.3g} (λ_max of the whole sample, biased up, and the "
+            f"held-out Rayleigh quotient, biased down); with the largest ‖φ‖² in place of "
+            f"tr H, {q.m_star_sup:.3g}. Batch sizes compared: "
+            f"{', '.join(map(str, cfg['batch_sizes']))}.", ""]
 
 
 def _pairs_table(r, cfg: dict) -> list[str]:
