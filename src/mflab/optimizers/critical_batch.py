@@ -21,10 +21,11 @@ k(x, x)) is the one quoted.
 ‖φ(x_i)‖² (``jax.vmap`` of ``jax.grad``, in chunks) and λ_max of the sample curvature
 H_n = (1/n) Σ φ(x_i) φ(x_i)ᵀ by Lanczos (``scipy.sparse.linalg.eigsh``) on the
 matrix-free product H_n v = (1/n) Jᵀ(J v) (one ``jax.jvp`` and one ``jax.vjp`` of the n
-outputs). λ_max(H_n) is biased up by about tr H / n, a relative bias ≈ m*/n — 20 % for
-m* ≈ 800 from n = 4096 — so m* from it is biased down; the top direction of one half of
-the sample weighed by the other half is biased down instead (:class:`CriticalBatch`), and
-the two bracket m*.
+outputs). λ_max(H_n) is biased up (by about tr H / n for a spike over a flat bulk, a
+relative bias ≈ m*/n; more for the networks of C5: on A2's bad start m* from 4096 samples
+was 325, from 16 384 samples 457, ``benchmarks/bench_critical_batch.py``), so m* from it is
+biased down; the top direction of one half of the sample weighed by the other half is
+biased down instead (:class:`CriticalBatch`), and the two bracket m*: use n ≫ m*.
 """
 
 from __future__ import annotations

@@ -92,8 +92,9 @@ class OptimizersNetworksConfig(StudyConfig):
                                    "the same m (claim (b): MaSS against Nesterov; "
                                    "restart-MaSS against restart-Nesterov); a pair whose "
                                    "methods are not both run is skipped")
-    mstar_samples: int = param(4096, ge=0, doc="A1–A3: samples of the estimate of Liu & "
-                               "Belkin's critical batch m* at the start (0: none)")
+    mstar_samples: int = param(16_384, ge=0, doc="A1–A3: samples of the estimate of Liu "
+                               "& Belkin's critical batch m* at the start (0: none; ≤ 70 s "
+                               "a problem, benchmarks/bench_critical_batch.py)")
     target_factor: float = param(10.0, gt=0, doc="A1–A3 target: this × the DD stationary risk")
     dd_risk_a1: float = param(0.0137, gt=0, doc=f"A1 DD stationary risk ({_DD}, C1)")
     dd_error_a1: float = param(0.0041, ge=0, doc="its Richardson error estimate")
