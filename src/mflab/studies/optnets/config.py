@@ -78,8 +78,10 @@ class OptimizersNetworksConfig(StudyConfig):
     first_record: float = param(0.01, gt=0, lt=1, doc="first record at this fraction of the run")
     exact_controls: bool = param(False, doc="also run every tuned method with exact "
                                  "gradients (A1–A3); off by default: one exact gradient "
-                                 "costs 1.1 ms at N = 40, 62 ms at N = 800 (float32, "
-                                 "d = 320; benchmarks/bench_exact_gradient.py)")
+                                 "costs 1.1 ms at N = 40, 62 ms at N = 800 at a spread "
+                                 "start (float32, d = 320; benchmarks/bench_exact_gradient"
+                                 ".py), and more as units align (A2-bad, m = 100: 345 to "
+                                 "455 s for a 510-step exact run, one over 30 min)")
     exact_seeds: int = param(3, ge=1, doc="the exact-gradient controls run on the first "
                              "this many comparison seeds (an exact run is random only "
                              "through its start and a method's own noise)")
