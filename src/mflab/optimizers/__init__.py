@@ -36,6 +36,12 @@ from mflab.optimizers.critical_batch import CriticalBatch, critical_batch
 from mflab.optimizers.gibbs_init import GibbsInitState, gibbs_init_descent
 from mflab.optimizers.hamilton_jacobi import HJState, hj_smoothing, hj_value_and_grad
 from mflab.optimizers.langevin import SGLDState, interacting_sgld, sgld
+from mflab.optimizers.liu_belkin import (
+    LiuBelkinMaSS,
+    TangentCurvature,
+    liu_belkin_mass,
+    tangent_curvature,
+)
 from mflab.optimizers.mass import MaSS3State, mass, mass_parameters, mass_three_variable
 from mflab.optimizers.momentum import MomentumState, RestartInfo, momentum_direction
 from mflab.optimizers.multiscale import FastSlowState, MFHomState, fast_slow, mf_hom_sgld
@@ -70,6 +76,10 @@ __all__ = [
     "mass",
     "MaSS3State",
     "mass_parameters",
+    "liu_belkin_mass",
+    "tangent_curvature",
+    "LiuBelkinMaSS",
+    "TangentCurvature",
     "mass_three_variable",
     "sgld",
     "interacting_sgld",

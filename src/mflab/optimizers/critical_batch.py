@@ -74,23 +74,11 @@ def critical_batch(predict, params: Any, x, *, chunk: int = 128, tol: float = 1e
 
     Returns a :class:`CriticalBatch` (floats, computed in the dtype of ``params``).
     """
-    from jax.flatten_util import ravel_pytree
     from scipy.sparse.linalg import LinearOperator, eigsh
 
     n = check_int("samples", int(jnp.shape(x)[0]), minimum=2)
     chunk = check_int("chunk", chunk)
-    flat, unravel = ravel_pytree(params)
-
-    @jax.jit
-    def matvec(p, xs, v):  # θ and x as arguments: closed over, XLA constant-folds them
-        def outputs(q):
-            return predict(unravel(q), xs)
-
-        _, jv = jax.jvp(outputs, (p,), (v,))
-        return jax.vjp(outputs, p)[1](jv)[0] / xs.shape[0]
-
-    per_sample = jax.jit(jax.vmap(jax.grad(lambda p, xi: predict(unravel(p), xi[None])[0]),
-                                  in_axes=(None, 0)))
+    flat, matvec, per_sample = tangent_operators(predict, params)
     norms = np.concatenate([
         np.sum(np.asarray(per_sample(flat, x[i:i + chunk]), np.float64) ** 2, axis=1)
         for i in range(0, n, chunk)])
@@ -109,3 +97,25 @@ def critical_batch(predict, params: Any, x, *, chunk: int = 128, tol: float = 1e
     held = float(np.dot(vec, np.asarray(matvec(flat, x[h:], jnp.asarray(vec, dtype)))))
     trace, biggest = float(norms.mean()), float(norms.max())
     return CriticalBatch(trace / lam, trace / held, biggest / lam, trace, biggest, lam, held, n)
+
+
+def tangent_operators(predict, params: Any):
+    """``(flat, matvec, per_sample)`` of the tangent features φ(x) = ∇_θ ŷ(x; θ) at
+    ``params``: the flat θ, the jitted ``matvec(flat, xs, v)`` = H_n v = (1/n) Jᵀ(J v) on
+    the sample ``xs`` (one ``jax.jvp`` and one ``jax.vjp``, matrix-free) and the jitted
+    ``per_sample(flat, xs)`` = the rows φ(x_i) of J, ``(n, |θ|)``."""
+    from jax.flatten_util import ravel_pytree
+
+    flat, unravel = ravel_pytree(params)
+
+    @jax.jit
+    def matvec(p, xs, v):  # θ and x as arguments: closed over, XLA constant-folds them
+        def outputs(q):
+            return predict(unravel(q), xs)
+
+        _, jv = jax.jvp(outputs, (p,), (v,))
+        return jax.vjp(outputs, p)[1](jv)[0] / xs.shape[0]
+
+    per_sample = jax.jit(jax.vmap(jax.grad(lambda p, xi: predict(unravel(p), xi[None])[0]),
+                                  in_axes=(None, 0)))
+    return flat, matvec, per_sample
