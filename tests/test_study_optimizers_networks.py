@@ -29,12 +29,12 @@ from mflab.studies.optnets.tables import curve_name
 # A1 (cheap: d = 6, with its exact-gradient controls) and A4 (MNIST: 500 training images,
 # 100 of them held out for tuning), three methods that cover inner loops (B8, B10),
 # a coupled ensemble (B10, R = 2: its control B1 at batch 2m) and a fast path (B1, m = 1).
-TINY = ["problems=A1,A4", "methods=B1,B8,B10", "batch_sizes=1,4", "N=8", "N_mnist=6",
+TINY = ["problems=A1,A4", "methods=B1,B4lb,B8,B10", "batch_sizes=1,4", "N=8", "N_mnist=6",
         "d_a1=6", "budget_a1=64,256", "budget_a4=32,128", "n_train=500", "n_val=100",
         "eps_a1=0.01,0.03", "eps_a4=0.01,0.03", "temperatures=0.001", "lambdas=1",
         "hj_couplings=4", "hj_inner_steps=2", "hj_burn_in=1", "replicas=2", "seeds=2",
         "tuning_seeds=1", "max_extensions=1", "first_record=0.1", "exact_controls=true",
-        "exact_seeds=1", "pairs=B10:B8,B4:B2"]
+        "exact_seeds=1", "pairs=B10:B8,B4:B2", "lb_modes=3", "lb_samples=64"]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_tiny_run_is_complete_with_its_tuning_record(tiny_run):
         assert (run / f).is_file(), f
     assert not (run / "jobs").exists()  # the job store is gone once the run is complete
     tuning = read_table(run, "tuning")
-    entries = {"B1", "B8", "B10"}
+    entries = {"B1", "B4lb", "B8", "B10"}
     for (p, m), cell in tuning.groupby(["problem", "m"]):
         assert set(cell.entry) == entries | {f"B1@m={2 * m}"}, (p, m)
         for entry, grp in cell.groupby("entry"):
@@ -80,6 +80,20 @@ def test_tiny_run_is_complete_with_its_tuning_record(tiny_run):
     assert list(cb.problem) == ["A1"] and cb.samples.iloc[0] == 512
     assert 1 <= cb.m_star.iloc[0] <= cb.m_star_sup.iloc[0]
     assert "Critical batch at the start" in (run / "summary.md").read_text()
+    # B4lb: Liu & Belkin's parameters from the start's curvature (A4: training images),
+    # one fixed point, the one compared
+    lb = read_table(run, "liu_belkin")
+    cells = sorted(zip(lb.problem, lb.m, strict=True))
+    assert cells == [("A1", 1), ("A1", 4), ("A4", 1), ("A4", 4)]
+    for _, q in lb.iterrows():
+        ch = tuning[(tuning.problem == q.problem) & (tuning.m == q.m)
+                    & (tuning.entry == "B4lb")]
+        assert len(ch) == 1  # not tuned
+        point = json.loads(ch.point.iloc[0])
+        assert point == pytest.approx({"eta1": q.eta1, "eta2": q.eta2, "gamma": q.gamma},
+                                      rel=1e-11)
+        assert q.eta1 == pytest.approx(1 / (q.L1 / q.m + (q.m - 1) / q.m * q.L))
+    assert "B4lb, MaSS at Liu & Belkin's parameters" in (run / "summary.md").read_text()
 
 
 @pytest.mark.slow
@@ -135,6 +149,20 @@ def test_plot_redraws_identical_figures_from_the_files(tiny_run, tmp_path, monke
         np.testing.assert_array_equal(mpimg.imread(copy / "figures" / f),
                                       mpimg.imread(tiny_run / "figures" / f))
     assert (copy / "summary.md").read_text() == (tiny_run / "summary.md").read_text()
+
+
+def test_liu_belkin_choice_takes_mu_from_the_budget_or_the_last_mode():
+    """μ = max(L₁(m)/T, λ_K): the smallest curvature SGD's step 1/L₁(m) resolves in T
+    steps, or the last computed mode (then *capped*); L₁ and κ̃ on the modes above μ."""
+    row = {"lam": [1.0, 0.5, 0.2, 0.1], "L1": [10.0, 10.5, 11.0, 11.5],
+           "kappa_tilde": [3.0, 4.0, 5.0, 6.0], "trace": 9.0, "samples": 100}
+    c = M.liu_belkin_choice(row, 1, 50)  # L₁(1) = 11.5: μ = 11.5/50 = 0.23, two modes,
+    assert (c["modes"], c["capped"], c["mu"]) == (2, False, pytest.approx(0.21))  # 10.5/50
+    assert (c["L1"], c["kappa_tilde"], c["kappa_m"]) == (10.5, 4.0, pytest.approx(50.0))
+    assert c["eta1"] == pytest.approx(1 / 10.5)
+    c = M.liu_belkin_choice(row, 10, 10**4)  # the budget resolves below λ_K = 0.1
+    assert (c["modes"], c["capped"], c["mu"]) == (4, True, 0.1)
+    assert c["kappa_tilde_m"] == pytest.approx(6.0 / 10 + 0.9)
 
 
 def test_restart_mass_is_the_reports_method_and_b3_at_zero_compensation():
@@ -206,7 +234,8 @@ def _snapshot(d: Path) -> dict:
 
 
 @pytest.mark.parametrize(("setting", "fragment"), [
-    ("methods=B1,B7", "methods: 'B7' is not allowed; choose from: B1, B2, B3, B4, B4r, B10"),
+    ("methods=B1,B7", "methods: 'B7' is not allowed; choose from: B1, B2, B3, B4, B4r, B4lb, B10"),
+    ("lb_modes=3000", "lb_samples must exceed 2 × lb_modes (6000); got 4096"),
     ("problems=A5", "problems: 'A5' is not allowed; choose from: A1, A2-bad"),
     ("eps_a2=0.001,0", "eps_a2 must be > 0; got 0.0"),
     ("temperatures=-1", "temperatures must be > 0; got -1.0"),

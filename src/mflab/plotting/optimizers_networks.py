@@ -153,6 +153,8 @@ def _tuning_figure(path: Path, t, ms, title: str) -> Path:
             s = sub[sub.entry == entry]
             pts = [json.loads(x) for x in s.point]
             xname = "eps_eff" if "eps_eff" in pts[0] else "eps"
+            if xname not in pts[0]:  # B4lb: not tuned, its fixed point in the summary
+                continue
             x = np.array([q[xname] for q in pts])
             score = np.where(np.isfinite(s.score.values), s.score.values, np.nan)
             xs = np.unique(x)

@@ -44,7 +44,8 @@ STYLE = {
 #: stochastic counterpart in the n-scaling, "RF": the random-feature optimum).
 METHOD_COLORS = {
     "B1": "#000000", "B2": "#1f77b4", "B3": "#17becf", "B4": "#d62728", "B4r": "#e377c2",
-    "B5": "#ff7f0e", "B6": "#2ca02c", "B7": "#bcbd22", "B8": "#8c564b", "B9": "#7f7f7f",
+    "B4lb": "#7b0d0d", "B5": "#ff7f0e", "B6": "#2ca02c", "B7": "#bcbd22", "B8": "#8c564b",
+    "B9": "#7f7f7f",
     "B10": "#9467bd", "B11": "#2e8b57", "GD": "#1f78b4", "SGD": "#e31a1c", "RF": "#777777",
 }
 

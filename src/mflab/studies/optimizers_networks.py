@@ -31,7 +31,12 @@ from mflab.runs.context import RunContext
 from mflab.studies.base import Study
 from mflab.studies.optnets import methods as M
 from mflab.studies.optnets.config import OptimizersNetworksConfig
-from mflab.studies.optnets.problems import PROBLEMS, critical_batch_at_start, problem_for
+from mflab.studies.optnets.problems import (
+    PROBLEMS,
+    critical_batch_at_start,
+    problem_for,
+    tangent_curvature_at_start,
+)
 from mflab.studies.optnets.tables import curve_name
 
 
@@ -75,9 +80,12 @@ class OptimizersNetworksStudy(Study):
         book = ck.extra if ck else {"done": [], "tuning": [], "results": []}
         store = Path(ctx.dir) / "jobs"
         book.setdefault("critical_batch", [])
+        book.setdefault("tangent_curvature", [])
+        book.setdefault("liu_belkin", [])
         for problem in config.problems:
             fam = PROBLEMS[problem].family
             prob = problem_for(config, problem, data_dir)
+            curvature = self._curvature(ctx, config, prob, book)
             if (fam != "a4" and config.mstar_samples
                     and not any(r["problem"] == problem for r in book["critical_batch"])):
                 from mflab.compare.jobs import job_keys
@@ -93,7 +101,15 @@ class OptimizersNetworksStudy(Study):
                 if cell in book["done"]:
                     continue
                 t0 = time.perf_counter()
-                methods = [M.method_for(meth, config, fam, m) for meth in config.methods]
+                fixed = None
+                if curvature is not None:
+                    fixed = M.liu_belkin_choice(curvature, m, config.budget(problem, m) // m)
+                    book["liu_belkin"] = [r for r in book["liu_belkin"]
+                                          if (r["problem"], r["m"]) != (problem, m)]
+                    book["liu_belkin"].append({"problem": problem, **fixed})
+                methods = [M.method_for(meth, config, fam, m,
+                                        fixed if meth == "B4lb" else None)
+                           for meth in config.methods]
                 if ctx.progress:
                     print(f"C5 {cell}: {len(methods)} methods", flush=True)
                 res = compare([prob], methods, [m], protocol, executor=executor,
@@ -104,9 +120,29 @@ class OptimizersNetworksStudy(Study):
                 ctx.save_checkpoint(progress=len(book["done"]), extra=book)
         ctx.save_table("tuning", _frame(book["tuning"]))
         ctx.save_table("results", _frame(book["results"]))
-        if book["critical_batch"]:
-            ctx.save_table("critical_batch", _frame(book["critical_batch"]))
+        for name in ("critical_batch", "liu_belkin"):
+            if book[name]:
+                ctx.save_table(name, _frame(book[name]))
         shutil.rmtree(store, ignore_errors=True)  # every result is in arrays/ and tables/
+
+    @staticmethod
+    def _curvature(ctx, config, prob, book) -> dict | None:
+        """The tangent curvature at ``prob``'s start (B4lb's constants), estimated once per
+        problem at the first tuning seed's start and kept in the checkpoint."""
+        if "B4lb" not in config.methods:
+            return None
+        for r in book["tangent_curvature"]:
+            if r["problem"] == prob.name:
+                return r
+        from mflab.compare.jobs import job_keys
+
+        t0 = time.perf_counter()
+        key = job_keys(ctx.seed, prob.name, config.tuning_seeds)[0]
+        row = tangent_curvature_at_start(prob, key, config.lb_samples, config.lb_modes)
+        ctx.record_timing(f"{prob.name} Liu-Belkin constants", time.perf_counter() - t0)
+        book["tangent_curvature"].append(row)
+        ctx.save_checkpoint(progress=len(book["done"]), extra=book)
+        return row
 
     def _save_cell(self, ctx, res, book) -> None:
         book["tuning"].extend(_jsonable(r) for r in res.tuning)

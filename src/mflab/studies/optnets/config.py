@@ -89,14 +89,19 @@ class OptimizersNetworksConfig(StudyConfig):
                                   "that screens records (float32); the exact risk is scored "
                                   "only at the last record and where the target crossing "
                                   "is in doubt (0: at every record)")
-    pairs: tuple[str, ...] = param(("B4:B2", "B4r:B3"),
+    pairs: tuple[str, ...] = param(("B4:B2", "B4r:B3", "B4lb:B2"),
                                    doc="further paired tests 'A:B', method A against B at "
-                                   "the same m (claim (b): MaSS against Nesterov; "
-                                   "restart-MaSS against restart-Nesterov); a pair whose "
+                                   "the same m (claim (b): MaSS, tuned and at Liu & "
+                                   "Belkin's parameters, against Nesterov; restart-MaSS "
+                                   "against restart-Nesterov); a pair whose "
                                    "methods are not both run is skipped")
     mstar_samples: int = param(16_384, ge=0, doc="A1–A3: samples of the estimate of Liu "
                                "& Belkin's critical batch m* at the start (0: none; ≤ 70 s "
                                "a problem, benchmarks/bench_critical_batch.py)")
+    lb_modes: int = param(64, ge=1, doc="B4lb: top eigenpairs K of the tangent curvature "
+                          "at the start on which Liu & Belkin's constants are estimated")
+    lb_samples: int = param(4096, ge=3, doc="B4lb: samples of that estimate (> 2 × lb_modes; "
+                            "A4: training images)")
     target_factor: float = param(10.0, gt=0, doc="A1–A3 target: this × the DD stationary risk")
     dd_risk_a1: float = param(0.0137, gt=0, doc=f"A1 DD stationary risk ({_DD}, C1)")
     dd_error_a1: float = param(0.0041, ge=0, doc="its Richardson error estimate")
@@ -126,7 +131,8 @@ class OptimizersNetworksConfig(StudyConfig):
                   "temperatures": (1e-3,), "lambdas": (1.0,), "hj_couplings": (20.0,),
                   "hj_inner_steps": 4, "hj_burn_in": 2, "replicas": 2, "tuning_seeds": 1,
                   "seeds": 3, "max_extensions": 1, "record_ratio": 1.2, "first_record": 0.05,
-                  "n_val": 500, "mstar_samples": 512},
+                  "n_val": 500, "mstar_samples": 512,
+                  "lb_modes": 8, "lb_samples": 512},
     }
 
     @property
@@ -158,6 +164,9 @@ class OptimizersNetworksConfig(StudyConfig):
             if len(ab) != 2 or ab[0] == ab[1] or not all(x in METHOD_IDS for x in ab):
                 raise ConfigError(f"pairs must be 'A:B' with A != B among "
                                   f"{','.join(METHOD_IDS)}; got {pair!r}.")
+        if "B4lb" in self.methods and self.lb_samples <= 2 * self.lb_modes:
+            raise ConfigError(f"lb_samples must exceed 2 × lb_modes ({2 * self.lb_modes}); "
+                              f"got {self.lb_samples}.")
         if self.hj_burn_in >= self.hj_inner_steps:
             raise ConfigError(f"hj_burn_in must be < hj_inner_steps ({self.hj_inner_steps}); "
                               f"got {self.hj_burn_in}.")

@@ -11,6 +11,7 @@ other constants are scaled so that their effect on one unit does not depend on N
 | B3 restart Nesterov | ε (grid × ``restart_grid_factor``) | | η = Nε |
 | B4 MaSS | ε_eff, c | γ = ``mass_gamma`` | r = cγ, η1 = Nε_eff(1 − γ)/(1 − r), η2 = r η1 |
 | B4r restart-MaSS | ε (B3's grid), r | B3's restart γ | η1 = Nε, η2 = r η1 |
+| B4lb MaSS, Liu & Belkin's parameters | none | η1, η2, γ from the start's curvature | as given |
 | B5 SGLD | ε, τ | | η = Nε, β = N/τ |
 | B6 interacting SGLD | ε, τ, λ' | R replicas | η = Nε, β = N/τ, λ = λ'/N |
 | B8 HJ smoothing | ε, τ, c | L, ρ | τ_in = Nε, γ = N c ε, η = ρ γ, β = N/τ |
@@ -26,6 +27,12 @@ other constants are scaled so that their effect on one unit does not depend on N
   ε λ'(x − x̄).
 * B8/B10: the inner Langevin chain y ← y − Nε[g̃(y) + (y − x)/γ] + √(2ετ) ξ relaxes towards
   x at 1/c per step; the outer step moves x by ρ (x − ȳ) (ρ = Δ/γ = ``hj_relax``).
+* B4lb is not tuned: its (η1, η2, γ) are Liu & Belkin's for batch m
+  (:func:`~mflab.optimizers.liu_belkin_mass`) from the tangent curvature at the start
+  (:func:`~mflab.optimizers.tangent_curvature`, the top ``lb_modes`` eigenspace), with μ the
+  smallest curvature SGD's step 1/L₁(m) resolves within the budget's T steps
+  (μ = L₁(m)/T, so κ_m = T) or λ_K where fewer modes were computed
+  (:func:`liu_belkin_choice`).
 * B6 and B10 act on an ensemble of ``replicas`` networks started from the same θ0 (so x̄,
   the mean unit by unit, is meaningful): one statistical unit that draws the whole budget,
   with batch-R·m SGD as its control (:mod:`mflab.compare`). B8 uses the B3 restart
@@ -39,6 +46,8 @@ one-value grid is a fixed value, stated in the summary.
 from __future__ import annotations
 
 from typing import Any, NamedTuple
+
+import numpy as np
 
 
 class MethodSpec(NamedTuple):
@@ -55,6 +64,7 @@ METHODS: dict[str, MethodSpec] = {s.id: s for s in (
     MethodSpec("B3", "Nesterov + restart", False),
     MethodSpec("B4", "MaSS", False),
     MethodSpec("B4r", "MaSS + restart", False),
+    MethodSpec("B4lb", "MaSS, Liu & Belkin's parameters", False),
     MethodSpec("B10", "MF-Hom-SGLD", True),
     MethodSpec("B5", "SGLD", False),
     MethodSpec("B6", "interacting SGLD", True),
@@ -78,7 +88,8 @@ def label(entry: str) -> str:
 
 #: The tuned names of each method, in mean-field units (the module table).
 TUNED = {"B1": ("eps",), "B2": ("eps_eff", "friction"), "B3": ("eps",),
-         "B4": ("eps_eff", "compensation"), "B4r": ("eps", "ratio"), "B5": ("eps", "tau"),
+         "B4": ("eps_eff", "compensation"), "B4r": ("eps", "ratio"),
+         "B4lb": ("eta1", "eta2", "gamma"), "B5": ("eps", "tau"),
          "B6": ("eps", "tau", "lam"), "B8": ("eps", "tau", "coupling"),
          "B10": ("eps", "tau", "coupling", "lam")}
 #: Limits of each grid's extension (SPEC C5: "up to a stated limit"). φ = 1 − γ and MaSS's
@@ -118,8 +129,8 @@ def grads_per_step(method: str, config) -> int:
 
 
 _FACTORY = {"B1": "sgd", "B2": "nesterov", "B3": "restart_nesterov", "B4": "mass",
-            "B4r": "mass", "B5": "sgld", "B6": "interacting_sgld", "B8": "hj_smoothing",
-            "B10": "mf_hom_sgld"}
+            "B4r": "mass", "B4lb": "mass", "B5": "sgld", "B6": "interacting_sgld",
+            "B8": "hj_smoothing", "B10": "mf_hom_sgld"}
 
 
 def build(method: str, static: tuple, rho: float, point: dict, problem, m) -> Any:
@@ -145,6 +156,8 @@ def arguments(method: str, p: dict, N: int, static: dict, rho: float) -> dict:
         return {"eta1": N * e, "eta2": r * N * e}
     if method == "B4r":
         return {"eta1": N * p["eps"], "eta2": p["ratio"] * N * p["eps"]}
+    if method == "B4lb":  # already the optimiser's numbers
+        return {"eta1": p["eta1"], "eta2": p["eta2"], "gamma": p["gamma"]}
     if method == "B5":
         return {"eta": N * p["eps"], "beta": N / p["tau"]}
     if method == "B6":
@@ -159,15 +172,47 @@ def arguments(method: str, p: dict, N: int, static: dict, rho: float) -> dict:
     raise KeyError(method)
 
 
-def method_for(method: str, config, family: str, m: int):
-    """The :class:`~mflab.compare.Method` of ``method`` at batch m under a C5 config."""
+def liu_belkin_choice(curvature: dict, m: int, steps: int) -> dict:
+    """Liu & Belkin's MaSS at batch m for a run of ``steps`` steps, from the start's
+    curvature (a row of :func:`~mflab.studies.optnets.problems.tangent_curvature_at_start`):
+    μ = max(L₁(m)/T, λ_K) — the smallest curvature SGD's step 1/L₁(m) resolves in T steps,
+    or the last computed mode — and L₁, κ̃ on the modes above μ (the modes picked with the
+    L₁ of all K, then μ from theirs, so that κ_m = T exactly unless capped). Returns the
+    :class:`~mflab.optimizers.LiuBelkinMaSS` fields with the choice (``modes``,
+    ``capped``: the budget resolves modes below the last computed one, so κ̃ is a lower
+    estimate)."""
+    from mflab.optimizers import TangentCurvature, liu_belkin_mass
+
+    tc = TangentCurvature(*(np.asarray(curvature[k]) for k in ("lam", "L1", "kappa_tilde")),
+                          curvature["trace"], curvature["samples"])
+    def mu(L1):  # max(L₁(m)/T, λ_K)
+        return max((L1 / m + (m - 1) / m * tc.lam[0]) / steps, tc.lam[-1])
+
+    c = tc.at(mu(tc.L1[-1]))  # the modes, then μ from their own L₁: κ_m = T unless capped
+    mu_j = mu(c["L1"])
+    lb = liu_belkin_mass(m, L1=c["L1"], L=c["L"], mu=mu_j, kappa_tilde=c["kappa_tilde"])
+    c["mu"] = mu_j
+    return {"m": m, "steps": steps, "modes": c["modes"], "capped": c["capped"],
+            "L1": c["L1"], "L": c["L"], "mu": c["mu"], "kappa_tilde": c["kappa_tilde"],
+            **{k: float(v) for k, v in lb._asdict().items()}}
+
+
+def method_for(method: str, config, family: str, m: int, fixed: dict | None = None):
+    """The :class:`~mflab.compare.Method` of ``method`` at batch m under a C5 config
+    (B4lb: its ``fixed`` (η1, η2, γ), from :func:`liu_belkin_choice`)."""
     import functools
 
-    from mflab.compare import Method
+    from mflab.compare import Grid, Method
 
     spec = METHODS[method]
+    if method == "B4lb":
+        if fixed is None:
+            raise ValueError("B4lb needs its fixed (eta1, eta2, gamma): liu_belkin_choice.")
+        tuned = {n: Grid((fixed[n],)) for n in TUNED[method]}
+    else:
+        tuned = grids(method, config, family, m)
     return Method(method, functools.partial(build, method, static_kwargs(method, config),
                                             config.hj_relax),
-                  grids(method, config, family, m),
+                  tuned,
                   replicas=config.replicas if spec.coupled else 1,
                   calls_per_step=grads_per_step(method, config), label=label(method))

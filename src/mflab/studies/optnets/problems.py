@@ -261,18 +261,44 @@ def _build(problem: NetworkProblem) -> Built:
                  estimate)
 
 
+def start_features(problem: NetworkProblem, key, n: int):
+    """``(predict, θ0, x)``: the network's output map, its start θ0(``key``) and ``n``
+    inputs to estimate its tangent curvature on (A1–A3: fresh samples; A4: the first n
+    training images, never the validation or test images), in the problem's dtype."""
+    if problem.finite:
+        from mflab.meanfield import UNIT_SIGMOID
+
+        full, _ = mnist_data(problem.data_dir, problem.digit, problem.n_train, problem.dtype)
+        theta0 = build(problem).init(key)
+        x = full.x[: min(n, full.n - problem.n_val)]
+        return (lambda th, xb: jnp.mean(UNIT_SIGMOID(th, xb), axis=0)), theta0, x
+    units, data = _units_and_data(problem)
+    theta0 = build(problem).init(key)
+    x, _ = data.sample(jax.random.fold_in(key, 1), n, dtype=theta0.dtype)
+    return (lambda th, xb: jnp.mean(units(th, xb), axis=0)), theta0, x
+
+
 def critical_batch_at_start(problem: NetworkProblem, key, n: int) -> dict:
     """Liu & Belkin's critical batch m* of an A1–A3 network at its start θ0(``key``), from
     ``n`` fresh samples (:func:`mflab.optimizers.critical_batch`: the tangent features
     ∇_θ ŷ(x; θ0); ``m_star`` and ``m_star_held_out`` bracket m* = tr H / λ_max(H))."""
     from mflab.optimizers import critical_batch
 
-    units, data = _units_and_data(problem)
     with jax.enable_x64(True):
-        theta0 = build(problem).init(key)
-        x, _ = data.sample(jax.random.fold_in(key, 1), n, dtype=theta0.dtype)
-        cb = critical_batch(lambda th, xb: jnp.mean(units(th, xb), axis=0), theta0, x)
+        cb = critical_batch(*start_features(problem, key, n))
     return {"problem": problem.name, **cb._asdict()}
+
+
+def tangent_curvature_at_start(problem: NetworkProblem, key, n: int, modes: int) -> dict:
+    """Liu & Belkin's constants of the network's risk E[(y − ŷ)²] (loss scale 2) at its
+    start, on the top-j eigenspaces of the tangent curvature from ``n`` samples, j = 1 …
+    ``modes`` (:func:`mflab.optimizers.tangent_curvature`), as lists."""
+    from mflab.optimizers import tangent_curvature
+
+    with jax.enable_x64(True):
+        tc = tangent_curvature(*start_features(problem, key, n), modes=modes, loss_scale=2.0)
+    return {"problem": problem.name, "lam": tc.lam.tolist(), "L1": tc.L1.tolist(),
+            "kappa_tilde": tc.kappa_tilde.tolist(), "trace": tc.trace, "samples": tc.samples}
 
 
 def usable_risk(r: float, scale: float) -> float:

@@ -19,7 +19,8 @@ def _fmt(v, digits: int = 3) -> str:
 
 
 NAMES = {"eps": "ε", "eps_eff": "ε_eff", "friction": "φ", "compensation": "c", "tau": "τ",
-         "lam": "λ'", "coupling": "c_HJ", "ratio": "η2/η1"}
+         "lam": "λ'", "coupling": "c_HJ", "ratio": "η2/η1", "eta1": "η1", "eta2": "η2",
+         "gamma": "γ"}
 
 
 def _point(text: str) -> str:
@@ -65,9 +66,12 @@ def summary_markdown(run_dir: Path) -> str:
         "and steps with the exact gradient (the mechanism control).", ""]
     cb = (read_table(run_dir, "critical_batch")
           if (Path(run_dir) / "tables" / "critical_batch.csv").exists() else None)
+    lb = (read_table(run_dir, "liu_belkin")
+          if (Path(run_dir) / "tables" / "liu_belkin.csv").exists() else None)
     for p in cfg["problems"]:
         lines += _problem_section(p, cfg, tuning, res)
         lines += _critical_batch_line(p, cfg, cb)
+        lines += _liu_belkin_lines(p, cfg, lb)
     lines += ["## Timings", "", "| cell | wall time (s) |", "|---|---|"]
     for k, v in meta.get("timings", {}).items():
         lines.append(f"| {k} | {v:.0f} |")
@@ -75,7 +79,7 @@ def summary_markdown(run_dir: Path) -> str:
               "wall time; median and IQR band over seeds; one colour per method, controls "
               "dashed, exact-gradient runs dotted), `figures/overview.png`, "
               "`figures/tuning_P.png`. Tables: `tables/tuning.csv`, `tables/results.csv`, "
-              "`tables/critical_batch.csv` (A1–A3)."]
+              "`tables/critical_batch.csv` (A1–A3), `tables/liu_belkin.csv` (B4lb)."]
     return "\n".join(lines) + "\n"
 
 
@@ -127,6 +131,27 @@ def _critical_batch_line(p: str, cfg: dict, cb) -> list[str]:
             f"held-out Rayleigh quotient, biased down); with the largest ‖φ‖² in place of "
             f"tr H, {q.m_star_sup:.3g}. Batch sizes compared: "
             f"{', '.join(map(str, cfg['batch_sizes']))}.", ""]
+
+
+def _liu_belkin_lines(p: str, cfg: dict, lb) -> list[str]:
+    """B4lb's parameters and the constants they came from, per batch size."""
+    if lb is None or p not in set(lb.problem):
+        return []
+    lines = ["B4lb, MaSS at Liu & Belkin's parameters (not tuned; the constants of the "
+             f"risk's tangent curvature at the start on its top modes, "
+             f"{cfg['lb_samples']} samples; μ = max(L₁(m)/T, λ_K), K = {cfg['lb_modes']}; "
+             "*capped*: the budget resolves modes below λ_K, so κ̃ is a lower estimate; "
+             "`tables/liu_belkin.csv`). The last column: the decay per step their theory "
+             "bounds for MaSS and for SGD at 1/L₁(m), on a quadratic:", "",
+             "| m | T | modes | L₁ | L | μ | κ̃ | κ_m | κ̃_m | η1 | η2 | γ | "
+             "1/√(κ_m κ̃_m); 1/κ_m |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for _, q in lb[lb.problem == p].iterrows():
+        lines.append(
+            f"| {q.m} | {q.steps} | {q.modes}{' (capped)' if q.capped else ''} | "
+            f"{q.L1:.3g} | {q.L:.3g} | {q.mu:.3g} | {q.kappa_tilde:.3g} | {q.kappa_m:.3g} | "
+            f"{q.kappa_tilde_m:.3g} | {q.eta1:.3g} | {q.eta2:.3g} | {q.gamma:.4g} | "
+            f"{1 - q.rate:.2e}; {1 - q.rate_sgd:.2e} |")
+    return lines + [""]
 
 
 def _pairs_table(r, cfg: dict) -> list[str]:
