@@ -94,6 +94,10 @@ def test_tiny_run_is_complete_with_its_tuning_record(tiny_run):
                                       rel=1e-11)
         assert q.eta1 == pytest.approx(1 / (q.L1 / q.m + (q.m - 1) / q.m * q.L))
     assert "B4lb, MaSS at Liu & Belkin's parameters" in (run / "summary.md").read_text()
+    tc = read_table(run, "tangent_curvature")  # λ_j descending, per problem
+    assert sorted(set(tc.problem)) == ["A1", "A4"] and len(tc) == 2 * 3
+    for _, g in tc.groupby("problem"):
+        assert list(g.j) == [1, 2, 3] and np.all(np.diff(g.lam) <= 0)
 
 
 @pytest.mark.slow

@@ -123,6 +123,11 @@ class OptimizersNetworksStudy(Study):
         for name in ("critical_batch", "liu_belkin"):
             if book[name]:
                 ctx.save_table(name, _frame(book[name]))
+        if book["tangent_curvature"]:  # one row per problem and mode j
+            ctx.save_table("tangent_curvature", _frame([
+                {"problem": r["problem"], "j": j + 1, "lam": r["lam"][j], "L1": r["L1"][j],
+                 "kappa_tilde": r["kappa_tilde"][j], "samples": r["samples"]}
+                for r in book["tangent_curvature"] for j in range(len(r["lam"]))]))
         shutil.rmtree(store, ignore_errors=True)  # every result is in arrays/ and tables/
 
     @staticmethod

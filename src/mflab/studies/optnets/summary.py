@@ -79,7 +79,9 @@ def summary_markdown(run_dir: Path) -> str:
               "wall time; median and IQR band over seeds; one colour per method, controls "
               "dashed, exact-gradient runs dotted), `figures/overview.png`, "
               "`figures/tuning_P.png`. Tables: `tables/tuning.csv`, `tables/results.csv`, "
-              "`tables/critical_batch.csv` (A1–A3), `tables/liu_belkin.csv` (B4lb)."]
+              "`tables/critical_batch.csv` (A1–A3), `tables/liu_belkin.csv` and "
+              "`tables/tangent_curvature.csv` (B4lb: its parameters; λ_j, L₁(j), κ̃(j) per "
+              "mode j)."]
     return "\n".join(lines) + "\n"
 
 
