@@ -236,7 +236,7 @@ def test_pairs_test_one_method_against_another_paired_by_seed():
     small noise, η = 0.1 ends below η = 0.05 on every one of 10 seeds (deterministic parts
     0.9^60 against 0.95^60), so the paired two-sided Wilcoxon p is its exact minimum
     2/2^10, with the sign of the difference; a pair with a method not compared is skipped."""
-    prob = Quadratic(sigma=0.01)
+    prob = Quadratic(sigma=0.01, target=Target(0.1))
     methods = [Method("B1", _sgd, {"eta": Grid((0.05,))}),
                Method("fast", _sgd, {"eta": Grid((0.1,))})]
     proto = Protocol(budget=30, seeds=10, tuning_seeds=1, allow_few_seeds=True,
@@ -246,6 +246,10 @@ def test_pairs_test_one_method_against_another_paired_by_seed():
     assert rows["fast"]["p_final_vs_B1"] == pytest.approx(2 / 1024)
     assert rows["fast"]["diff_final_vs_B1"] < 0 < rows["B1"]["diff_final_vs_fast"]
     assert rows["B1"]["p_final_vs_fast"] == pytest.approx(2 / 1024)
+    # ½|x|² = q^(2k), q = 1 − η, reaches 0.1 after k = ln 10 / (2 ln(1/q)) steps: 10.9 at
+    # η = 0.1, 22.4 at η = 0.05 (noise 1 % of the start): a paired ratio of samples 0.49
+    assert rows["fast"]["ratio_target_vs_B1"] == pytest.approx(0.5, rel=0.1)
+    assert rows["fast"]["p_target_vs_B1"] == pytest.approx(2 / 1024)
     assert not any("absent" in k for r in rows.values() for k in r)
     with pytest.raises(ProtocolError, match="pairs must be"):
         Protocol(budget=10, pairs=(("B1", "B1"),))

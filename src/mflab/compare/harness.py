@@ -298,7 +298,8 @@ def summary_rows(plan, comp: Comparison, protocol: Protocol) -> list[dict]:
     to target (median over units; +inf when fewer than half reach it; interpolated between
     records), the share of units reaching it, the share diverged, and paired tests — final
     score and samples to target against the reference at the same batch (columns
-    ``p_final_vs_ref``, ``diff_final_vs_ref``, ``p_target_vs_ref``), for a coupled method
+    ``p_final_vs_ref``, ``diff_final_vs_ref``, ``p_target_vs_ref`` and
+    ``ratio_target_vs_ref``, the median paired ratio of samples to target), for a coupled method
     against its batch-R·m control (``…_vs_control``), and for every ``(a, b)`` of
     ``protocol.pairs`` method a's row against b (``…_vs_b``)."""
     rows = []
@@ -353,6 +354,17 @@ def summary_rows(plan, comp: Comparison, protocol: Protocol) -> list[dict]:
     return rows
 
 
+def _median_ratio(x, y) -> float:
+    """The median over pairs of x/y (samples to target; a miss is +inf, two misses a tie
+    of ratio 1): +inf or 0 where misses make up the middle."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.log10(x) - np.log10(y)
+    d = np.where(np.isinf(x) & np.isinf(y), 0.0, d)
+    d = d[~np.isnan(d)]
+    return float(10.0 ** np.median(d)) if d.size else math.nan
+
+
 def _paired(prefix: str, finals: dict, hits: dict, key, other) -> dict:
     """Paired tests of ``key`` against ``other`` (same seeds): final scores and log samples
     to target (unreached: +inf, ranked last)."""
@@ -366,4 +378,5 @@ def _paired(prefix: str, finals: dict, hits: dict, key, other) -> dict:
         with np.errstate(divide="ignore"):
             t = stats.paired_test(np.log10(hits[key]), np.log10(hits[other]))
         out[f"p_target_vs_{prefix}"] = t["p"]
+        out[f"ratio_target_vs_{prefix}"] = _median_ratio(hits[key], hits[other])
     return out

@@ -167,11 +167,13 @@ def _pairs_table(r, cfg: dict) -> list[str]:
         for _, q in r[(r.entry == a) & r[col].notna()].iterrows():
             rows.append(f"| {M.label(a)} − {M.label(b)} | {q.m} | {q.variant} | "
                         f"{_fmt(q[f'diff_final_vs_{b}'], 3)} | {_p(q[col])} | "
+                        f"{_fmt(q.get(f'ratio_target_vs_{b}'), 3)} | "
                         f"{_p(q.get(f'p_target_vs_{b}'))} |")
     if not rows:
         return []
     return ["| pair | m | variant | median paired difference of the final score | p (final) "
-            "| p (samples to target) |", "|---|---|---|---|---|---|", *rows, ""]
+            "| median paired ratio of samples to target | p (samples to target) |",
+            "|---|---|---|---|---|---|---|", *rows, ""]
 
 
 #: The report's claims (SPEC C5) that a cell's paired tests answer: problem → (claim, the
