@@ -372,3 +372,25 @@ def test_every_exception_class_lives_in_the_errors_module():
                 if any(b.endswith(("Error", "Exception", "Warning")) for b in bases):
                     offenders.append(f"{path.relative_to(SRC)}:{node.name}")
     assert offenders == []
+
+
+def test_one_agent_float32_gradient_is_the_gradient():
+    """One agent, float32, an ordinary loss f(w) = Σ_y Σ_i √(Σ_k v_yk w_ik²): one SGD step
+    of ``mflab.run`` moves by η ∇f to float32 rounding, against the gradient written out in
+    numpy (float64). With jax/jaxlib 0.10.2 on CPU, ``jit(vmap(grad f))`` over an agent axis
+    of size 1 returned garbage here (relative error up to 1e33); the engine maps a single
+    agent without ``vmap`` (``optimizers.base.agent_map``)."""
+    from mflab.landscapes import Landscape
+
+    w = 0.1 * jax.random.normal(jax.random.key(0), (800, 40), jnp.float32)
+    v = jnp.asarray(np.r_[np.ones((1, 40)), 0.5 * np.ones((1, 40))], jnp.float32)
+    land = Landscape("sqrt-sums", lambda w: jnp.sum(jnp.sqrt(jnp.sum(v[:, None] * w * w, -1))))
+    W, V = np.asarray(w, np.float64), np.asarray(v, np.float64)
+    grad = np.einsum("yk,ik,yi->ik", V, W, 1 / np.sqrt(np.einsum("yk,ik->yi", V, W**2)))
+    for agents in (w[None], jnp.stack([w, w])):
+        tr = mflab.run(O.sgd(0.01), land, agents, 1, jax.random.key(1), record_steps=[0, 1],
+                       record_positions=True)
+        pos = np.asarray(tr.positions, np.float64)
+        moved = pos[0] - pos[1]
+        for a in range(agents.shape[0]):
+            np.testing.assert_allclose(moved[a] / 0.01, grad, rtol=2e-3, atol=1e-5)

@@ -250,13 +250,29 @@ def ensemble_grad(landscape, key: jax.Array, x: Params, calls=None) -> Params:
     than the Müller–Brown gradient itself).
     """
     if landscape.exact:
-        return jax.vmap(landscape.grad)(x)
+        return agent_map(landscape.grad, x)
     A = jax.tree_util.tree_leaves(x)[0].shape[0]
     keys = agent_keys(key, A)
     if landscape.draw is not None and calls is not None:
-        return jax.vmap(lambda k, a, xa: landscape.batch_grad(xa, landscape.draw(k, calls, a)))(
-            keys, jnp.arange(A), x)
-    return jax.vmap(landscape.sample_grad)(keys, x)
+        return agent_map(lambda k, a, xa: landscape.batch_grad(xa, landscape.draw(k, calls, a)),
+                         keys, jnp.arange(A), x)
+    return agent_map(landscape.sample_grad, keys, x)
+
+
+def agent_map(f, *args):
+    """``jax.vmap(f)(*args)`` over the leading agent axis — but for one agent, ``f`` on that
+    agent with the axis put back, without ``vmap``.
+
+    Why: with jax/jaxlib 0.10.2 on CPU, ``jit(vmap(grad(f)))`` over an axis of size 1
+    returns garbage in float32 for ordinary f (e.g. Σ_i √(Σ_k v_k w_ik²) on an (800, 40)
+    array: relative error 1e33 against numpy, while size 2, no jit or no vmap are exact to
+    5e-8; tests/test_open_engine.py). One-agent runs are the common case (C5's
+    exact-gradient controls ran through it, their float32 gradients wrong by 20–200 %)."""
+    A = jax.tree_util.tree_leaves(args[-1])[0].shape[0]
+    if A != 1:
+        return jax.vmap(f)(*args)
+    one = f(*jax.tree_util.tree_map(lambda a: a[0], args))
+    return jax.tree_util.tree_map(lambda a: a[None], one)
 
 
 def agent_keys(key: jax.Array, n_agents: int) -> jax.Array:
@@ -268,12 +284,12 @@ def retract(landscape, x: Params) -> Params:
     """``landscape.retract`` applied to every agent (identity for unconstrained landscapes)."""
     if landscape.retract is None:
         return x
-    return jax.vmap(landscape.retract)(x)
+    return agent_map(landscape.retract, x)
 
 
 def ensemble_value(landscape, x: Params) -> jax.Array:
     """Φ(x_i) for every agent, shape ``(A,)``."""
-    return jax.vmap(landscape.value)(x)
+    return agent_map(landscape.value, x)
 
 
 def normal_like(key: jax.Array, x: Params) -> Params:

@@ -116,6 +116,8 @@ def tangent_operators(predict, params: Any):
         _, jv = jax.jvp(outputs, (p,), (v,))
         return jax.vjp(outputs, p)[1](jv)[0] / xs.shape[0]
 
-    per_sample = jax.jit(jax.vmap(jax.grad(lambda p, xi: predict(unravel(p), xi[None])[0]),
-                                  in_axes=(None, 0)))
+    from mflab.optimizers.base import agent_map  # a chunk of one sample: no vmap
+
+    grad_one = jax.grad(lambda p, xi: predict(unravel(p), xi[None])[0])
+    per_sample = jax.jit(lambda p, xs: agent_map(lambda xi: grad_one(p, xi), xs))
     return flat, matvec, per_sample
