@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mflab.optimizers.base import agent_map
 from mflab.validation import check_int
 
 
@@ -116,8 +117,7 @@ def tangent_operators(predict, params: Any):
         _, jv = jax.jvp(outputs, (p,), (v,))
         return jax.vjp(outputs, p)[1](jv)[0] / xs.shape[0]
 
-    from mflab.optimizers.base import agent_map  # a chunk of one sample: no vmap
-
     grad_one = jax.grad(lambda p, xi: predict(unravel(p), xi[None])[0])
+    # agent_map: a chunk of one sample is mapped without vmap (its float32 bug)
     per_sample = jax.jit(lambda p, xs: agent_map(lambda xi: grad_one(p, xi), xs))
     return flat, matvec, per_sample

@@ -23,8 +23,8 @@ eigenvalues and z = V_jᵀ φ, L₁(j) and κ̃(j) are the largest eigenvalues o
 Λ_j^{-1/2} E[‖φ‖² z zᵀ] Λ_j^{-1/2} and Λ_j^{-1/2} E[‖z‖²_{Λ_j⁻¹} z zᵀ] Λ_j^{-1/2} (the
 full ‖φ‖²: a sample moves every direction, whatever subspace is watched), and μ(j) = λ_j.
 Which j to use is a choice the caller states; C5 takes μ = L₁(m)/T, the smallest curvature
-SGD's step resolves within a budget of T steps (so κ_m = T), and the subspace of the modes
-above it (:meth:`TangentCurvature.at`).
+SGD's step resolves within a budget of T steps (so κ_m = T), or λ_K if that is smaller, and
+the subspace of the modes above it (:meth:`TangentCurvature.at`).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class TangentCurvature(NamedTuple):
         j = max(1, int(np.sum(self.lam >= mu)))
         return {"L1": float(self.L1[j - 1]), "L": float(self.lam[0]), "mu": mu,
                 "kappa_tilde": float(self.kappa_tilde[j - 1]), "modes": j,
-                "capped": bool(j == len(self.lam) and self.lam[-1] >= mu)}
+                "capped": bool(self.lam[-1] >= mu)}
 
 
 def tangent_curvature(predict, params: Any, x, *, modes: int = 32, loss_scale: float = 1.0,

@@ -85,17 +85,14 @@ class OptimizersNetworksStudy(Study):
         for problem in config.problems:
             fam = PROBLEMS[problem].family
             prob = problem_for(config, problem, data_dir)
-            curvature = self._curvature(ctx, config, prob, book)
-            if (fam != "a4" and config.mstar_samples
-                    and not any(r["problem"] == problem for r in book["critical_batch"])):
-                from mflab.compare.jobs import job_keys
-
-                t0 = time.perf_counter()  # at the start of the first comparison seed
-                key = job_keys(ctx.seed, problem, config.tuning_seeds)[0]
-                book["critical_batch"].append(
-                    critical_batch_at_start(prob, key, config.mstar_samples))
-                ctx.record_timing(f"{problem} m*", time.perf_counter() - t0)
-                ctx.save_checkpoint(progress=len(book["done"]), extra=book)
+            curvature = None
+            if "B4lb" in config.methods:  # B4lb's constants
+                curvature = self._at_start(
+                    ctx, config, prob, book, "tangent_curvature", "Liu-Belkin constants",
+                    tangent_curvature_at_start, config.lb_samples, config.lb_modes)
+            if fam != "a4" and config.mstar_samples:
+                self._at_start(ctx, config, prob, book, "critical_batch", "m*",
+                               critical_batch_at_start, config.mstar_samples)
             for m in config.batch_sizes:
                 cell = f"{problem} m={m}"
                 if cell in book["done"]:
@@ -131,21 +128,19 @@ class OptimizersNetworksStudy(Study):
         shutil.rmtree(store, ignore_errors=True)  # every result is in arrays/ and tables/
 
     @staticmethod
-    def _curvature(ctx, config, prob, book) -> dict | None:
-        """The tangent curvature at ``prob``'s start (B4lb's constants), estimated once per
-        problem at the first tuning seed's start and kept in the checkpoint."""
-        if "B4lb" not in config.methods:
-            return None
-        for r in book["tangent_curvature"]:
-            if r["problem"] == prob.name:
-                return r
+    def _at_start(ctx, config, prob, book, name, what, estimate, *args) -> dict:
+        """``estimate(prob, key, *args)`` at the start of ``prob``'s first comparison seed,
+        once per problem: the row kept in the checkpoint's ``book[name]`` (timed as
+        ``what``)."""
         from mflab.compare.jobs import job_keys
 
+        for r in book[name]:
+            if r["problem"] == prob.name:
+                return r
         t0 = time.perf_counter()
-        key = job_keys(ctx.seed, prob.name, config.tuning_seeds)[0]
-        row = tangent_curvature_at_start(prob, key, config.lb_samples, config.lb_modes)
-        ctx.record_timing(f"{prob.name} Liu-Belkin constants", time.perf_counter() - t0)
-        book["tangent_curvature"].append(row)
+        row = estimate(prob, job_keys(ctx.seed, prob.name, config.tuning_seeds)[0], *args)
+        ctx.record_timing(f"{prob.name} {what}", time.perf_counter() - t0)
+        book[name].append(row)
         ctx.save_checkpoint(progress=len(book["done"]), extra=book)
         return row
 

@@ -80,8 +80,9 @@ class OptimizersNetworksConfig(StudyConfig):
                                  "gradients (A1–A3); off by default: one exact gradient "
                                  "costs 1.1 ms at N = 40, 62 ms at N = 800 at a spread "
                                  "start (float32, d = 320; benchmarks/bench_exact_gradient"
-                                 ".py), and more as units align (A2-bad, m = 100: 345 to "
-                                 "455 s for a 510-step exact run, one over 30 min)")
+                                 ".py), and more where units align (the A2-bad, m = 100 "
+                                 "exact runs of 2026-12-07, withdrawn for wrong float32 "
+                                 "gradients, took 345 s to over 30 min for 510 steps)")
     exact_seeds: int = param(3, ge=1, doc="the exact-gradient controls run on the first "
                              "this many comparison seeds (an exact run is random only "
                              "through its start and a method's own noise)")

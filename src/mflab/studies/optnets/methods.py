@@ -185,16 +185,14 @@ def liu_belkin_choice(curvature: dict, m: int, steps: int) -> dict:
 
     tc = TangentCurvature(*(np.asarray(curvature[k]) for k in ("lam", "L1", "kappa_tilde")),
                           curvature["trace"], curvature["samples"])
+
     def mu(L1):  # max(L₁(m)/T, λ_K)
         return max((L1 / m + (m - 1) / m * tc.lam[0]) / steps, tc.lam[-1])
 
     c = tc.at(mu(tc.L1[-1]))  # the modes, then μ from their own L₁: κ_m = T unless capped
-    mu_j = mu(c["L1"])
-    lb = liu_belkin_mass(m, L1=c["L1"], L=c["L"], mu=mu_j, kappa_tilde=c["kappa_tilde"])
-    c["mu"] = mu_j
-    return {"m": m, "steps": steps, "modes": c["modes"], "capped": c["capped"],
-            "L1": c["L1"], "L": c["L"], "mu": c["mu"], "kappa_tilde": c["kappa_tilde"],
-            **{k: float(v) for k, v in lb._asdict().items()}}
+    c["mu"] = mu(c["L1"])
+    lb = liu_belkin_mass(m, L1=c["L1"], L=c["L"], mu=c["mu"], kappa_tilde=c["kappa_tilde"])
+    return {"m": m, "steps": steps, **c, **{k: float(v) for k, v in lb._asdict().items()}}
 
 
 def method_for(method: str, config, family: str, m: int, fixed: dict | None = None):
