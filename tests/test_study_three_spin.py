@@ -17,7 +17,7 @@ import pytest
 
 from figure_checks import check_study_figures
 from mflab.cli import main
-from mflab.runs.io import read_arrays, read_config, read_table
+from mflab.runs.io import read_arrays, read_config
 from mflab.spherical import (
     KernelParams,
     exact_loss,
@@ -99,8 +99,8 @@ def test_random_feature_loss_is_the_minimum_over_the_weights(d):
     ("alpha=0", "alpha must be > 0; got 0.0"),
     ("alpha=-1.5", "alpha must be > 0; got -1.5"),
     ("batch=0", "batch must be >= 1; got 0"),
-    ("b10_burn_in=10", "b10_burn_in must be < b10_M (10); got 10"),
-    ("methods=B1,B1", "methods must not repeat"),
+    ("slice_dt=0", "slice_dt must be > 0; got 0.0"),
+    ("dims=3,3", "dims must not repeat"),
 ])
 def test_bad_config_exits_2_in_one_line_and_writes_nothing(setting, fragment, tmp_path,
                                                           capsys, monkeypatch):
@@ -127,7 +127,7 @@ def quick_run(tmp_path_factory):
     return d / "quick", time.perf_counter() - t0
 
 
-FIGURES = ("three-spin-losses.png", "three-spin-slices.png")
+FIGURES = ("three-spin-slices.png",)
 
 
 @pytest.mark.slow
@@ -139,35 +139,22 @@ def test_figures_are_fit_for_a_paper(quick_run, monkeypatch):
 @pytest.mark.slow
 def test_quick_study_end_to_end(quick_run):
     run, seconds = quick_run
-    assert seconds < 180, f"quick three-spin took {seconds:.0f} s"
-    for name in ("config.json", "meta.json", "metrics.parquet", "summary.md",
-                 *(f"figures/{f}" for f in FIGURES),
-                 *(f"tables/{t}.csv" for t in ("comparison", "tuning", "problem"))):
+    assert seconds < 120, f"quick three-spin took {seconds:.0f} s"
+    for name in ("config.json", "meta.json", "summary.md", "tables/problem.csv",
+                 *(f"figures/{f}" for f in FIGURES)):
         assert (run / name).is_file(), name
     cfg = read_config(run)
-    comp = read_table(run, "comparison")
-    assert sorted(comp.method) == sorted(cfg["methods"])
-    # equal budget: every method drew budget × batch samples, B10 in outer steps of M calls
-    assert set(comp.samples) == {cfg["budget"] * cfg["batch"]}
-    b10 = comp[comp.method == "B10"].iloc[0]
-    assert b10.steps * cfg["b10_M"] == cfg["budget"]
-    # the chosen dt is the grid value with the best tuning score
-    tune = read_table(run, "tuning")
-    for _, g in tune.groupby(["d", "method"]):
-        assert g.loc[g["median final loss"].idxmin(), "chosen"]
-    # fig. 16 draws the lowest final loss of the comparison, and f_n from its saved weights
+    # fig. 16 draws f and f_n from the saved weights; the network trained (its exact loss
+    # fell from the start's by orders of magnitude)
     d = cfg["dims"][0]
     s = read_arrays(run, f"slice_d{d}")
-    finals = {m: read_arrays(run, f"curves_d{d}_{m}") for m in cfg["methods"]}
-    best = min(np.nanmin(a["loss"][-1]) / float(a["half"]) for a in finals.values())
-    assert float(s["relative_loss"]) == pytest.approx(best, rel=1e-12)
-    cur = finals[str(s["method"])]
+    assert float(s["relative_loss"]) == s["relative_losses"][-1]
+    assert s["relative_losses"][-1] < 1e-2 * s["relative_losses"][0]
     x = np.stack(np.meshgrid(s["theta"][:3], s["phi"][:3], indexing="ij"), -1)
     from mflab.spherical import eq47_slice
 
     pts = eq47_slice(x[..., 0], x[..., 1], d)
-    params = KernelParams(jnp.asarray(cur["c"][int(s["seed"])]),
-                          jnp.asarray(cur["z"][int(s["seed"])]))
+    params = KernelParams(jnp.asarray(s["c"]), jnp.asarray(s["z"]))
     np.testing.assert_allclose(s["fn"][:3, :3], kernel_network(params, pts, 5.0 / d),
                                rtol=1e-12)
     np.testing.assert_allclose(s["f"][:3, :3], three_spin(T.couplings_for(d, 0), pts),

@@ -79,7 +79,7 @@ def _log_axes(ax) -> None:
 def plot_all(run_dir: Path) -> list[Path]:
     """Draw every C5 figure into ``run_dir/figures``; returns the paths."""
     from mflab.runs.io import figures_dir, read_config, read_table
-    from mflab.studies.optnets.problems import PROBLEMS, score_name
+    from mflab.studies.optnets.problems import PROBLEMS, score_name, target_for
 
     cfg = read_config(run_dir)
     out = figures_dir(run_dir)
@@ -89,12 +89,13 @@ def plot_all(run_dir: Path) -> list[Path]:
     ms = cfg["batch_sizes"]
 
     def target(p):
-        fam = PROBLEMS[p].family
-        return None if fam == "a4" else cfg["target_factor"] * cfg[f"dd_risk_{fam}"]
+        return None if PROBLEMS[p].family == "a4" else target_for(cfg, p).value
 
     def ylabel(p):
         if PROBLEMS[p].family == "a4":
             return "test risk"
+        if PROBLEMS[p].family == "s3":
+            return "L / (½E f²) (exact)"
         return "risk (exact)" if not cfg.get("estimate_samples") else "risk (MC estimate)"
 
     with paper_style():

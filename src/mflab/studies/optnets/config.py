@@ -11,6 +11,8 @@ from mflab.studies.optnets.methods import METHOD_IDS, METHODS, grads_per_step
 from mflab.studies.optnets.problems import PROBLEM_IDS, PROBLEMS
 
 _DD = "docs/results/meanfield.md"
+#: The problems of C5 proper (the default); C7's S3 networks are chosen explicitly.
+C5_PROBLEMS = tuple(p for p in PROBLEM_IDS if PROBLEMS[p].family != "s3")
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,9 @@ class OptimizersNetworksConfig(StudyConfig):
     multiples of R·m·L = 30m, so every ensemble draws exactly its budget); every grid is a
     first grid that the harness extends past an edge."""
 
-    problems: tuple[str, ...] = param(PROBLEM_IDS, choices=PROBLEM_IDS,
-                                      doc="problems (A2/A3: both starts of C2/C3)")
+    problems: tuple[str, ...] = param(C5_PROBLEMS, choices=PROBLEM_IDS,
+                                      doc="problems (A2/A3: both starts of C2/C3; S3-dD: "
+                                      "C7's 3-spin networks, at batch 100 in C7)")
     methods: tuple[str, ...] = param(METHOD_IDS, choices=METHOD_IDS, doc="SPEC Part B ids")
     batch_sizes: tuple[int, ...] = param((1, 100), ge=1, doc="mini-batch sizes m (SPEC C5)")
     N: int = param(800, ge=2, doc="units of the A1–A3 networks (SPEC C5)")
@@ -38,6 +41,9 @@ class OptimizersNetworksConfig(StudyConfig):
     budget_a2: tuple[int, ...] = param((2_010, 51_000), ge=1, doc="A2 budget, per batch size")
     budget_a3: tuple[int, ...] = param((2_010, 51_000), ge=1, doc="A3 budget, per batch size")
     budget_a4: tuple[int, ...] = param((1_020, 30_000), ge=1, doc="A4 budget, per batch size")
+    budget_s3: tuple[int, ...] = param((3_000, 300_000), ge=1, doc="S3 (C7) budget, per batch "
+                                       "size (a sample is one uniform point; C7: 3000 "
+                                       "steps of batch 100)")
     eps_a1: tuple[float, ...] = param((1e-4, 3e-4, 1e-3, 3e-3), gt=0,
                                       doc="A1 first grid of ε (ε_eff for B2/B4) at m = 1")
     eps_a2: tuple[float, ...] = param((1e-4, 3e-4, 1e-3, 3e-3), gt=0, doc="A2 ε grid, m = 1")
@@ -45,6 +51,9 @@ class OptimizersNetworksConfig(StudyConfig):
                                       doc="A3 ε grid, m = 1")
     eps_a4: tuple[float, ...] = param((1e-3, 3e-3, 1e-2, 3e-2, 1e-1), gt=0,
                                       doc="A4 ε grid, m = 1")
+    eps_s3: tuple[float, ...] = param((1e-4, 3e-4, 1e-3, 3e-3), gt=0,
+                                      doc="S3 grid of the mean-field time step dt (η = n·dt) "
+                                      "at m = 1 (at m = 100: C7's 0.01 … 0.3)")
     eps_batch_power: float = param(1.0, ge=0, doc="grid at batch m = grid × m^p (linear "
                                    "scaling measured on A1: m = 100 at 100ε follows m = 1 at ε)")
     restart_grid_factor: float = param(0.1, gt=0, doc="B3's first grid: the ε grid × this "
@@ -112,6 +121,12 @@ class OptimizersNetworksConfig(StudyConfig):
     dd_risk_a3: float = param(0.0437, gt=0, doc=f"A3 trained DD risk ({_DD}, C3; "
                               "also the target of the stalling start)")
     dd_error_a3: float = param(0.037, ge=0, doc="its Richardson error estimate")
+    target_s3: float = param(1e-3, gt=0, doc="S3 target: relative loss L/(½E f²) (exact)")
+    spin_n: int = param(256, ge=1, doc="S3: kernel units n (SPEC C7: 256)")
+    spin_alpha: float | None = param(None, gt=0, doc="S3: kernel α (none: 5/d, SPEC C7)")
+    spin_c0_factor: float = param(3.0, ge=0, doc="S3: c_i ~ U[−c0, c0], c0 = this · "
+                                  "√(3E f²)/E_μφ (docs/three-spin-model.md)")
+    spin_target_seed: int = param(0, ge=0, doc="S3: key of the couplings a_pqr (one per d)")
     target_accuracy: float = param(0.98, gt=0, le=1, doc="A4 target test accuracy")
     mnist_kappa: float = param(1.0, gt=0, doc="A4 init w ~ N(0, κ²/784 I)")
     mnist_c0: float = param(1.0, gt=0, doc="A4 init c ~ U[−c0, c0]")
@@ -213,7 +228,11 @@ class OptimizersNetworksConfig(StudyConfig):
         est = 0
         for p in self.problems:
             fam = PROBLEMS[p].family
-            if fam == "a4":
+            if fam == "s3":  # the exact loss: ~40 (n, n) float64 temporaries per agent
+                n = self.spin_n
+                b = 8 * (40 * n ** 2 * R + 10 * max(self.batch_sizes) * n * R
+                         + n * 6 * R * (self.n_records + 30))
+            elif fam == "a4":
                 nd = self.N_mnist * 785
                 b = 70_000 * 784 * 9 + 4 * nd * R * (self.n_records + 30)
                 b += 4 * self.N_mnist * 1000 * 3 + 4 * max(self.batch_sizes) * 785 * 4

@@ -11,6 +11,7 @@ network:
 | A3-trains | A3 | anisotropic, Δ = 0.5, a·relu(⟨w, x⟩ + b) | κ = 4, a = 1, b = 0 | exact risk |
 | A3-stalls | A3 | as A3-trains | κ = 0.8 (plateau) | exact risk |
 | A4 | A4 | MNIST digit vs rest, c·sigmoid(⟨w, x⟩) | c ~ U[−c0, c0], κ | test risk |
+| S3-d3, -d4, -d5 | C7 | 3-spin target, kernel network of n units | SPEC C7 | exact L/(½E f²) |
 
 (which A2 start is bad and which A3 start stalls: ``docs/results/meanfield.md``, C2 and C3.)
 A :class:`Setting` — the problem, its sizes and the batch m — is everything a worker
@@ -20,6 +21,7 @@ of the same setting that lands on a worker reuses the compiled code.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -29,6 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from mflab.compare import Problem, Target
+from mflab.studies.optnets.spin import (
+    SPIN_DIMS,
+    SpinProblem,
+    spin_problem_for,
+    spin_start_features,
+)
 
 
 class ProblemSpec(NamedTuple):
@@ -47,11 +55,13 @@ PROBLEMS: dict[str, ProblemSpec] = {p.id: p for p in (
     ProblemSpec("A3-trains", "a3", 0.5, "A3: anisotropic, ReLU, wide start (κ = 4)"),
     ProblemSpec("A3-stalls", "a3", 0.5, "A3: anisotropic, ReLU, narrow start (κ = 0.8)"),
     ProblemSpec("A4", "a4", 0.0, "A4: MNIST digit vs rest"),
+    *(ProblemSpec(f"S3-d{d}", "s3", 0.0, f"C7: 3-spin kernel network, d = {d} "
+                  "(risk = L/(½E f²))") for d in SPIN_DIMS),
 )}
 PROBLEM_IDS = tuple(PROBLEMS)
 #: κ of the initial law w ~ N(0, κ²/d I) of the A1–A3 problems (SPEC C5; C2/C3 starts).
 KAPPAS = {"A1": 0.8, "A2-bad": 0.1, "A2-good": 0.4, "A3-trains": 4.0, "A3-stalls": 0.8}
-FAMILIES = ("a1", "a2", "a3", "a4")
+FAMILIES = ("a1", "a2", "a3", "a4", "s3")
 #: A4: seed s of a comparison walks the epochs s·EPOCH_STRIDE, s·EPOCH_STRIDE + 1, … of the
 #: one data sampler, i.e. its own random data order, without a landscape per seed (which
 #: would compile anew).
@@ -143,9 +153,12 @@ class NetworkProblem(Problem):
 
 
 def problem_for(config, problem: str, data_dir: str | None = None) -> NetworkProblem:
-    """The :class:`NetworkProblem` of ``problem`` under a C5 config."""
+    """The :class:`NetworkProblem` (:class:`~mflab.studies.optnets.spin.SpinProblem` for
+    the C7 networks) of ``problem`` under a C5 config."""
     fam = PROBLEMS[problem].family
     t = target_for(config, problem)
+    if fam == "s3":
+        return spin_problem_for(config, problem, t)
     if fam == "a4":
         return NetworkProblem(problem, config.N_mnist, 784, config.mnist_kappa,
                               c0=config.mnist_c0, digit=config.digit, n_train=config.n_train,
@@ -264,7 +277,10 @@ def _build(problem: NetworkProblem) -> Built:
 def start_features(problem: NetworkProblem, key, n: int):
     """``(predict, θ0, x)``: the network's output map, its start θ0(``key``) and ``n``
     inputs to estimate its tangent curvature on (A1–A3: fresh samples; A4: the first n
-    training images, never the validation or test images), in the problem's dtype."""
+    training images, never the validation or test images; S3: fresh uniform points), in
+    the problem's dtype."""
+    if isinstance(problem, SpinProblem):
+        return spin_start_features(problem, key, n)
     if problem.finite:
         from mflab.meanfield import UNIT_SIGMOID
 
@@ -290,13 +306,15 @@ def critical_batch_at_start(problem: NetworkProblem, key, n: int) -> dict:
 
 
 def tangent_curvature_at_start(problem: NetworkProblem, key, n: int, modes: int) -> dict:
-    """Liu & Belkin's constants of the network's risk E[(y − ŷ)²] (loss scale 2) at its
-    start, on the top-j eigenspaces of the tangent curvature from ``n`` samples, j = 1 …
-    ``modes`` (:func:`mflab.optimizers.tangent_curvature`), as lists."""
+    """Liu & Belkin's constants of the network's loss at its start — the risk E[(y − ŷ)²]
+    (loss scale 2), or for S3 L = ½E(f − f_n)² (scale 1) — on the top-j eigenspaces of the
+    tangent curvature from ``n`` samples, j = 1 … ``modes``
+    (:func:`mflab.optimizers.tangent_curvature`), as lists."""
     from mflab.optimizers import tangent_curvature
 
+    scale = 1.0 if isinstance(problem, SpinProblem) else 2.0
     with jax.enable_x64(True):
-        tc = tangent_curvature(*start_features(problem, key, n), modes=modes, loss_scale=2.0)
+        tc = tangent_curvature(*start_features(problem, key, n), modes=modes, loss_scale=scale)
     return {"problem": problem.name, "lam": tc.lam.tolist(), "L1": tc.L1.tolist(),
             "kappa_tilde": tc.kappa_tilde.tolist(), "trace": tc.trace, "samples": tc.samples}
 
@@ -372,11 +390,16 @@ def target_for(config, problem: str) -> Target:
     """The target of a problem: ``target_factor`` × the DD stationary risk (A1–A3; for the
     bad A2 start and both A3 starts the risk of the trained stationary point, so reaching it
     means escaping), with the DD's error estimate (the harness refuses one above 10 % of the
-    target, SPEC C5); or ``target_accuracy`` (A4, a stated level)."""
+    target, SPEC C5); ``target_accuracy`` (A4, a stated level); ``target_s3`` (S3, a stated
+    relative loss, exact). ``config`` may be the config or its saved dict."""
     fam = PROBLEMS[problem].family
+    if not isinstance(config, dict):
+        config = dataclasses.asdict(config)
     if fam == "a4":
-        return Target(config.target_accuracy, 0.0, higher=True, source="stated accuracy")
-    dd = {"a1": config.dd_risk_a1, "a2": config.dd_risk_a2, "a3": config.dd_risk_a3}[fam]
-    err = {"a1": config.dd_error_a1, "a2": config.dd_error_a2, "a3": config.dd_error_a3}[fam]
-    return Target(config.target_factor * dd, err, source=f"{config.target_factor:g} × DD "
-                  f"stationary risk {dd:g} (error {err:g}, docs/results/meanfield.md)")
+        return Target(config["target_accuracy"], 0.0, higher=True, source="stated accuracy")
+    if fam == "s3":
+        return Target(config["target_s3"], 0.0,
+                      source=f"stated relative loss {config['target_s3']:g} (exact)")
+    dd, err, k = config[f"dd_risk_{fam}"], config[f"dd_error_{fam}"], config["target_factor"]
+    return Target(k * dd, err, source=f"{k:g} × DD stationary risk {dd:g} (error {err:g}, "
+                  "docs/results/meanfield.md)")

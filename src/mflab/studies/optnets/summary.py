@@ -42,15 +42,17 @@ def summary_markdown(run_dir: Path) -> str:
     tuning, res = read_table(run_dir, "tuning"), read_table(run_dir, "results")
     ms = cfg["batch_sizes"]
     smoke = cfg["tuning_seeds"] < 3 or cfg["seeds"] < 10
-    lines = [
-        "# C5 — optimisers on the networks, at equal budget per ensemble, tuned alike", ""]
+    spin = all(PROBLEMS[p].family == "s3" for p in cfg["problems"])
+    title = ("C7 — optimisers on the 3-spin kernel networks" if spin
+             else "C5 — optimisers on the networks")
+    lines = [f"# {title}, at equal budget per ensemble, tuned alike", ""]
     if smoke:
         lines += [f"**Smoke scale** ({cfg['tuning_seeds']} tuning, {cfg['seeds']} comparison "
                   "seeds; the protocol asks 3 and 10): these tables show the machinery and "
                   "support no claim.", ""]
     lines += [
-        f"Problems {', '.join(cfg['problems'])}; N = {cfg['N']} (A1–A3), {cfg['N_mnist']} "
-        f"(A4); batch sizes m = {', '.join(map(str, ms))}. Protocol (`mflab.compare`): every "
+        f"Problems {', '.join(cfg['problems'])}; {_widths(cfg)}; batch sizes "
+        f"m = {', '.join(map(str, ms))}. Protocol (`mflab.compare`): every "
         "ensemble draws the same samples whatever its replicas (B6, B10: R = "
         f"{cfg['replicas']}, with SGD at batch R·m as their control); each method's grids "
         f"are scored on {cfg['tuning_seeds']} tuning seed(s) (median of the final "
@@ -85,6 +87,19 @@ def summary_markdown(run_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _widths(cfg: dict) -> str:
+    """The widths of the problems run: N (A1–A3), N_mnist (A4), n (S3)."""
+    fams = {PROBLEMS[p].family for p in cfg["problems"]}
+    out = []
+    if fams & {"a1", "a2", "a3"}:
+        out.append(f"N = {cfg['N']} (A1–A3)")
+    if "a4" in fams:
+        out.append(f"N = {cfg['N_mnist']} (A4)")
+    if "s3" in fams:
+        out.append(f"n = {cfg['spin_n']} kernel units (S3)")
+    return ", ".join(out)
+
+
 def _problem_section(p: str, cfg: dict, tuning, res) -> list[str]:
     score = score_name(p)
     a4 = PROBLEMS[p].family == "a4"
@@ -92,6 +107,9 @@ def _problem_section(p: str, cfg: dict, tuning, res) -> list[str]:
     fam = PROBLEMS[p].family
     if a4:
         what = f"test accuracy ≥ {cfg['target_accuracy']:g}"
+    elif fam == "s3":
+        what = (f"risk = L/(½E f²) ≤ {cfg['target_s3']:g} (a stated level; the loss is "
+                f"exact); n = {cfg['spin_n']} kernel units")
     else:
         dd, err = cfg[f"dd_risk_{fam}"], cfg[f"dd_error_{fam}"]
         what = (f"risk ≤ {cfg['target_factor'] * dd:.4g} ({cfg['target_factor']:g} × DD "
