@@ -38,7 +38,8 @@ _COSTLIEST_FIRST = ("test_study_meanfield.py", "test_study_optimizers_networks.p
                     "test_meanfield_dd.py", "test_meanfield_network.py",
                     "test_optimizers_common.py", "test_meanfield_risk.py",
                     "test_study_three_spin_scaling.py", "test_study_mueller_brown.py",
-                    "test_docs_examples.py", "test_study_three_spin.py")
+                    "test_docs_examples.py", "test_study_three_spin.py",
+                    "test_study_three_spin_optimizers.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -37,35 +37,29 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 # ------------------------------------------------------------- mean-field units
 
 
-@pytest.mark.parametrize("method", ["B1", "B3", "B10"])
+@pytest.mark.parametrize("method", ["B1", "B3"])
 def test_methods_run_in_meanfield_time(method):
-    """The point of η = n·dt (and, for B10, of τ, γ, β, Δ all × n): a network with every
-    unit duplicated is the same function, and in mean-field units it must follow the same
-    trajectory — each unit of the 2n-network moves exactly like its original. Exact
-    oracle; B10's Langevin noise is made negligible (thermal excess 1e-24 · ½E f²: a noise
-    of ~1e-12 per inner step, independent for the two copies, so they agree to ~1e-9).
-    B3 checks that the restart test is scale-free; B2 and B4 take η (and η2 = r·η) exactly
-    as B1 and B3 do."""
+    """The point of η = n·dt: a network with every unit duplicated is the same function,
+    and in mean-field units it must follow the same trajectory — each unit of the
+    2n-network moves exactly like its original (exact oracle). B3 checks that the restart
+    test is scale-free. (C5's harness methods on these networks: test_study_three_spin_
+    optimizers.py.)"""
     d, n, dt, steps = 3, 6, 0.02, 12
     x1 = init_kernel_params(jax.random.key(1), n, d, 20.0)
     x2 = KernelParams(jnp.concatenate([x1.c, x1.c]), jnp.concatenate([x1.z, x1.z]))
     runs = []
     for m, x in ((n, x1), (2 * n, x2)):
         land = T.landscape_for(d, m, 5.0 / d, None, 0)
-        opt, values, tau = T.method_setup(method, dt, n=m, d=d,
-                                          second_moment=land.info["second_moment"],
-                                          momentum=0.9, mass_ratio=0.1, M=4, burn_in=1,
-                                          excess=1e-24)
+        opt, _, tau = T.method_setup(method, dt, n=m)
         x0 = jax.tree_util.tree_map(lambda v: v[None], x)
         runs.append(T.train(opt, tau, land, x0, steps, jax.random.key(2), 4))
     one, two = runs
-    tol = 1e-9 if method == "B10" else 1e-12
-    np.testing.assert_allclose(two.loss, one.loss, rtol=tol * 100)
+    np.testing.assert_allclose(two.loss, one.loss, rtol=1e-10)
     for half in (slice(0, n), slice(n, 2 * n)):
-        np.testing.assert_allclose(two.z[0, half], one.z[0], atol=tol)
-        np.testing.assert_allclose(two.c[0, half], one.c[0], rtol=tol, atol=tol)
+        np.testing.assert_allclose(two.z[0, half], one.z[0], atol=1e-12)
+        np.testing.assert_allclose(two.c[0, half], one.c[0], rtol=1e-12, atol=1e-12)
     assert one.loss[-1, 0] < one.loss[0, 0]  # and it trains
-    np.testing.assert_allclose(one.time, one.steps * (4 * dt if method == "B10" else dt))
+    np.testing.assert_allclose(one.time, one.steps * dt)
 
 
 # ---------------------------------------------------------------- closed forms, fits
@@ -148,7 +142,14 @@ def test_quick_study_end_to_end(quick_run):
     # fell from the start's by orders of magnitude)
     d = cfg["dims"][0]
     s = read_arrays(run, f"slice_d{d}")
-    assert float(s["relative_loss"]) == s["relative_losses"][-1]
+    # the saved loss is the exact loss of the saved network (closed forms, recomputed)
+    a = T.couplings_for(d, 0)
+    from mflab.spherical import three_spin_second_moment
+
+    half = 0.5 * float(three_spin_second_moment(a))
+    net = KernelParams(jnp.asarray(s["c"]), jnp.asarray(s["z"]))
+    assert float(s["relative_loss"]) == pytest.approx(
+        float(exact_loss(net, a, 5.0 / d)) / half, rel=1e-9)
     assert s["relative_losses"][-1] < 1e-2 * s["relative_losses"][0]
     x = np.stack(np.meshgrid(s["theta"][:3], s["phi"][:3], indexing="ij"), -1)
     from mflab.spherical import eq47_slice

@@ -122,7 +122,9 @@ def plot_all(run_dir: Path) -> list[Path]:
                 ax.set_ylabel(ylabel(p))
                 ax.set_xlabel("samples drawn by the ensemble")
         _legend(fig, axes)
-        fig.suptitle("C5 at equal budget per ensemble: median over seeds, band 25–75 %")
+        spin = all(PROBLEMS[p].family == "s3" for p in cfg["problems"])
+        fig.suptitle(f"{'C7' if spin else 'C5'} at equal budget per ensemble: median over "
+                     "seeds, band 25–75 %")
         paths.append(savefig(fig, out / "overview.png"))
     return paths
 
@@ -169,7 +171,7 @@ def _tuning_figure(path: Path, t, ms, title: str) -> Path:
                 ax.plot([json.loads(ch.point.iloc[0])[xname]], ch.score.values[:1], "o", ms=8,
                         mfc="none", color=color)
         _log_axes(ax)
-        ax.set_xlabel("ε (ε_eff for B2, B4)")
+        ax.set_xlabel("ε (ε_eff for B2, B4; S3: ε = dt, η = n·dt)")
         ax.set_ylabel("tuning score (median over seeds)")
         ax.set_title(f"m = {m}")
     _legend(fig, axes)

@@ -4,9 +4,9 @@ f(x) = (1/d) Σ a_pqr x_p x_q x_r on S^{d−1}(√d) is represented by f_n = (1/
 φ(x, z) = exp(−½α|x − z|²), centres on the sphere (Riemannian steps), trained in
 mean-field time (η = n·dt); the loss ½E_μ(f − f_n)² is computed exactly (closed forms,
 :mod:`mflab.spherical`). This study gives each d's constants and the slice of report
-eq. 47 (fig. 16): f and a trained f_n — restart-Nesterov (B3, the best method of the
-comparison in every d) at time step ``slice_dt`` on mini-batches of ``batch`` fresh
-points for ``budget`` steps, comparison seed 0 — with the centres' projections.
+eq. 47 (fig. 16): f and a trained f_n — restart-Nesterov (B3) at time step ``slice_dt``
+on mini-batches of ``batch`` fresh points for ``budget`` steps from this study's own
+seed-0 network — with the centres' projections.
 
 The optimisers at equal cost (report fig. 15) are study ``three-spin-optimizers``
 (:mod:`mflab.studies.three_spin_optimizers`: C5's harness on these networks); the loss
@@ -112,13 +112,11 @@ class ThreeSpinStudy(Study):
         return key
 
     def _train(self, c: ThreeSpinConfig, ctx: RunContext, d: int):
-        """B3 at ``slice_dt`` on mini-batches for ``budget`` steps from seed 0's network."""
+        """B3 at ``slice_dt`` on mini-batches for ``budget`` steps from this study's seed-0
+        network."""
         land, c0 = self._problem_for(c, d, c.n, c.batch)
-        info = land.info
         x0 = T.initial_params(self._keys(ctx, 1, d), [0], c.n, d, c0)
-        opt, _, tau = T.method_setup("B3", c.slice_dt, n=c.n, d=d,
-                                     second_moment=info["second_moment"], momentum=0.9,
-                                     mass_ratio=0.1, M=2, burn_in=0, excess=1.0)
+        opt, _, tau = T.method_setup("B3", c.slice_dt, n=c.n)
         cur = T.train(opt, tau, land, x0, c.budget, self._keys(ctx, 2, d), 12, ctx.progress)
         return cur, land
 

@@ -8,9 +8,10 @@ per ensemble (300 000 samples = 3000 steps of batch 100, the report's), B10 with
 interaction (its replicas start from the same network, so the replica mean of a unit is
 meaningful) and batch-R·m SGD as its control, bracketing tuning of every method on tuning
 seeds, paired comparison seeds with Wilcoxon tests against SGD, MaSS at Liu & Belkin's
-parameters (B4lb) beside the tuned one (B4r, the report's restart-MaSS, by choice), and the exact-gradient run of every method as the
-mechanism control (on by default here: the exact gradient costs O(n²d), like a batch of n
-points). The slice of report eq. 47 (fig. 16) is study ``three-spin``'s.
+parameters (B4lb) beside the tuned one (B4r, the report's restart-MaSS, on request), and
+the exact-gradient run of every method as the mechanism control (on by default here: the
+exact gradient costs O(n²d), like a batch of n points). The slice of report eq. 47
+(fig. 16) is study ``three-spin``'s.
 """
 
 from __future__ import annotations
@@ -65,6 +66,21 @@ class ThreeSpinOptimizersStudy(OptimizersNetworksStudy):
                    "5) through C5's harness: equal budget, tuned alike, paired seeds, "
                    "exact-gradient controls.")
     Config = ThreeSpinOptimizersConfig
+    captions = {
+        **OptimizersNetworksStudy.captions,
+        "risk_*": "L/(½E f²), exact at every record (1 = the loss of f_n ≡ 0), against "
+                  "samples drawn per ensemble (top), steps (middle) and wall time (bottom), "
+                  "one column per batch size m: line = median over the comparison seeds, "
+                  "band = 25–75 % over seeds (an ensemble is one unit); one colour per "
+                  "method; dashed: batch-R·m SGD, the control of B10; dotted: the "
+                  "exact-gradient run of a method (its samples are its oracle calls); grey "
+                  "dotted horizontal line: the target.",
+        "tuning_*": "Tuning, one panel per batch size: at each ε (the mean-field time step "
+                    "dt, η = n·dt; ε_eff for B2, B4), the best median validation score "
+                    "over the method's other grid points (median over the tuning seeds); "
+                    "ringed: the chosen point; gaps: every run at that ε diverged; dashed: "
+                    "the controls.",
+    }
 
 
 STUDY = ThreeSpinOptimizersStudy()

@@ -218,8 +218,7 @@ def _flow(cell: Cell) -> dict[str, np.ndarray]:
     c = cell.config
     a, alpha, _, half, x0 = _problem(cell)
     land = T.landscape_for(cell.d, cell.n, alpha, None, c["target_seed"])
-    opt, _, tau = T.method_setup("B1", c["dt"], n=cell.n, d=cell.d, second_moment=2 * half,
-                                 momentum=0.0, mass_ratio=0.0, M=2, burn_in=0, excess=1.0)
+    opt, _, tau = T.method_setup("B1", c["dt"], n=cell.n)
     read = [int(round(t / c["dt"])) for t in c["times"]]
     loss, diverged = _train_in_chunks(opt, tau, land, x0, read, jax.random.key(0))
     return {"times": np.asarray(c["times"], float), "loss": loss / half, "diverged": diverged,
@@ -256,8 +255,7 @@ def _sgd(cell: Cell) -> dict[str, np.ndarray]:
 
     c = cell.config
     a, alpha, _, half, x0 = _problem(cell)
-    opt, _, tau = T.method_setup("B1", cell.dt, n=cell.n, d=cell.d, second_moment=2 * half,
-                                 momentum=0.0, mass_ratio=0.0, M=2, burn_in=0, excess=1.0)
+    opt, _, tau = T.method_setup("B1", cell.dt, n=cell.n)
     read = [int(round(c["sgd_time"] / cell.dt))]
     out: dict[str, list] = {"loss_sgd": [], "diverged_sgd": []}
     for batch in (None, *cell.batches):

@@ -86,7 +86,7 @@ class OptimizersNetworksConfig(StudyConfig):
     record_ratio: float = param(1.15, gt=1, le=1.2, doc="records at most this ratio apart")
     first_record: float = param(0.01, gt=0, lt=1, doc="first record at this fraction of the run")
     exact_controls: bool = param(False, doc="also run every tuned method with exact "
-                                 "gradients (A1–A3); off by default: one exact gradient "
+                                 "gradients (A1–A3, S3); off by default: one exact gradient "
                                  "costs 1.1 ms at N = 40, 62 ms at N = 800 at a spread "
                                  "start (float32, d = 320; benchmarks/bench_exact_gradient"
                                  ".py), and more where units align (the A2-bad, m = 100 "
@@ -105,7 +105,7 @@ class OptimizersNetworksConfig(StudyConfig):
                                    "Belkin's parameters, against Nesterov; restart-MaSS "
                                    "against restart-Nesterov); a pair whose "
                                    "methods are not both run is skipped")
-    mstar_samples: int = param(16_384, ge=0, doc="A1–A3: samples of the estimate of Liu "
+    mstar_samples: int = param(16_384, ge=0, doc="A1–A3, S3: samples of the estimate of Liu "
                                "& Belkin's critical batch m* at the start (0: none; ≤ 70 s "
                                "a problem, benchmarks/bench_critical_batch.py)")
     lb_modes: int = param(64, ge=1, doc="B4lb: top eigenpairs K of the tangent curvature "

@@ -295,7 +295,7 @@ def start_features(problem: NetworkProblem, key, n: int):
 
 
 def critical_batch_at_start(problem: NetworkProblem, key, n: int) -> dict:
-    """Liu & Belkin's critical batch m* of an A1–A3 network at its start θ0(``key``), from
+    """Liu & Belkin's critical batch m* of an A1–A3 or S3 network at its start θ0(``key``), from
     ``n`` fresh samples (:func:`mflab.optimizers.critical_batch`: the tangent features
     ∇_θ ŷ(x; θ0); ``m_star`` and ``m_star_held_out`` bracket m* = tr H / λ_max(H))."""
     from mflab.optimizers import critical_batch

@@ -66,15 +66,19 @@ class SpinProblem(Problem):
 
         with jax.enable_x64(True):
             x = init_kernel_params(key, self.N, self.d, self.c0, dtype=jnp.float64)
-        return jax.tree_util.tree_map(lambda v: jnp.broadcast_to(v, (agents, *v.shape)), x)
+            return jax.tree_util.tree_map(lambda v: jnp.broadcast_to(v, (agents, *v.shape)), x)
 
     def score(self, x, split: str) -> dict[str, float]:
-        """``risk`` = L/(½E f²), exact (+inf where the network is not finite)."""
+        """``risk`` = L/(½E f²), exact, at the centres retracted to the sphere (as the
+        landscape sees them); +inf where the network is not finite or L < 0 (L ≥ 0 is a
+        mean of squares: a negative value has lost its digits, a blown-up network whose
+        huge terms cancelled — scored like a diverged run, never as a record low)."""
         leaves = jax.tree_util.tree_leaves(x)
         if not all(bool(np.all(np.isfinite(v))) for v in leaves):
             return {"risk": np.inf}
         value, half = _exact(self)
-        return {"risk": float(value(x)) / half}
+        loss = float(value(x))
+        return {"risk": loss / half if loss >= 0 and np.isfinite(loss) else np.inf}
 
     def observables(self) -> dict:
         return {}
@@ -87,15 +91,15 @@ _EXACT: dict = {}
 
 
 def _exact(problem: SpinProblem):
-    """(jitted exact loss of one network in float64, ½E f²), once per process."""
+    """(jitted exact loss of one network in float64, ½E f²), once per process: the exact
+    landscape's ``value`` (the closed forms at the retracted centres)."""
     if problem not in _EXACT:
-        from mflab.spherical import KernelParams, exact_loss
-        from mflab.studies import three_spin_train as T
+        from mflab.spherical import KernelParams
 
         with jax.enable_x64(True):
-            a = jnp.asarray(T.couplings_for(problem.d, problem.target_seed), jnp.float64)
-            half = 0.5 * float(problem.landscape(None).info["second_moment"])
-        f = jax.jit(lambda c, z: exact_loss(KernelParams(c, z), a, problem.alpha))
+            land = problem.landscape(None)
+            half = 0.5 * float(land.info["second_moment"])
+        f = jax.jit(lambda c, z: land.value(KernelParams(c, z)))
 
         def value(x):
             with jax.enable_x64(True):
@@ -120,9 +124,17 @@ def spin_problem_for(config, problem: str, target: Target) -> SpinProblem:
 
 def spin_start_features(problem: SpinProblem, key, n: int) -> tuple[Any, Any, Any]:
     """``(predict, θ0, x)`` for the tangent curvature at the start: f_n(x; θ0) on ``n``
-    fresh uniform points of the sphere (float64)."""
-    from mflab.spherical import kernel_network, uniform_sphere
+    fresh uniform points of the sphere (float64), with the centres retracted to the sphere
+    inside ``predict`` as in the landscape, so that the tangent features have no radial
+    part (the model the optimisers step)."""
+    from mflab.spherical import KernelParams, kernel_network, uniform_sphere
+    from mflab.spherical.sphere import retract_to_sphere
 
-    theta0 = jax.tree_util.tree_map(lambda v: v[0], problem.init(key, 1))
-    x = uniform_sphere(jax.random.fold_in(key, 1), n, problem.d, dtype=jnp.float64)
-    return (lambda th, xb: kernel_network(th, xb, problem.alpha)), theta0, x
+    with jax.enable_x64(True):
+        theta0 = jax.tree_util.tree_map(lambda v: v[0], problem.init(key, 1))
+        x = uniform_sphere(jax.random.fold_in(key, 1), n, problem.d, dtype=jnp.float64)
+
+    def predict(th, xb):
+        return kernel_network(KernelParams(th.c, retract_to_sphere(th.z)), xb, problem.alpha)
+
+    return predict, theta0, x

@@ -81,7 +81,7 @@ def summary_markdown(run_dir: Path) -> str:
               "wall time; median and IQR band over seeds; one colour per method, controls "
               "dashed, exact-gradient runs dotted), `figures/overview.png`, "
               "`figures/tuning_P.png`. Tables: `tables/tuning.csv`, `tables/results.csv`, "
-              "`tables/critical_batch.csv` (A1–A3), `tables/liu_belkin.csv` and "
+              "`tables/critical_batch.csv` (A1–A3, S3), `tables/liu_belkin.csv` and "
               "`tables/tangent_curvature.csv` (B4lb: its parameters; λ_j, L₁(j), κ̃(j) per "
               "mode j)."]
     return "\n".join(lines) + "\n"
@@ -158,7 +158,7 @@ def _liu_belkin_lines(p: str, cfg: dict, lb) -> list[str]:
     if lb is None or p not in set(lb.problem):
         return []
     lines = ["B4lb, MaSS at Liu & Belkin's parameters (not tuned; the constants of the "
-             f"risk's tangent curvature at the start on its top modes, "
+             f"loss's tangent curvature at the start on its top modes, "
              f"{cfg['lb_samples']} samples; μ = max(L₁(m)/T, λ_K), K = {cfg['lb_modes']}; "
              "*capped*: the budget resolves modes below λ_K, so κ̃ is a lower estimate; "
              "`tables/liu_belkin.csv`). The last column: the decay per step their theory "
@@ -200,6 +200,8 @@ CLAIMS = {
     "A2-bad": ("(a) Nesterov and MaSS escape the bad start where SGD stays", ("B2", "B4")),
     "A3-stalls": ("(c) restart-Nesterov and MaSS beat SGD on A3", ("B3", "B4")),
     "A3-trains": ("(c) restart-Nesterov and MaSS beat SGD on A3", ("B3", "B4")),
+    **{f"S3-d{d}": ("fig. 15: plain SGD performs the worst (B2, B3, B4, B10 end below it)",
+                    ("B2", "B3", "B4", "B10")) for d in (3, 4, 5)},
 }
 
 #: Seeds below which a paired test cannot settle a claim (SPEC C5 asks ≥ 10).
@@ -222,7 +224,8 @@ def headline_rows(run_dir: Path) -> list:
         sgd = sgd.iloc[0]
         best = cell.loc[cell["final"].idxmin()]
         units = int(sgd["units"])
-        score = score_name(p).replace("_", " ")
+        score = ("L/(½E f²)" if PROBLEMS[p].family == "s3"
+                 else score_name(p).replace("_", " "))
         spread = (f"IQR over {units} seeds [{_fmt(best['final_q25'])}, "
                   f"{_fmt(best['final_q75'])}] | [{_fmt(sgd['final_q25'])}, "
                   f"{_fmt(sgd['final_q75'])}]")
