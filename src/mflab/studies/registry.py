@@ -88,14 +88,14 @@ STUDIES: dict[str, Entry] = {
         "C7: kernel networks on the sphere learn the spherical 3-spin energy: "
         "each d's constants, f and a trained f_n on the slice of eq. 47 (exact "
         "loss).",
-        quick_s=24,
+        quick_s=12,
     ),
     "three-spin-optimizers": Entry(
         "mflab.studies.three_spin_optimizers:STUDY",
         "C7 fig. 15: Part B optimisers on the 3-spin kernel networks (d = 3, 4, "
         "5) through C5's harness: equal budget, tuned alike, paired seeds, "
         "exact-gradient controls.",
-        quick_s=30,
+        quick_s=40,
     ),
     "three-spin-scaling": Entry(
         "mflab.studies.three_spin_scaling:STUDY",
