@@ -51,7 +51,6 @@ class SpinProblem(Problem):
 
     score_name = "risk"
     target_name = "risk"
-    finite = False
 
     def landscape(self, m):
         """The mini-batch landscape (m fresh uniform points per gradient), or with ``m =
@@ -79,12 +78,6 @@ class SpinProblem(Problem):
         value, half = _exact(self)
         loss = float(value(x))
         return {"risk": loss / half if loss >= 0 and np.isfinite(loss) else np.inf}
-
-    def observables(self) -> dict:
-        return {}
-
-    def call_offset(self, seed: int, m) -> int:
-        return 0
 
 
 _EXACT: dict = {}
