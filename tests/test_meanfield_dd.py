@@ -50,6 +50,7 @@ def test_series_and_jacobi_ubar_agree():
     assert float(jnp.max(jnp.abs(a - b))) < 1e-10
 
 
+@pytest.mark.slow
 def test_reduced_equals_unreduced_dd_in_d2():
     # d = 2: K radii, each carried by P = 10 equally spaced directions (a configuration the
     # unreduced DD keeps, by rotation equivariance). The unreduced interaction then averages
@@ -84,6 +85,7 @@ def test_integrator_orders():
         assert abs(slope - order) < 0.4, (scheme, errs, slope)
 
 
+@pytest.mark.slow
 def test_solver_reports_discretisation_error():
     data = IsotropicGaussians(0.8, 20)
     res = solve_dd(RadialDD(UNITS, data), radial_quantiles(40, 20, 0.8), t_max=1.0, dt=0.1,
@@ -191,6 +193,7 @@ def _true_error_at_the_cone_point(res, h):
     return np.max(np.abs((res.risk - ref_dt) + (m1 - ref_M)))
 
 
+@pytest.mark.slow
 def test_error_estimate_covers_the_true_error_at_the_cone_point():
     # the projected scheme's own estimate (dt/2, dt/4 and M/2, 2M; observed orders) against
     # the extrapolated reference: it covers the true error, within a factor 4
@@ -201,6 +204,7 @@ def test_error_estimate_covers_the_true_error_at_the_cone_point():
     assert true <= res.err_risk < 4 * true, (res.err_risk, true, res.err_dt, res.err_M)
 
 
+@pytest.mark.slow
 def test_coarsened_error_estimate_covers_the_true_error_at_the_cone_point():
     # the cheap estimate (2dt, dt/2 and M/4, M/2 around the solve: ~¼ of the refining
     # one's cost) against the same reference, at dt = 5e-4 (2dt divides the record

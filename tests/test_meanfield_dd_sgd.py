@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from mflab.driver import record_grid
 from mflab.meanfield import IsotropicGaussians, init_particles, sigma_a1, unit_a
@@ -12,6 +13,7 @@ from mflab.studies.meanfield_common import sgd_trajectories
 UNITS = unit_a(sigma_a1())
 
 
+@pytest.mark.slow
 def test_sgd_approaches_dd_as_n_grows():
     # Thm 2.1 of the report: |R_N(θ^k) − R(ρ_kε)| ≲ sqrt(max(1/N, ε)). With ε = 1e-4 fixed,
     # N: 50 → 400 should shrink the gap (√8 ≈ 2.8 predicted; we require 0.6×), and at

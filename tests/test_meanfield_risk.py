@@ -70,6 +70,7 @@ def test_zero_network_risk(sig, expected):
     assert abs(float(r) - 1.0) < 1e-12
 
 
+@pytest.mark.slow
 def test_series_and_quadrature_agree_and_converge():
     # Two independent evaluations of Σ U: Mehler series (+quadrature on close pairs) vs
     # quadrature for every pair; and the quadrature at 8 vs 16 nodes per piece.
@@ -86,6 +87,7 @@ def test_series_and_quadrature_agree_and_converge():
     assert float(jnp.max(jnp.abs(U32 - U16))) < 1e-10  # and it converges
 
 
+@pytest.mark.slow
 def test_many_close_pairs_are_handled_in_blocks():
     """Aligned units (a common direction, small spread): most pairs have |ρ| > 0.85 and go
     through the quadrature in several blocks of max_close; the result equals quadrature
@@ -106,6 +108,7 @@ def test_many_close_pairs_are_handled_in_blocks():
                    - r_quad) < 1e-9, rows
 
 
+@pytest.mark.slow
 def test_exact_risk_gradient_matches_finite_differences_across_blocks():
     """jax.grad of the exact risk (reverse mode through the blocks of close pairs) equals
     the central difference of the risk along a random direction: the error of the
@@ -137,6 +140,7 @@ def _three_tier_particles(D, seed):
                                   base + 0.05 * jax.random.normal(k3, (6, D))])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("units,data", [(unit_a(sigma_a2()), IsotropicGaussians(0.5, 6)),
                                         (UNIT_RELU, AnisotropicGaussians(0.5, 6, 2))],
                          ids=["A2", "A3"])
@@ -200,6 +204,7 @@ def test_hermite_functions_derivative_is_the_hermite_identity():
     np.testing.assert_allclose(jnp.diagonal(jac, axis1=1, axis2=2), fd, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_exact_risk_gradient_is_finite_in_float32_with_a_tiny_unit():
     """A unit of norm 1e-3 (C5's collapsing start, κ = 0.1, after a few steps): its
     pre-activation knots sit at |a| ≈ 40, where φ(a) underflows. Differentiating through

@@ -125,6 +125,7 @@ def _relu():
     return RELU
 
 
+@partial(jax.jit, static_argnums=(0, 1))
 def potential_V(units: UnitType, data, theta):
     """V(θ_i) = −E[y σ*(x; θ_i)] for every row of theta (N, D) → (N,), closed form."""
     amp, mu, s, _, _ = _moments(units, theta, data.class_variances())
@@ -133,8 +134,12 @@ def potential_V(units: UnitType, data, theta):
     return -amp * 0.5 * (m[0] - m[1])  # labels (+1, −1), probability ½ each
 
 
+@partial(jax.jit, static_argnums=(0, 1), static_argnames=("nodes", "pieces", "L"))
 def interaction_U(units: UnitType, data, theta1, theta2, **quad):
-    """U(θ_i, θ'_j) = E[σ*(x;θ_i) σ*(x;θ'_j)] as a matrix (N1, N2) (quadrature, see module)."""
+    """U(θ_i, θ'_j) = E[σ*(x;θ_i) σ*(x;θ'_j)] as a matrix (N1, N2) (quadrature, see module).
+
+    Jitted (the quadrature is hundreds of small operations: eager, each compiles
+    separately, 5 s of CPU against 0.7 s for one program at N = 30)."""
     v = data.class_variances()
     a1, m1, s1, vw1, _ = _moments(units, theta1, v)
     a2, m2, s2, _, w2 = _moments(units, theta2, v)
@@ -494,6 +499,9 @@ def risk_scale(units: UnitType, data, theta):
     return (jnp.sqrt(data.r_sharp) + jnp.mean(jnp.sqrt(u_ii))) ** 2
 
 
+@partial(jax.jit, static_argnums=(0, 1))
 def risk_terms(units: UnitType, data, theta):
-    """(V (N,), U (N, N)) for small N, both by closed form / quadrature (no series)."""
+    """(V (N,), U (N, N)) for small N, both by closed form / quadrature (no series): the
+    terms of R_N = R# + (2/N) Σ_i V(θ_i) + (1/N²) Σ_ij U(θ_i, θ_j) (Mei et al. 2018, eq. 3),
+    an evaluation independent of :func:`exact_risk`'s series. Jitted."""
     return potential_V(units, data, theta), interaction_U(units, data, theta, theta)
