@@ -26,7 +26,7 @@ import importlib
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
@@ -40,40 +40,57 @@ from mflab.studies.base import Headline, Study
 
 class OptimizerSpec(NamedTuple):
     """One row of the comparison: SPEC id, label, factory name (looked up in
-    ``mflab.optimizers``, else in its module ``mflab.optimizers.<module>``), and the
-    keyword arguments (a function of the config)."""
+    ``mflab.optimizers``, else in its module ``mflab.optimizers.<module>``), the keyword
+    arguments (a function of the config) and the config fields tuned for it (each a
+    bracketing grid, :data:`TUNED_GRIDS`)."""
 
     id: str
     label: str
     factory: str
     module: str
     kwargs: Callable[[Any], dict[str, Any]]
+    tuned: tuple[str, ...] = ()
 
 
 #: The optimisers of SPEC Part B, in table order. Learning rate ``eta`` (SPEC C6: 1e-4
 #: for GD-like methods) and, for noisy methods, the inverse temperature ``beta`` come
 #: from the config; every other hyper-parameter is the factory's documented default.
+#: Tuned alike: the parameter that sets how far each method looks beyond its start's
+#: basin — β of every noisy method (B11: its Langevin phase's β), the smoothing width h of
+#: B7 — is chosen per method on tuning seeds (``tuning_seeds``); descent's η is SPEC's.
 OPTIMIZERS: tuple[OptimizerSpec, ...] = (
     OptimizerSpec("B1", "GD", "sgd", "sgd", lambda c: {"eta": c.eta}),
     OptimizerSpec("B2", "Nesterov", "nesterov", "nesterov", lambda c: {"eta": c.eta}),
     OptimizerSpec("B3", "Nesterov + restart", "restart_nesterov", "nesterov",
                   lambda c: {"eta": c.eta}),
     OptimizerSpec("B4", "MaSS", "mass", "mass", lambda c: {"eta1": c.eta}),
-    OptimizerSpec("B5", "SGLD", "sgld", "langevin", lambda c: {"eta": c.eta, "beta": c.beta}),
+    OptimizerSpec("B5", "SGLD", "sgld", "langevin", lambda c: {"eta": c.eta, "beta": c.beta},
+                  ("beta",)),
     OptimizerSpec("B6", "Interacting SGLD", "interacting_sgld", "langevin",
-                  lambda c: {"eta": c.eta, "beta": c.beta}),
+                  lambda c: {"eta": c.eta, "beta": c.beta}, ("beta",)),
     OptimizerSpec("B7", "Gaussian smoothing", "gaussian_smoothing", "smoothing",
-                  lambda c: {"eta": c.eta}),
+                  lambda c: {"eta": c.eta, "h": c.smoothing_h}, ("smoothing_h",)),
     OptimizerSpec("B8", "HJ smoothing", "hj_smoothing", "hamilton_jacobi",
-                  lambda c: {"eta": c.macro_step, "beta": c.beta}),
+                  lambda c: {"eta": c.macro_step, "beta": c.beta}, ("beta",)),
     OptimizerSpec("B9", "Fast–slow", "fast_slow", "multiscale",
-                  lambda c: {"beta": c.beta, "eps": c.fs_eps, "dt": c.fs_eps * c.eta}),
+                  lambda c: {"beta": c.beta, "eps": c.fs_eps, "dt": c.fs_eps * c.eta},
+                  ("beta",)),
     OptimizerSpec("B10", "MF-Hom-SGLD", "mf_hom_sgld", "multiscale",
-                  lambda c: {"beta": c.beta, "Delta": c.macro_step, "lam": c.mfhom_lam}),
+                  lambda c: {"beta": c.beta, "Delta": c.macro_step, "lam": c.mfhom_lam},
+                  ("beta",)),
     OptimizerSpec("B11", "Gibbs init + GD", "gibbs_init_descent", "gibbs_init",
                   lambda c: {"eta": c.eta, "beta": c.gibbs_beta, "langevin_eta": c.eta,
-                             "langevin_steps": c.budget // 2}),
+                             "langevin_steps": c.budget // 2}, ("gibbs_beta",)),
 )
+#: Each tuned config field: the config field holding its first grid, and the stated limits
+#: within which a choice at an edge extends it by a decade (SPEC C5's tuning protocol).
+TUNED_GRIDS = {"beta": ("beta_grid", 1e-3, 10.0), "gibbs_beta": ("beta_grid", 1e-3, 10.0),
+               "smoothing_h": ("h_grid", 1e-4, 1.0)}
+#: The paired tests' references: GD (is the method better than descent?) and SGLD (than
+#: plain Langevin at its own tuned temperature?).
+REFERENCES = ("B1", "B5")
+#: Two-sided level at which a paired difference counts as significant (per test).
+ALPHA = 0.05
 ALL_IDS = tuple(s.id for s in OPTIMIZERS)
 BASINS = ("A", "B", "C", "elsewhere")
 OUTCOMES = (*BASINS, "diverged")
@@ -84,8 +101,20 @@ class MuellerBrownConfig(StudyConfig):
     """Config of study C6 (defaults: SPEC C6 paper scale)."""
 
     n_agents: int = param(1000, ge=1, doc="uniform starts, shared by all optimisers (SPEC C6)")
-    n_seeds: int = param(5, ge=1, doc="repetitions of the whole ensemble (new starts and noise); "
-                         "tables give the median and range over them (SPEC C6: >= 5)")
+    n_seeds: int = param(10, ge=1, doc="comparison seeds: repetitions of the whole ensemble (new "
+                         "starts and noise), one statistical unit each; tables give the median "
+                         "and range over them, paired tests compare methods seed by seed "
+                         "(SPEC C6: >= 5; SPEC C5's protocol: >= 10)")
+    tuning_seeds: int = param(3, ge=0, doc="seeds (disjoint from the comparison's) on which "
+                              "each method's tuned parameter is chosen by the median share "
+                              "outside basin A; 0: no tuning, every method at the config's "
+                              "values")
+    beta_grid: tuple[float, ...] = param((0.03, 0.1, 0.3), doc="first grid of the tuned β "
+                                         "(noisy methods; B11's Langevin β), log-spaced")
+    h_grid: tuple[float, ...] = param((0.01, 0.03, 0.1), doc="first grid of B7's tuned "
+                                      "smoothing width h, log-spaced")
+    max_extensions: int = param(2, ge=0, doc="decades a grid may grow beyond each edge before "
+                                "a choice there is flagged")
     budget: int = param(100_000, ge=1, doc="gradient evaluations per agent (SPEC C6: 1e5 steps)")
     equal_cost: bool = param(True, doc="steps = budget // grads_per_step; false: budget steps")
     eta: float = param(1e-4, gt=0, doc="learning rate of GD-like methods (SPEC C6)")
@@ -95,6 +124,7 @@ class MuellerBrownConfig(StudyConfig):
     mfhom_lam: float = param(1.0, gt=0, doc="B10 Curie–Weiss interaction λ > 0 (SPEC C6: "
                              "the report's MF-Hom-SGLD is the interacting form, 'λ ∼ 1'; "
                              "λ = 0 would make it B8)")
+    smoothing_h: float = param(0.03, gt=0, doc="B7 smoothing width h (untuned value)")
     fs_eps: float = param(0.1, gt=0, doc="B9 scale separation ε (dt = ε·eta keeps dt/ε = eta)")
     gibbs_beta: float = param(0.05, gt=0, doc="B11 Langevin β (81% Gibbs mass in A; crosses "
                               "barriers within budget/2 steps)")
@@ -110,8 +140,8 @@ class MuellerBrownConfig(StudyConfig):
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
-        "quick": {"n_agents": 200, "n_seeds": 2, "budget": 10_000, "n_records": 100,
-                  "n_chunks": 1},
+        "quick": {"n_agents": 200, "n_seeds": 2, "tuning_seeds": 0, "budget": 10_000,
+                  "n_records": 100, "n_chunks": 1},
     }
 
     def check(self) -> None:
@@ -122,6 +152,15 @@ class MuellerBrownConfig(StudyConfig):
                               f"got {self.n_trajectories}.")
         if len(set(self.optimizers)) != len(self.optimizers):
             raise ConfigError(f"optimizers must not repeat; got {','.join(self.optimizers)}.")
+        for name in ("beta_grid", "h_grid"):
+            g = getattr(self, name)
+            if not g or any(not (v > 0) for v in g) or len(set(g)) != len(g):
+                raise ConfigError(f"{name} must be distinct positive values; got "
+                                  f"{','.join(map(str, g))}.")
+            field, lo, hi = next(v for v in TUNED_GRIDS.values() if v[0] == name)
+            if min(g) < lo or max(g) > hi:
+                raise ConfigError(f"{name} must lie in [{lo:g}, {hi:g}]; got "
+                                  f"{','.join(map(str, g))}.")
 
     def memory_bytes(self) -> int:
         """One optimiser's run at a time, in 8-byte floats: the records of one checkpoint
@@ -210,7 +249,7 @@ def basin_fractions(names: np.ndarray) -> dict[str, float]:
     n = len(names)
     out = {b: float(np.sum(names == b)) / n for b in BASINS[:3]}
     out["diverged"] = float(np.sum(names == "div")) / n
-    out["elsewhere"] = 1.0 - sum(out.values())
+    out["elsewhere"] = float(np.sum(~np.isin(names, [*BASINS[:3], "div"]))) / n
     return out
 
 
@@ -232,6 +271,101 @@ def summarize_seeds(per_seed):
         return pd.DataFrame(columns=["id", "method", "seeds"])
     order = {s.id: k for k, s in enumerate(OPTIMIZERS)}
     return pd.DataFrame(rows).sort_values("id", key=lambda c: c.map(order)).reset_index(drop=True)
+
+
+class TuningJob(NamedTuple):
+    """One tuning run as a self-contained job: ``method`` at ``point`` on tuning seed ``t``.
+
+    Tuning seed t draws its starts and noise from the tuning branch of the run's key (apart
+    from the comparison's), the same starts for every method (paired, as the comparison is).
+    It carries the config, the key data and the precision, and runs alike wherever it
+    lands (:func:`run_tuning_job`)."""
+
+    config: Any
+    method: str
+    point: tuple[tuple[str, float], ...]
+    t: int
+    key_data: tuple[int, ...]
+    x64: bool
+
+    @property
+    def name(self) -> str:
+        """Its array file: ``tune_B5_beta=0.1_t0``."""
+        tag = "_".join(f"{k}={v:.6g}" for k, v in self.point)
+        return f"tune_{self.method}_{tag}_t{self.t}"
+
+
+def run_tuning_job(job: TuningJob) -> dict[str, Any]:
+    """The share of tuning seed ``job.t``'s ensemble that does not end in basin A (a
+    diverged agent counts as outside): ``{"score", "in_a"}``."""
+    import jax
+    import jax.numpy as jnp
+
+    import mflab
+    from mflab.landscapes import mueller_brown
+
+    c = job.config
+    spec = next(s for s in OPTIMIZERS if s.id == job.method)
+    with jax.enable_x64(job.x64):
+        L = mueller_brown()
+        opt, why = load_optimizer(spec, replace(c, **dict(job.point)))
+        if opt is None:
+            raise ConfigError(f"tuning {why}")
+        root = jax.random.fold_in(np.asarray(job.key_data, np.uint32), 1)  # tuning branch
+        k_init, k_runs = jax.random.split(root)
+        lo, hi = jnp.array([c.box[0], c.box[2]]), jnp.array([c.box[1], c.box[3]])
+        dtype = jnp.float64 if job.x64 else jnp.float32
+        x0 = jax.random.uniform(jax.random.fold_in(k_init, job.t), (c.n_agents, 2), dtype,
+                                lo, hi)
+        key = jax.random.fold_in(jax.random.fold_in(k_runs, job.t), ALL_IDS.index(spec.id))
+        steps = c.budget // opt.grads_per_step if c.equal_cost else c.budget
+        tr = mflab.run(opt, L, x0, steps, key, record_every=steps, on_divergence="continue")
+        ok = np.asarray(tr.diverged) < 0
+        x = np.where(ok[:, None], np.asarray(tr.state.x), 0.0)
+        xd, conv, _ = descend(L, x, eta=c.descent_eta, tol=c.descent_tol,
+                              max_steps=c.descent_max_steps)
+    in_a = ok & (classify(L, xd, conv, c.match_tol) == "A")
+    return {"score": np.float64(1.0 - np.mean(in_a)), "in_a": in_a}
+
+
+def paired_table(per_seed, references=REFERENCES):
+    """Paired tests of the share in basin A, seed by seed (the methods share each seed's
+    starts): for every method against each reference present (:data:`REFERENCES`), and
+    for B10 against every other method (the report's claim). Columns: ``id``, ``vs``,
+    ``pairs``, ``median diff A`` (method − other, median over seeds), ``p`` (Wilcoxon
+    signed-rank, two-sided; :func:`mflab.compare.paired_test`)."""
+    import pandas as pd
+
+    from mflab.compare import paired_test
+
+    a = per_seed.pivot(index="seed", columns="id", values="basin A")
+    order = [s.id for s in OPTIMIZERS if s.id in a.columns]
+    pairs = [(i, r) for r in references if r in a.columns for i in order if i != r]
+    if "B10" in a.columns:
+        pairs += [("B10", o) for o in order if o != "B10" and ("B10", o) not in pairs]
+    rows = []
+    for i, o in pairs:
+        t = paired_test(a[i].to_numpy(), a[o].to_numpy())
+        rows.append({"id": i, "vs": o, "pairs": t["pairs"], "median diff A": t["median_diff"],
+                     "p": t["p"]})
+    return pd.DataFrame(rows, columns=["id", "vs", "pairs", "median diff A", "p"])
+
+
+def claim_verdict(paired, n_seeds: int) -> str:
+    """The verdict on the report's claim that B10 outperforms every other method, from the
+    paired tests of B10 against each (:func:`paired_table`) at level :data:`ALPHA`."""
+    b10 = paired[paired["id"] == "B10"]
+    if not len(b10):
+        return "not tested: B10 not run"
+    sig = b10["p"] < ALPHA
+    above, below = b10[sig & (b10["median diff A"] > 0)], b10[sig & (b10["median diff A"] < 0)]
+    if len(below):
+        who = ", ".join(f"{r.vs} (p = {r.p:.3g})" for r in below.itertuples())
+        return f"not borne out: {who} significantly above B10 over {n_seeds} paired seeds"
+    if len(above) == len(b10):
+        return f"borne out: B10 significantly above every other method over {n_seeds} seeds"
+    return (f"not settled: B10 significantly above {len(above)} of {len(b10)} methods, "
+            f"below none, over {n_seeds} paired seeds")
 
 
 class MuellerBrownStudy(Study):
@@ -258,8 +392,9 @@ class MuellerBrownStudy(Study):
         ck = ctx.load_checkpoint()
         resume_at = ck.extra if ck is not None else {"seed": 0, "opt": 0, "k": 0}
         specs = [s for s in OPTIMIZERS if s.id in config.optimizers]
+        chosen = self._tune(config, ctx, specs)
         # one optimiser object per method for all seeds: its compiled chunks are reused
-        loaded = {s.id: load_optimizer(s, config) for s in specs}
+        loaded = {s.id: load_optimizer(s, replace(config, **chosen[s.id])) for s in specs}
         for seed in range(resume_at.get("seed", 0), config.n_seeds):
             x0 = jax.random.uniform(jax.random.fold_in(k_init, seed), (config.n_agents, 2),
                                     jnp.float64, lo, hi)
@@ -285,6 +420,66 @@ class MuellerBrownStudy(Study):
         per_seed = self._per_seed(ctx)
         ctx.save_table("basins_per_seed", per_seed)
         ctx.save_table("basins", summarize_seeds(per_seed))
+        ctx.save_table("paired", paired_table(per_seed))
+
+    # ------------------------------------------------------------------ tuning
+    def _tune(self, config, ctx, specs) -> dict[str, dict[str, float]]:
+        """Each method's tuned fields (:attr:`OptimizerSpec.tuned`), chosen by
+        :class:`~mflab.compare.Tuner` — the median over ``tuning_seeds`` seeds of the share
+        of the ensemble outside basin A, on a grid extended by a decade while the choice is
+        at an edge (SPEC C5's protocol). Every method's round runs through the run's
+        executor together (:class:`TuningJob`); each score is stored as it ends
+        (``arrays/tune_*``), so a resumed run does not recompute it. Writes the table
+        ``tuning`` (every scored point, its seed scores, the choice and its flags)."""
+        import jax
+        import pandas as pd
+
+        from mflab.compare import Grid, Tuner
+        from mflab.runs.executor import save_each
+        from mflab.runs.io import read_arrays
+
+        key_data = tuple(int(v) for v in np.asarray(ctx.key).ravel())
+        x64 = bool(jax.config.read("jax_enable_x64"))
+        tuners = {}
+        for spec in specs:
+            if spec.tuned and config.tuning_seeds > 0:
+                tuners[spec.id] = Tuner({n: Grid(tuple(getattr(config, TUNED_GRIDS[n][0])),
+                                                 *TUNED_GRIDS[n][1:]) for n in spec.tuned},
+                                        config.max_extensions)
+        live = list(tuners)
+        while live:
+            jobs = [TuningJob(config, i, p, t, key_data, x64) for i in live
+                    for p in tuners[i].pending() for t in range(config.tuning_seeds)]
+            todo = [j for j in jobs if not (ctx.dir / "arrays" / f"{j.name}.npz").exists()]
+
+            def save(k: int, out, todo=todo) -> None:
+                ctx.save_arrays(todo[k].name, **out)
+
+            save_each(ctx.executor, run_tuning_job, todo, save)
+            scores: dict = {}
+            for j in jobs:
+                scores.setdefault((j.method, j.point), []).append(
+                    float(read_arrays(ctx.dir, j.name)["score"]))
+            for (i, point), sc in scores.items():
+                tuners[i].record(point, sc)
+            live = [i for i in live if tuners[i].advance()]
+        chosen: dict[str, dict[str, float]] = {s.id: {} for s in specs}
+        rows = []
+        for i, tuner in tuners.items():
+            best = tuner.best()
+            chosen[i] = {} if best is None else dict(best)
+            label = next(s.label for s in OPTIMIZERS if s.id == i)
+            for r in tuner.table():
+                for name, value in r["point"].items():
+                    rows.append({"id": i, "method": label, "parameter": name, "value": value,
+                                 "score": r["score"],
+                                 "seed scores": ",".join(f"{v:.4f}" for v in r["seed_scores"]),
+                                 "round": r["round"], "chosen": r["chosen"],
+                                 "flags": ",".join(tuner.flags())})
+        ctx.save_table("tuning", pd.DataFrame(rows, columns=[
+            "id", "method", "parameter", "value", "score", "seed scores", "round", "chosen",
+            "flags"]))
+        return chosen
 
     def _run_one(self, config, ctx, L, spec, opt, x0, sample, key, seed, where, partial):
         import jax
@@ -455,17 +650,7 @@ class MuellerBrownStudy(Study):
         if "B1" in set(t["id"]):
             rows.append(Headline("share in A, B1 GD", *row("B1")[:2]))
         if "B10" in set(t["id"]):
-            a = per.pivot(index="seed", columns="id", values="basin A")
-            others = a.drop(columns="B10")
-            beats = (a["B10"].to_numpy()[:, None] > others.to_numpy()).all(axis=0)
-            loses = (a["B10"].to_numpy()[:, None] < others.to_numpy()).all(axis=0)
-            if beats.all():
-                verdict = f"borne out: B10 above every other method in each of {n} seeds"
-            elif loses.any():
-                who = ", ".join(others.columns[loses])
-                verdict = f"not borne out: {who} above B10 in each of {n} seeds"
-            else:
-                verdict = "not settled: B10 is above every other method in some seeds only"
+            verdict = claim_verdict(paired_table(per), n)
             rows.append(Headline("share in A, B10 MF-Hom-SGLD (report: substantially "
                                  "outperforms all others)", *row("B10")[:2], verdict))
         return rows
@@ -501,7 +686,8 @@ class MuellerBrownStudy(Study):
             f"{cfg['n_seeds']} seeds (new starts and new noise each); full gradients; "
             f"learning rate η = {cfg['eta']:g} for GD-like methods; budget {cfg['budget']} "
             f"gradient evaluations per agent ({cost}); B10 with Curie–Weiss interaction "
-            f"λ = {cfg['mfhom_lam']:g}. Each cell is the median over seeds [min, max] of the "
+            f"λ = {cfg['mfhom_lam']:g} (its pull λ(X − X̄) acts in the outer step, the inner "
+            "Langevin chain is per agent). Each cell is the median over seeds [min, max] of the "
             "fraction of the ensemble (or of its median final V). Medians of final V are "
             "lower medians (of an even count, the lower middle value), so that they are "
             "energies an agent reached, never the midpoint between two basins.", "",
@@ -521,11 +707,65 @@ class MuellerBrownStudy(Study):
             "`tables/basins.csv` (median, min, max), `tables/basins_per_seed.csv`; all "
             "records: `metrics.parquet`.",
         ]
+        lines += _tuning_lines(run_dir, cfg) + _paired_lines(run_dir, int(cfg["n_seeds"]))
         skipped = [w for w in meta.get("warnings", []) if w.startswith("skipped")]
         if skipped:
             lines += ["", "Not run (optimiser not available yet or refused its arguments):"]
             lines += [f"- {w[len('skipped '):]}" for w in skipped]
         return "\n".join(lines) + "\n"
+
+
+def _tuning_lines(run_dir: Path, cfg: dict) -> list[str]:
+    """The summary's tuning section: every tuned method's choice, its grid and flags."""
+    from mflab.runs.io import read_table
+
+    if not (run_dir / "tables" / "tuning.csv").exists() or not cfg.get("tuning_seeds"):
+        return ["", "Not tuned: every method at the config's values (β = "
+                f"{cfg['beta']:g}, B11 β = {cfg['gibbs_beta']:g}, B7 h = "
+                f"{cfg.get('smoothing_h', 0.03):g})."]
+    tu = read_table(run_dir, "tuning")
+    rows = []
+    for (i, name), g in tu.groupby(["id", "parameter"], sort=False):
+        g = g.sort_values("value")
+        pick = g[g["chosen"]].iloc[0]
+        grid = ", ".join(f"{v:g}" + ("*" if c else "") for v, c in zip(g["value"], g["chosen"],
+                                                                     strict=True))
+        flag = pick["flags"] if isinstance(pick["flags"], str) and pick["flags"] else "bracketed"
+        rows.append({"id": i, "parameter": name, "chosen": f"{pick['value']:g}",
+                     "share outside A (median)": f"{pick['score']:.3f}",
+                     "scored values (* chosen)": grid, "edge": flag})
+    import pandas as pd
+
+    return ["", "## Tuning", "",
+            f"Each method's tuned parameter was chosen by the median share of the ensemble "
+            f"outside basin A over {cfg['tuning_seeds']} tuning seeds (their own starts and "
+            "noise, disjoint from the comparison seeds), on a log grid extended by a decade "
+            f"(up to {cfg['max_extensions']} times per side) while the choice sat at an edge "
+            "(`edge`: the side where it still sits; `bracketed`: an interior choice). "
+            "GD-like methods keep SPEC's η; B8/B10's γ, Δ and inner chain and B9's ε are "
+            "their documented defaults. Table `tables/tuning.csv`.", "",
+            _markdown_table(pd.DataFrame(rows))]
+
+
+def _paired_lines(run_dir: Path, n_seeds: int) -> list[str]:
+    """The summary's paired tests: share in A against GD and SGLD, and B10 against all."""
+    from mflab.runs.io import read_table
+
+    if not (run_dir / "tables" / "paired.csv").exists():
+        return []
+    pt = read_table(run_dir, "paired")
+    if not len(pt):
+        return []
+    fmt = pt.assign(**{"median diff A": pt["median diff A"].map(lambda f: f"{f:+.3f}"),
+                       "p": pt["p"].map(lambda f: f"{f:.3g}")})
+    return ["", "## Paired tests", "",
+            "Share in basin A, method against the other seed by seed (the methods share "
+            "each seed's starts): median difference over the seeds and the two-sided "
+            f"Wilcoxon signed-rank p (with {n_seeds} seeds the smallest possible p is "
+            f"{2.0 / 2 ** n_seeds:.3g}). Table `tables/paired.csv`.", "",
+            _markdown_table(fmt), "",
+            f"The report's claim (B10 substantially outperforms all others), at level "
+            f"{ALPHA:g} per test: {claim_verdict(pt, n_seeds)}."]
 
 
 def _markdown_table(df) -> str:
