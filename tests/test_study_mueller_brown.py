@@ -75,7 +75,8 @@ def test_quick_study_end_to_end(quick_run):
     run, seconds = quick_run
     assert seconds < 120, f"quick Müller–Brown took {seconds:.0f} s"
     for name in ("config.json", "meta.json", "metrics.parquet", "summary.md",
-                 "tables/basins.csv", "tables/basins_per_seed.csv", "arrays/starts_s0.npz",
+                 "tables/basins.csv", "tables/basins_per_seed.csv", "tables/paired.csv",
+                 "arrays/starts_s0.npz",
                  "figures/trajectories.png", "figures/final_values.png", "figures/basins.png",
                  "figures/convergence.png"):
         assert (run / name).is_file(), name
@@ -178,3 +179,84 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
         assert x.keys() == y.keys()
         for k in x:
             np.testing.assert_array_equal(x[k], y[k], err_msg=f"{f.stem}:{k}")
+
+
+def _per_seed(shares: dict[str, list[float]]):
+    rows = [{"seed": s, "id": i, "basin A": v} for i, vals in shares.items()
+            for s, v in enumerate(vals)]
+    return pd.DataFrame(rows)
+
+
+def test_paired_verdict_on_the_report_claim_follows_wilcoxon():
+    """B10 against every other method, seed by seed (exact Wilcoxon signed-rank): with 10
+    seeds all of one sign, p = 2/2¹⁰ = 0.00195; a method above B10 in every seed refutes the
+    claim, one that is above in some seeds only leaves it unsettled."""
+    from mflab.studies.mueller_brown import claim_verdict, paired_table
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.4, 0.6, 10)
+    above = _per_seed({"B1": base, "B5": base + 0.1, "B10": base + 0.2 + 0.01 * rng.random(10)})
+    t = paired_table(above)
+    b10 = t[t.id == "B10"].set_index("vs")
+    np.testing.assert_allclose(b10.loc[["B1", "B5"], "p"], 2 / 2 ** 10, rtol=1e-9)
+    assert (b10["median diff A"] > 0).all() and (b10["pairs"] == 10).all()
+    assert claim_verdict(t, 10).startswith("borne out")
+    nm = paired_table(_per_seed({"B2": base + 0.01, "B4": base, "B1": base}))  # a claim pair
+    row = nm[(nm.id == "B2") & (nm.vs == "B4")].iloc[0]
+    assert row["p"] == pytest.approx(2 / 2 ** 10) and row["median diff A"] == pytest.approx(0.01)
+    below = _per_seed({"B1": base, "B5": base + 0.1, "B10": base + 0.05})
+    assert claim_verdict(paired_table(below), 10).startswith("not borne out: B5 (p = 0.00195)")
+    mixed = _per_seed({"B1": base, "B5": base + np.where(np.arange(10) < 5, 0.1, -0.1),
+                       "B10": base + 0.2})
+    v = claim_verdict(paired_table(mixed), 10)
+    assert v.startswith("not settled") or v.startswith("borne out")
+    # ties are dropped (Wilcoxon's zero_method): 8 seeds below and 2 tied give p = 2/2⁸
+    tie = _per_seed({"B1": base, "B5": base + 0.1, "B10": base + 0.1 * (np.arange(10) < 2)})
+    t = paired_table(tie)
+    np.testing.assert_allclose(t[(t.id == "B10") & (t.vs == "B5")]["p"], 2 / 2 ** 8)
+    assert claim_verdict(t, 10).startswith("not borne out: B5")
+
+
+def test_tuning_brackets_on_disjoint_seeds_and_the_comparison_uses_its_choice(tmp_path):
+    """β of SGLD is tuned on the Müller–Brown landscape: every stored tuning score is the
+    share outside A of its own ensemble, the choice is the lowest median score, it is
+    interior or flagged at the edge where it sits, and the tuning seeds start elsewhere than
+    the comparison seeds."""
+    from mflab.studies.mueller_brown import MuellerBrownConfig, TuningJob, run_tuning_job
+
+    _mflab("run", "mueller-brown", "--set", "optimizers=B1,B5", "--set", "n_agents=40",
+           "--set", "n_seeds=2", "--set", "tuning_seeds=2", "--set", "budget=3000",
+           "--set", "beta_grid=0.01,0.1,1", "--set", "n_records=10", "--set",
+           "max_extensions=1", "--no-progress", "--out", "t", cwd=tmp_path)
+    run = tmp_path / "t"
+    tu = read_table(run, "tuning")
+    assert set(tu.id) == {"B5"} and set(tu.parameter) == {"beta"}
+    for _, r in tu.iterrows():  # each point's score: the median of its seeds' stored shares
+        shares = [1 - np.mean(read_arrays(run, f"tune_B5_beta={r['value']:.6g}_t{t}")["in_a"])
+                  for t in range(2)]
+        np.testing.assert_allclose(r["score"], np.median(shares), atol=1e-12)
+    pick = tu[tu.chosen].iloc[0]
+    assert pick["score"] == tu["score"].min()
+    values = sorted(tu["value"])
+    at_edge = pick["value"] in (values[0], values[-1])
+    assert at_edge == bool(isinstance(pick["flags"], str) and pick["flags"]), pick
+    if not at_edge:  # bracketed: both neighbours scored and no better
+        i = values.index(pick["value"])
+        assert {values[i - 1], values[i + 1]} <= set(tu["value"])
+    # the comparison ran at the chosen β; the tuning seeds drew their own starts
+    from mflab.runs.io import read_meta
+
+    assert read_meta(run)["notes"]["tuned"] == {"B1": {}, "B5": {"beta": pick["value"]}}
+    tune = [read_arrays(run, f"starts_tune_t{t}")["x0"] for t in range(2)]
+    test = [read_arrays(run, f"starts_s{s}")["x0"] for s in range(2)]
+    assert all(a.shape == (40, 2) for a in tune + test)
+    assert not any(np.allclose(a, b) for a in tune for b in test)
+    assert not np.allclose(tune[0], tune[1])
+    # a job's score is its own ensemble's share outside A
+    cfg = MuellerBrownConfig(n_agents=40, budget=3000, optimizers=("B5",))
+    job = TuningJob(cfg, "B5", (("beta", float(pick["value"])),), 0, (0, 0), True)
+    assert job.name == f"tune_B5_beta={pick['value']:.6g}_t0"
+    out = run_tuning_job(job)
+    assert out["score"] == 1 - np.mean(out["in_a"]) and out["x0"].shape == (40, 2)
+    summary = (run / "summary.md").read_text()
+    assert "## Tuning" in summary and "## Paired tests" in summary

@@ -23,6 +23,7 @@ table entry is skipped with a warning recorded in ``meta.json`` and the summary.
 from __future__ import annotations
 
 import importlib
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -89,6 +90,9 @@ TUNED_GRIDS = {"beta": ("beta_grid", 1e-3, 10.0), "gibbs_beta": ("beta_grid", 1e
 #: The paired tests' references: GD (is the method better than descent?) and SGLD (than
 #: plain Langevin at its own tuned temperature?).
 REFERENCES = ("B1", "B5")
+#: Further paired tests of the report's claims (§3.2.4): "Nesterov seems to perform slightly
+#: better than the MaSS algorithm".
+CLAIM_PAIRS = (("B2", "B4"),)
 #: Two-sided level at which a paired difference counts as significant (per test).
 ALPHA = 0.05
 ALL_IDS = tuple(s.id for s in OPTIMIZERS)
@@ -297,7 +301,7 @@ class TuningJob(NamedTuple):
 
 def run_tuning_job(job: TuningJob) -> dict[str, Any]:
     """The share of tuning seed ``job.t``'s ensemble that does not end in basin A (a
-    diverged agent counts as outside): ``{"score", "in_a"}``."""
+    diverged agent counts as outside): ``{"score", "in_a", "x0"}`` (``x0``: the starts)."""
     import jax
     import jax.numpy as jnp
 
@@ -325,15 +329,15 @@ def run_tuning_job(job: TuningJob) -> dict[str, Any]:
         xd, conv, _ = descend(L, x, eta=c.descent_eta, tol=c.descent_tol,
                               max_steps=c.descent_max_steps)
     in_a = ok & (classify(L, xd, conv, c.match_tol) == "A")
-    return {"score": np.float64(1.0 - np.mean(in_a)), "in_a": in_a}
+    return {"score": np.float64(1.0 - np.mean(in_a)), "in_a": in_a, "x0": np.asarray(x0)}
 
 
 def paired_table(per_seed, references=REFERENCES):
     """Paired tests of the share in basin A, seed by seed (the methods share each seed's
-    starts): for every method against each reference present (:data:`REFERENCES`), and
-    for B10 against every other method (the report's claim). Columns: ``id``, ``vs``,
-    ``pairs``, ``median diff A`` (method − other, median over seeds), ``p`` (Wilcoxon
-    signed-rank, two-sided; :func:`mflab.compare.paired_test`)."""
+    starts): for every method against each reference present (:data:`REFERENCES`), for
+    B10 against every other method (the report's claim) and the :data:`CLAIM_PAIRS`.
+    Columns: ``id``, ``vs``, ``pairs``, ``median diff A`` (method − other, median over
+    seeds), ``p`` (Wilcoxon signed-rank, two-sided; :func:`mflab.compare.paired_test`)."""
     import pandas as pd
 
     from mflab.compare import paired_test
@@ -343,6 +347,8 @@ def paired_table(per_seed, references=REFERENCES):
     pairs = [(i, r) for r in references if r in a.columns for i in order if i != r]
     if "B10" in a.columns:
         pairs += [("B10", o) for o in order if o != "B10" and ("B10", o) not in pairs]
+    pairs += [(i, o) for i, o in CLAIM_PAIRS if {i, o} <= set(a.columns)
+              and (i, o) not in pairs]
     rows = []
     for i, o in pairs:
         t = paired_test(a[i].to_numpy(), a[o].to_numpy())
@@ -420,7 +426,6 @@ class MuellerBrownStudy(Study):
         per_seed = self._per_seed(ctx)
         ctx.save_table("basins_per_seed", per_seed)
         ctx.save_table("basins", summarize_seeds(per_seed))
-        ctx.save_table("paired", paired_table(per_seed))
 
     # ------------------------------------------------------------------ tuning
     def _tune(self, config, ctx, specs) -> dict[str, dict[str, float]]:
@@ -453,6 +458,9 @@ class MuellerBrownStudy(Study):
             todo = [j for j in jobs if not (ctx.dir / "arrays" / f"{j.name}.npz").exists()]
 
             def save(k: int, out, todo=todo) -> None:
+                x0 = out.pop("x0")  # tuning seed t's starts, the same for every job of t
+                if not (ctx.dir / "arrays" / f"starts_tune_t{todo[k].t}.npz").exists():
+                    ctx.save_arrays(f"starts_tune_t{todo[k].t}", x0=x0)
                 ctx.save_arrays(todo[k].name, **out)
 
             save_each(ctx.executor, run_tuning_job, todo, save)
@@ -476,6 +484,7 @@ class MuellerBrownStudy(Study):
                                  "seed scores": ",".join(f"{v:.4f}" for v in r["seed_scores"]),
                                  "round": r["round"], "chosen": r["chosen"],
                                  "flags": ",".join(tuner.flags())})
+        ctx.note("tuned", chosen)
         ctx.save_table("tuning", pd.DataFrame(rows, columns=[
             "id", "method", "parameter", "value", "score", "seed scores", "round", "chosen",
             "flags"]))
@@ -609,7 +618,12 @@ class MuellerBrownStudy(Study):
 
     def plot(self, run_dir: Path) -> list[Path]:
         from mflab.plotting.mueller_brown import plot_all
+        from mflab.runs.io import read_table
 
+        # the paired tests are derived from the per-seed table: remade with the figures
+        path = Path(run_dir) / "tables" / "paired.csv"
+        paired_table(read_table(run_dir, "basins_per_seed")).to_csv(f"{path}.tmp", index=False)
+        os.replace(f"{path}.tmp", path)
         return plot_all(Path(run_dir), {s.id: s.label for s in OPTIMIZERS})
 
     captions = {
