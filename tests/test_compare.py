@@ -98,6 +98,18 @@ def test_bracketing_finds_the_known_best_step_outside_the_first_grid():
         assert t.flags() == (["eta@high"] if want_flag else [])
 
 
+def test_an_extension_queues_each_new_point_once():
+    """Extending (0.01, 0.0316, 0.1) beyond 0.1 adds 0.316 and 1; 0.316 is also the best
+    point's new upper neighbour. It must be queued (and so run) once, not twice."""
+    t = Tuner({"beta": Grid((0.01, 10 ** -1.5, 0.1), hi=10.0)}, 2)
+    for p in t.pending():
+        t.record(p, [-dict(p)["beta"]] * 3)  # the highest value is best: extend high
+    assert t.advance()
+    queued = t.pending()
+    assert len(queued) == len(set(queued)) == 2
+    assert sorted(dict(p)["beta"] for p in queued) == pytest.approx([10 ** -0.5, 1.0])
+
+
 def test_harness_tunes_by_extension_and_never_on_the_test_split():
     """End to end on the quadratic: the harness finds η* = 1 from a grid two decades below
     it, the choice is interior (no flag), and the tuning table's scores are the validation

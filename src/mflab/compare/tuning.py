@@ -97,9 +97,11 @@ class Tuner:
             vals = self.grids[n].values
             i = vals.index(_key(b[n]))
             near = [vals[j] for j in (i - 1, i + 1) if 0 <= j < len(vals)]
-            for v in dict.fromkeys([*more, *near]):
+            # keyed before deduplication: an extension's raw value (0.1·√10) and the same
+            # value read back from the extended grid (12 digits) are one point
+            for v in dict.fromkeys(_key(x) for x in [*more, *near]):
                 p = self._point([v if k == n else b[k] for k in self.names])
-                if p not in self.scores:
+                if p not in self.scores and p not in new:
                     new.append(p)
         self.round += 1
         self._queue = new

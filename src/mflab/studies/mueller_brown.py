@@ -8,6 +8,14 @@ optimiser of :data:`OPTIMIZERS`, with full gradients. By default they are compar
 equal gradient cost per agent: a method costing ``g`` gradient evaluations per step
 runs ``budget // g`` steps; its ``n_records`` records are log-spaced in steps.
 
+Tuned alike, compared paired (SPEC C5's protocol, applied to C6): each method's parameter
+that sets how far it looks beyond its start's basin (β of the noisy methods, B11's
+Langevin β, B7's width h) is chosen by :class:`mflab.compare.Tuner` on ``tuning_seeds``
+seeds of their own (a grid extended by a decade while the choice sits at an edge); the
+``n_seeds`` comparison seeds are the statistical units (one 1000-start ensemble each,
+shared by every method), and methods are compared seed by seed with Wilcoxon's
+signed-rank test (:func:`paired_table`, :func:`claim_verdict`).
+
 A run's basin is decided without distance thresholds on the final iterate: plain
 gradient descent (B1 with ``descent_eta``) is run from the final point until every
 gradient norm is below ``descent_tol``, and the stationary point reached is matched to
@@ -122,7 +130,8 @@ class MuellerBrownConfig(StudyConfig):
     budget: int = param(100_000, ge=1, doc="gradient evaluations per agent (SPEC C6: 1e5 steps)")
     equal_cost: bool = param(True, doc="steps = budget // grads_per_step; false: budget steps")
     eta: float = param(1e-4, gt=0, doc="learning rate of GD-like methods (SPEC C6)")
-    beta: float = param(0.1, gt=0, doc="inverse temperature of noisy methods (barriers: "
+    beta: float = param(0.1, gt=0, doc="inverse temperature of noisy methods, where not tuned "
+                        "(barriers: "
                         "β·ΔV = 3.6 to leave B, 10.6 to leave A)")
     macro_step: float = param(0.02, gt=0, doc="outer step of B8 (η) and B10 (Δ); Δ/γ = 0.2")
     mfhom_lam: float = param(1.0, gt=0, doc="B10 Curie–Weiss interaction λ > 0 (SPEC C6: "
