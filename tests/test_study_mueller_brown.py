@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -258,5 +259,11 @@ def test_tuning_brackets_on_disjoint_seeds_and_the_comparison_uses_its_choice(tm
     assert job.name == f"tune_B5_beta={pick['value']:.6g}_t0"
     out = run_tuning_job(job)
     assert out["score"] == 1 - np.mean(out["in_a"]) and out["x0"].shape == (40, 2)
+    assert out["diverged"] == 0
+    # a point at which some agents blow up is refused (+inf), as in mflab.compare: starts in
+    # the wide box of the divergence test reach the corners where V grows like exp(0.7|p|²)
+    wide = replace(cfg, box=(-4.0, 2.0, -1.0, 4.0), n_agents=60, budget=2000)
+    out = run_tuning_job(job._replace(config=wide))
+    assert 0 < out["diverged"] < 60 and out["score"] == np.inf
     summary = (run / "summary.md").read_text()
     assert "## Tuning" in summary and "## Paired tests" in summary

@@ -309,8 +309,10 @@ class TuningJob(NamedTuple):
 
 
 def run_tuning_job(job: TuningJob) -> dict[str, Any]:
-    """The share of tuning seed ``job.t``'s ensemble that does not end in basin A (a
-    diverged agent counts as outside): ``{"score", "in_a", "x0"}`` (``x0``: the starts)."""
+    """The share of tuning seed ``job.t``'s ensemble that does not end in basin A, or +inf
+    when any agent diverged (as in :mod:`mflab.compare`: a point at which the method blows
+    up is refused, however many agents reach A): ``{"score", "in_a", "diverged", "x0"}``
+    (``diverged``: the count of non-finite agents; ``x0``: the starts)."""
     import jax
     import jax.numpy as jnp
 
@@ -338,7 +340,9 @@ def run_tuning_job(job: TuningJob) -> dict[str, Any]:
         xd, conv, _ = descend(L, x, eta=c.descent_eta, tol=c.descent_tol,
                               max_steps=c.descent_max_steps)
     in_a = ok & (classify(L, xd, conv, c.match_tol) == "A")
-    return {"score": np.float64(1.0 - np.mean(in_a)), "in_a": in_a, "x0": np.asarray(x0)}
+    score = 1.0 - np.mean(in_a) if ok.all() else np.inf
+    return {"score": np.float64(score), "in_a": in_a, "diverged": np.int64(np.sum(~ok)),
+            "x0": np.asarray(x0)}
 
 
 def paired_table(per_seed, references=REFERENCES):
@@ -440,9 +444,10 @@ class MuellerBrownStudy(Study):
     def _tune(self, config, ctx, specs) -> dict[str, dict[str, float]]:
         """Each method's tuned fields (:attr:`OptimizerSpec.tuned`), chosen by
         :class:`~mflab.compare.Tuner` — the median over ``tuning_seeds`` seeds of the share
-        of the ensemble outside basin A, on a grid extended by a decade while the choice is
-        at an edge (SPEC C5's protocol). Every method's round runs through the run's
-        executor together (:class:`TuningJob`); each score is stored as it ends
+        of the ensemble outside basin A (+inf on a seed where an agent diverged), on a grid
+        extended by a decade while the choice is at an edge (SPEC C5's protocol). Every
+        method's round runs through the run's executor together (:class:`TuningJob`); each
+        score is stored as it ends
         (``arrays/tune_*``), so a resumed run does not recompute it. Writes the table
         ``tuning`` (every scored point, its seed scores, the choice and its flags)."""
         import jax
@@ -761,7 +766,8 @@ def _tuning_lines(run_dir: Path, cfg: dict) -> list[str]:
 
     return ["", "## Tuning", "",
             f"Each method's tuned parameter was chosen by the median share of the ensemble "
-            f"outside basin A over {cfg['tuning_seeds']} tuning seeds (their own starts and "
+            f"outside basin A (inf on a seed where any agent diverged) over "
+            f"{cfg['tuning_seeds']} tuning seeds (their own starts and "
             "noise, disjoint from the comparison seeds), on a log grid extended by a decade "
             f"(up to {cfg['max_extensions']} times per side) while the choice sat at an edge "
             "(`edge`: the side where it still sits; `bracketed`: an interior choice). "
