@@ -267,3 +267,13 @@ def test_tuning_brackets_on_disjoint_seeds_and_the_comparison_uses_its_choice(tm
     assert 0 < out["diverged"] < 60 and out["score"] == np.inf
     summary = (run / "summary.md").read_text()
     assert "## Tuning" in summary and "## Paired tests" in summary
+
+
+def test_b7_quadrature_option_costs_n_squared_gradients():
+    from mflab.studies.mueller_brown import OPTIMIZERS, MuellerBrownConfig, load_optimizer
+
+    b7 = next(s for s in OPTIMIZERS if s.id == "B7")
+    mc, _ = load_optimizer(b7, MuellerBrownConfig())
+    quad, _ = load_optimizer(b7, MuellerBrownConfig(smoothing_nodes=4))
+    assert mc.grads_per_step == 16 and quad.grads_per_step == 16
+    assert load_optimizer(b7, MuellerBrownConfig(smoothing_nodes=5))[0].grads_per_step == 25

@@ -78,7 +78,9 @@ OPTIMIZERS: tuple[OptimizerSpec, ...] = (
     OptimizerSpec("B6", "Interacting SGLD", "interacting_sgld", "langevin",
                   lambda c: {"eta": c.eta, "beta": c.beta}, ("beta",)),
     OptimizerSpec("B7", "Gaussian smoothing", "gaussian_smoothing", "smoothing",
-                  lambda c: {"eta": c.eta, "h": c.smoothing_h}, ("smoothing_h",)),
+                  lambda c: {"eta": c.eta, "h": c.smoothing_h,
+                             **({"quadrature_nodes": c.smoothing_nodes}
+                                if c.smoothing_nodes else {})}, ("smoothing_h",)),
     OptimizerSpec("B8", "HJ smoothing", "hj_smoothing", "hamilton_jacobi",
                   lambda c: {"eta": c.macro_step, "beta": c.beta}, ("beta",)),
     OptimizerSpec("B9", "Fast–slow", "fast_slow", "multiscale",
@@ -138,6 +140,9 @@ class MuellerBrownConfig(StudyConfig):
                              "the report's MF-Hom-SGLD is the interacting form, 'λ ∼ 1'; "
                              "λ = 0 would make it B8)")
     smoothing_h: float = param(0.03, gt=0, doc="B7 smoothing width h (untuned value)")
+    smoothing_nodes: int = param(0, ge=0, doc="B7's ∇Φ^h: 0 = Monte Carlo, K = 16 samples a "
+                                 "step; n = the n×n Gauss–Hermite rule (SPEC B7's grid in "
+                                 "2-D; n² gradients a step)")
     fs_eps: float = param(0.1, gt=0, doc="B9 scale separation ε (dt = ε·eta keeps dt/ε = eta)")
     gibbs_beta: float = param(0.05, gt=0, doc="B11 Langevin β (81% Gibbs mass in A; crosses "
                               "barriers within budget/2 steps)")
