@@ -136,9 +136,10 @@ class MuellerBrownConfig(StudyConfig):
                         "(barriers: "
                         "β·ΔV = 3.6 to leave B, 10.6 to leave A)")
     macro_step: float = param(0.02, gt=0, doc="outer step of B8 (η) and B10 (Δ); Δ/γ = 0.2")
-    mfhom_lam: float = param(1.0, gt=0, doc="B10 Curie–Weiss interaction λ > 0 (SPEC C6: "
+    mfhom_lam: float = param(1.0, ge=0, doc="B10 Curie–Weiss interaction λ (SPEC C6: λ > 0, "
                              "the report's MF-Hom-SGLD is the interacting form, 'λ ∼ 1'; "
-                             "λ = 0 would make it B8)")
+                             "λ = 0 is the interaction-off control: B8's algorithm with a "
+                             "warm-started inner chain, on the same noise)")
     smoothing_h: float = param(0.03, gt=0, doc="B7 smoothing width h (untuned value)")
     smoothing_nodes: int = param(0, ge=0, doc="B7's ∇Φ^h: 0 = Monte Carlo, K = 16 samples a "
                                  "step; n = the n×n Gauss–Hermite rule (SPEC B7's grid in "
