@@ -20,6 +20,7 @@ from figure_checks import check_study_figures
 from mflab.landscapes import mueller_brown
 from mflab.runs.io import read_arrays, read_config, read_metrics, read_table
 from mflab.studies.mueller_brown import BASINS, OUTCOMES, classify, descend
+from timing import run_cpu_timed
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -27,10 +28,15 @@ MFLAB = [sys.executable, "-m", "mflab"]
 
 
 def _mflab(*args, cwd, timeout=300):
-    r = subprocess.run([*MFLAB, *args], capture_output=True, text=True,
-                       cwd=cwd, env=ENV, timeout=timeout)
-    assert r.returncode == 0, r.stderr[-3000:]
+    r, _ = _mflab_cpu(*args, cwd=cwd, timeout=timeout)
     return r
+
+
+def _mflab_cpu(*args, cwd, timeout=300):
+    r, cpu = run_cpu_timed([*MFLAB, *args], capture_output=True, text=True, cwd=cwd, env=ENV,
+                           timeout=timeout)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r, cpu
 
 
 def test_descent_finds_the_stationary_point_of_each_basin():
@@ -65,16 +71,16 @@ def test_descent_finds_the_stationary_point_of_each_basin():
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("mb")
-    t0 = time.perf_counter()
-    _mflab("run", "mueller-brown", "--preset", "quick", "--seed", "0", "--out", "quick",
-           "--no-progress", cwd=d)
-    return d / "quick", time.perf_counter() - t0
+    _, cpu = _mflab_cpu("run", "mueller-brown", "--preset", "quick", "--seed", "0", "--out",
+                        "quick", "--no-progress", cwd=d)
+    return d / "quick", cpu
 
 
 @pytest.mark.slow
 def test_quick_study_end_to_end(quick_run):
     run, seconds = quick_run
-    assert seconds < 120, f"quick Müller–Brown took {seconds:.0f} s"
+    # CPU seconds (50 on an idle 2-core machine, 2026-12-07): a budget against regressions
+    assert seconds < 120, f"quick Müller–Brown took {seconds:.0f} CPU s"
     for name in ("config.json", "meta.json", "metrics.parquet", "summary.md",
                  "tables/basins.csv", "tables/basins_per_seed.csv", "tables/paired.csv",
                  "arrays/starts_s0.npz",

@@ -5,9 +5,7 @@ preset end to end."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -31,6 +29,7 @@ from mflab.spherical import (
     three_spin_second_moment,
     uniform_sphere,
 )
+from timing import run_cpu_timed
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -202,12 +201,11 @@ def test_bad_config_exits_2_in_one_line_and_writes_nothing(setting, fragment, tm
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("d2")
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "mflab", "run", "three-spin-scaling",
-                        "--preset", "quick", "--out", "quick", "--no-progress"], cwd=d,
-                       env=ENV, capture_output=True, text=True, timeout=600)
+    r, cpu = run_cpu_timed([sys.executable, "-m", "mflab", "run", "three-spin-scaling",
+                            "--preset", "quick", "--out", "quick", "--no-progress"], cwd=d,
+                           env=ENV, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    return d / "quick", time.perf_counter() - t0
+    return d / "quick", cpu
 
 
 @pytest.mark.slow
@@ -216,7 +214,9 @@ def test_quick_run_recovers_the_exact_law_at_t0_and_draws_its_figure(quick_run, 
     nesting, averaging and the bootstrap together; converged training beats the weights
     alone at every width; the figure passes the paper checks."""
     run, seconds = quick_run
-    assert seconds < 120, f"quick three-spin-scaling took {seconds:.0f} s"
+    # CPU seconds (99 on an idle 2-core machine, 2026-12-07; the wall-time budget of 120 s
+    # failed under load at 170 s): a budget against regressions, not a benchmark
+    assert seconds < 240, f"quick three-spin-scaling took {seconds:.0f} CPU s"
     fits = read_table(run, "flow_fits")
     t0 = fits[(fits.t == 0) & (fits["range"] == "all")].iloc[0]
     assert t0.L_inf_lo <= 1.0 <= t0.L_inf_hi
