@@ -200,6 +200,29 @@ def test_paired_test_matches_wilcoxons_exact_null():
     assert paired_test(x, y)["p"] == pytest.approx(2 / 1024)
 
 
+def test_paired_test_with_zeros_and_tied_ranks_is_the_sign_flip_law():
+    """With zero differences and tied |d|, p is the exact conditional law of the signed-rank
+    sum: drop the zeros, rank |d| with mid-ranks, and count the 2^n equally likely sign
+    patterns whose sum is at least as far from its mean; enumerated here by a plain loop.
+    (scipy 1.13 would give the normal approximation here and 1.17 the exact law.)"""
+    import itertools
+
+    from scipy.stats import rankdata
+
+    d = np.array([0.3, 0.1, 0.0, 0.1, -0.2, 0.2, 0.4, 0.0, 0.1, -0.1, 0.5])
+    x, y = d + 0.7, np.full_like(d, 0.7)  # 0.8 − 0.7 ≠ 0.1 in floats: ties up to rounding
+    dz = d[d != 0]
+    r = rankdata(np.abs(dz))
+    t_obs = r[dz > 0].sum()
+    mean = r.sum() / 2
+    hits = 0
+    for signs in itertools.product((0, 1), repeat=dz.size):
+        t = sum(ri for ri, s in zip(r, signs, strict=True) if s)
+        hits += abs(t - mean) >= abs(t_obs - mean) - 1e-12
+    assert paired_test(x, y)["p"] == pytest.approx(hits / 2 ** dz.size, rel=1e-12)
+    assert paired_test(x, y)["pairs"] == d.size
+
+
 def test_records_resolve_the_crossing_within_twenty_percent():
     steps = np.array((0,) + record_steps(100_000, 1.2, 1e-3) + (100_000,))
     gaps = steps[2:] / steps[1:-1]
