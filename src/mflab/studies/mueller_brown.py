@@ -14,7 +14,7 @@ Langevin β, B7's width h) is chosen by :class:`mflab.compare.Tuner` on ``tuning
 seeds of their own (a grid extended by a decade while the choice sits at an edge); the
 ``n_seeds`` comparison seeds are the statistical units (one 1000-start ensemble each,
 shared by every method), and methods are compared seed by seed with Wilcoxon's
-signed-rank test (:func:`paired_table`, :func:`claim_verdict`).
+signed-rank test (:mod:`mflab.studies.mb.paired`).
 
 A run's basin is decided without distance thresholds on the final iterate: plain
 gradient descent (B1 with ``descent_eta``) is run from the final point until every
@@ -30,367 +30,28 @@ table entry is skipped with a warning recorded in ``meta.json`` and the summary.
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from mflab.compare.stats import lower_median
-from mflab.runs.config import ConfigError, StudyConfig, param
 from mflab.runs.context import RunContext
 from mflab.studies.base import Headline, Study
+from mflab.studies.markdown import markdown_table
+from mflab.studies.mb.basins import BASINS, OUTCOMES, basin_fractions, classify, descend
+from mflab.studies.mb.config import MuellerBrownConfig
+from mflab.studies.mb.methods import ALL_IDS, OPTIMIZERS, OptimizerSpec, load_optimizer
+from mflab.studies.mb.paired import claim_verdict, paired_table
+from mflab.studies.mb.summary import paired_lines, summarize_seeds, tuning_lines
+from mflab.studies.mb.tuning import TuningJob, run_tuning_job, tune
 
-
-class OptimizerSpec(NamedTuple):
-    """One row of the comparison: SPEC id, label, factory name (looked up in
-    ``mflab.optimizers``, else in its module ``mflab.optimizers.<module>``), the keyword
-    arguments (a function of the config) and the config fields tuned for it (each a
-    bracketing grid, :data:`TUNED_GRIDS`)."""
-
-    id: str
-    label: str
-    factory: str
-    module: str
-    kwargs: Callable[[Any], dict[str, Any]]
-    tuned: tuple[str, ...] = ()
-
-
-#: The optimisers of SPEC Part B, in table order. Learning rate ``eta`` (SPEC C6: 1e-4
-#: for GD-like methods) and, for noisy methods, the inverse temperature ``beta`` come
-#: from the config; every other hyper-parameter is the factory's documented default.
-#: Tuned alike: the parameter that sets how far each method looks beyond its start's
-#: basin — β of every noisy method (B11: its Langevin phase's β), the smoothing width h of
-#: B7 — is chosen per method on tuning seeds (``tuning_seeds``); descent's η is SPEC's.
-OPTIMIZERS: tuple[OptimizerSpec, ...] = (
-    OptimizerSpec("B1", "GD", "sgd", "sgd", lambda c: {"eta": c.eta}),
-    OptimizerSpec("B2", "Nesterov", "nesterov", "nesterov", lambda c: {"eta": c.eta}),
-    OptimizerSpec("B3", "Nesterov + restart", "restart_nesterov", "nesterov",
-                  lambda c: {"eta": c.eta}),
-    OptimizerSpec("B4", "MaSS", "mass", "mass", lambda c: {"eta1": c.eta}),
-    OptimizerSpec("B5", "SGLD", "sgld", "langevin", lambda c: {"eta": c.eta, "beta": c.beta},
-                  ("beta",)),
-    OptimizerSpec("B6", "Interacting SGLD", "interacting_sgld", "langevin",
-                  lambda c: {"eta": c.eta, "beta": c.beta}, ("beta",)),
-    OptimizerSpec("B7", "Gaussian smoothing", "gaussian_smoothing", "smoothing",
-                  lambda c: {"eta": c.eta, "h": c.smoothing_h,
-                             **({"quadrature_nodes": c.smoothing_nodes}
-                                if c.smoothing_nodes else {})}, ("smoothing_h",)),
-    OptimizerSpec("B8", "HJ smoothing", "hj_smoothing", "hamilton_jacobi",
-                  lambda c: {"eta": c.macro_step, "beta": c.beta}, ("beta",)),
-    OptimizerSpec("B9", "Fast–slow", "fast_slow", "multiscale",
-                  lambda c: {"beta": c.beta, "eps": c.fs_eps, "dt": c.fs_eps * c.eta},
-                  ("beta",)),
-    OptimizerSpec("B10", "MF-Hom-SGLD", "mf_hom_sgld", "multiscale",
-                  lambda c: {"beta": c.beta, "Delta": c.macro_step, "lam": c.mfhom_lam},
-                  ("beta",)),
-    OptimizerSpec("B11", "Gibbs init + GD", "gibbs_init_descent", "gibbs_init",
-                  lambda c: {"eta": c.eta, "beta": c.gibbs_beta, "langevin_eta": c.eta,
-                             "langevin_steps": c.budget // 2}, ("gibbs_beta",)),
-)
-#: Each tuned config field: the config field holding its first grid, and the stated limits
-#: within which a choice at an edge extends it by a decade (SPEC C5's tuning protocol).
-TUNED_GRIDS = {"beta": ("beta_grid", 1e-3, 10.0), "gibbs_beta": ("beta_grid", 1e-3, 10.0),
-               "smoothing_h": ("h_grid", 1e-4, 1.0)}
-#: The paired tests' references: GD (is the method better than descent?) and SGLD (than
-#: plain Langevin at its own tuned temperature?).
-REFERENCES = ("B1", "B5")
-#: Further paired tests of the report's claims (§3.2.4): "Nesterov seems to perform slightly
-#: better than the MaSS algorithm".
-CLAIM_PAIRS = (("B2", "B4"),)
-#: Two-sided level at which a paired difference counts as significant (per test).
-ALPHA = 0.05
-ALL_IDS = tuple(s.id for s in OPTIMIZERS)
-BASINS = ("A", "B", "C", "elsewhere")
-OUTCOMES = (*BASINS, "diverged")
-
-
-@dataclass(frozen=True)
-class MuellerBrownConfig(StudyConfig):
-    """Config of study C6 (defaults: SPEC C6 paper scale)."""
-
-    n_agents: int = param(1000, ge=1, doc="uniform starts, shared by all optimisers (SPEC C6)")
-    n_seeds: int = param(10, ge=1, doc="comparison seeds: repetitions of the whole ensemble (new "
-                         "starts and noise), one statistical unit each; tables give the median "
-                         "and range over them, paired tests compare methods seed by seed "
-                         "(SPEC C6: >= 5; SPEC C5's protocol: >= 10)")
-    tuning_seeds: int = param(3, ge=0, doc="seeds (disjoint from the comparison's) on which "
-                              "each method's tuned parameter is chosen by the median share "
-                              "outside basin A; 0: no tuning, every method at the config's "
-                              "values")
-    beta_grid: tuple[float, ...] = param((0.03, 0.1, 0.3), doc="first grid of the tuned β "
-                                         "(noisy methods; B11's Langevin β), log-spaced")
-    h_grid: tuple[float, ...] = param((0.01, 0.03, 0.1), doc="first grid of B7's tuned "
-                                      "smoothing width h, log-spaced")
-    max_extensions: int = param(2, ge=0, doc="decades a grid may grow beyond each edge before "
-                                "a choice there is flagged")
-    budget: int = param(100_000, ge=1, doc="gradient evaluations per agent (SPEC C6: 1e5 steps)")
-    equal_cost: bool = param(True, doc="steps = budget // grads_per_step; false: budget steps")
-    eta: float = param(1e-4, gt=0, doc="learning rate of GD-like methods (SPEC C6)")
-    beta: float = param(0.1, gt=0, doc="inverse temperature of noisy methods, where not tuned "
-                        "(barriers: "
-                        "β·ΔV = 3.6 to leave B, 10.6 to leave A)")
-    macro_step: float = param(0.02, gt=0, doc="outer step of B8 (η) and B10 (Δ); Δ/γ = 0.2")
-    mfhom_lam: float = param(1.0, ge=0, doc="B10 Curie–Weiss interaction λ (SPEC C6: λ > 0, "
-                             "the report's MF-Hom-SGLD is the interacting form, 'λ ∼ 1'; "
-                             "λ = 0 is the interaction-off control: B8's algorithm with a "
-                             "warm-started inner chain, on the same noise)")
-    smoothing_h: float = param(0.03, gt=0, doc="B7 smoothing width h (untuned value)")
-    smoothing_nodes: int = param(0, ge=0, doc="B7's ∇Φ^h: 0 = Monte Carlo, K = 16 samples a "
-                                 "step; n = the n×n Gauss–Hermite rule (SPEC B7's grid in "
-                                 "2-D; n² gradients a step)")
-    fs_eps: float = param(0.1, gt=0, doc="B9 scale separation ε (dt = ε·eta keeps dt/ε = eta)")
-    gibbs_beta: float = param(0.05, gt=0, doc="B11 Langevin β (81% Gibbs mass in A; crosses "
-                              "barriers within budget/2 steps)")
-    box: tuple[float, ...] = param((-1.5, 1.2, -0.2, 2.0), doc="start box x_lo,x_hi,y_lo,y_hi")
-    optimizers: tuple[str, ...] = param(ALL_IDS, choices=ALL_IDS, doc="SPEC ids to compare")
-    n_records: int = param(200, ge=1, doc="records of each run (metrics, trajectories)")
-    n_trajectories: int = param(8, ge=0, doc="sample agents whose trajectories are saved")
-    n_chunks: int = param(4, ge=1, doc="checkpoints per optimiser (resume points)")
-    descent_eta: float = param(1e-4, gt=0, doc="step of the GD used to find a run's basin")
-    descent_tol: float = param(1e-6, gt=0, doc="gradient norm at which that GD stops")
-    descent_max_steps: int = param(200_000, ge=1, doc="step cap of that GD")
-    match_tol: float = param(1e-3, gt=0, doc="distance to a tabulated stationary point")
-
-    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        "paper": {},
-        "quick": {"n_agents": 200, "n_seeds": 2, "tuning_seeds": 0, "budget": 10_000,
-                  "n_records": 100, "n_chunks": 1},
-    }
-
-    def check(self) -> None:
-        if len(self.box) != 4 or self.box[0] >= self.box[1] or self.box[2] >= self.box[3]:
-            raise ConfigError(f"box must be x_lo,x_hi,y_lo,y_hi with lo < hi; got {self.box}.")
-        if self.n_trajectories > self.n_agents:
-            raise ConfigError(f"n_trajectories must be <= n_agents ({self.n_agents}); "
-                              f"got {self.n_trajectories}.")
-        if len(set(self.optimizers)) != len(self.optimizers):
-            raise ConfigError(f"optimizers must not repeat; got {','.join(self.optimizers)}.")
-        for name in ("beta_grid", "h_grid"):
-            g = getattr(self, name)
-            if not g or any(not (v > 0) for v in g) or len(set(g)) != len(g):
-                raise ConfigError(f"{name} must be distinct positive values; got "
-                                  f"{','.join(map(str, g))}.")
-            field, lo, hi = next(v for v in TUNED_GRIDS.values() if v[0] == name)
-            if min(g) < lo or max(g) > hi:
-                raise ConfigError(f"{name} must lie in [{lo:g}, {hi:g}]; got "
-                                  f"{','.join(map(str, g))}.")
-
-    def memory_bytes(self) -> int:
-        """One optimiser's run at a time, in 8-byte floats: the records of one checkpoint
-        chunk, values (R, A) and positions (R, A, 2) in JAX and in NumPy, plus ~150
-        (A, 2)-sized arrays (state, B7's K = 16 samples, temporaries, the basin descent)."""
-        r = -(-self.n_records // self.n_chunks) + 1
-        return 8 * self.n_agents * (2 * 3 * r + 150) + 8 * 2 * (self.n_records + 1) * (
-            self.n_trajectories + 1)
-
-
-def load_optimizer(spec: OptimizerSpec, config) -> tuple[Any, str | None]:
-    """(Optimizer, None), or (None, reason) when the factory is missing or refuses its kwargs."""
-    factory = getattr(importlib.import_module("mflab.optimizers"), spec.factory, None)
-    if factory is None:
-        try:
-            module = importlib.import_module(f"mflab.optimizers.{spec.module}")
-            factory = getattr(module, spec.factory)
-        except (ImportError, AttributeError):
-            return None, f"{spec.id} {spec.label}: mflab.optimizers.{spec.factory} not available"
-    kwargs = spec.kwargs(config)
-    try:
-        return factory(**kwargs), None
-    except (TypeError, ValueError) as e:
-        return None, f"{spec.id} {spec.label}: {spec.factory}(**{kwargs}) refused: {e}"
-
-
-def descend(landscape, x: np.ndarray, *, eta: float, tol: float, max_steps: int,
-            check_every: int = 100):
-    """Plain GD (B1, ``sgd(eta)``) from every row of ``x`` until all ``|∇V| < tol`` or
-    ``max_steps``; the gradient norms are checked every ``check_every`` steps.
-
-    Returns (points, converged mask, steps taken). Runs through :func:`mflab.run` in chunks
-    of ``10 · check_every`` steps (one compiled chunk for the whole descent); converged
-    agents keep stepping (a fixed point of GD).
-    """
-    import jax
-
-    import mflab
-
-    opt, obs = _descent_tools(landscape, float(eta))
-    per_call = 10 * check_every
-    x = np.asarray(x, dtype=np.float64)
-    state, k = None, 0
-    while True:
-        tr = mflab.run(opt, landscape, x, per_call, jax.random.key(0), record_every=check_every,
-                       observables=obs, record_positions=True, state=state, start_step=k)
-        gn = tr.records["grad_norm"]  # (R, A); record 0 is this call's start
-        below = np.all(gn < tol, axis=1)
-        if below.any() or k + per_call >= max_steps:
-            r = int(np.argmax(below)) if below.any() else gn.shape[0] - 1
-            return tr.records["x"][r], gn[r] < tol, k + r * check_every
-        state, k = tr.state, k + per_call
-
-
-_DESCENT_TOOLS: dict = {}
-
-
-def _descent_tools(landscape, eta):
-    """The descent's optimiser and observable, made once per (landscape, η) so that every
-    descent reuses one compiled chunk."""
-    key = (id(landscape), eta)
-    if key not in _DESCENT_TOOLS or _DESCENT_TOOLS[key][0] is not landscape:
-        import jax.numpy as jnp
-
-        from mflab.optimizers import sgd
-
-        obs = {"grad_norm": lambda p: jnp.linalg.norm(landscape.grad(p))}
-        _DESCENT_TOOLS[key] = (landscape, sgd(eta), obs)
-    return _DESCENT_TOOLS[key][1:]
-
-
-def classify(landscape, points: np.ndarray, converged: np.ndarray, match_tol: float):
-    """Name of the stationary point each converged descent reached ('' if none)."""
-    sp = landscape.stationary_points
-    where = np.stack([p.x for p in sp])
-    d = np.linalg.norm(points[:, None, :] - where[None], axis=-1)
-    nearest = d.argmin(axis=1)
-    names = np.array([p.name for p in sp])[nearest]
-    ok = converged & (d[np.arange(len(points)), nearest] < match_tol)
-    return np.where(ok, names, "")
-
-
-def basin_fractions(names: np.ndarray) -> dict[str, float]:
-    """Fractions of runs in basins A, B, C, elsewhere (saddles, unconverged) and diverged
-    (name ``"div"``: the run became non-finite)."""
-    n = len(names)
-    out = {b: float(np.sum(names == b)) / n for b in BASINS[:3]}
-    out["diverged"] = float(np.sum(names == "div")) / n
-    out["elsewhere"] = float(np.sum(~np.isin(names, [*BASINS[:3], "div"]))) / n
-    return out
-
-
-def summarize_seeds(per_seed):
-    """Median and range over seeds of every per-seed number, one row per optimiser (in
-    table order): columns ``X`` (median), ``X min``, ``X max``."""
-    import pandas as pd
-
-    num = [c for c in per_seed.columns if c not in ("seed", "id", "method")]
-    rows = []
-    for (i, label), g in per_seed.groupby(["id", "method"], sort=False):
-        row = {"id": i, "method": label, "seeds": len(g)}
-        for c in num:
-            vals = g[c].astype(float)
-            mid = lower_median(vals) if c == "median final V" else vals.median()
-            row[c], row[f"{c} min"], row[f"{c} max"] = mid, vals.min(), vals.max()
-        rows.append(row)
-    if not rows:  # nothing finished (every method diverged or was skipped)
-        return pd.DataFrame(columns=["id", "method", "seeds"])
-    order = {s.id: k for k, s in enumerate(OPTIMIZERS)}
-    return pd.DataFrame(rows).sort_values("id", key=lambda c: c.map(order)).reset_index(drop=True)
-
-
-class TuningJob(NamedTuple):
-    """One tuning run as a self-contained job: ``method`` at ``point`` on tuning seed ``t``.
-
-    Tuning seed t draws its starts and noise from the tuning branch of the run's key (apart
-    from the comparison's), the same starts for every method (paired, as the comparison is).
-    It carries the config, the key data and the precision, and runs alike wherever it
-    lands (:func:`run_tuning_job`)."""
-
-    config: Any
-    method: str
-    point: tuple[tuple[str, float], ...]
-    t: int
-    key_data: tuple[int, ...]
-    x64: bool
-
-    @property
-    def name(self) -> str:
-        """Its array file: ``tune_B5_beta=0.1_t0``."""
-        tag = "_".join(f"{k}={v:.6g}" for k, v in self.point)
-        return f"tune_{self.method}_{tag}_t{self.t}"
-
-
-def run_tuning_job(job: TuningJob) -> dict[str, Any]:
-    """The share of tuning seed ``job.t``'s ensemble that does not end in basin A, or +inf
-    when any agent diverged (as in :mod:`mflab.compare`: a point at which the method blows
-    up is refused, however many agents reach A): ``{"score", "in_a", "diverged", "x0"}``
-    (``diverged``: the count of non-finite agents; ``x0``: the starts)."""
-    import jax
-    import jax.numpy as jnp
-
-    import mflab
-    from mflab.landscapes import mueller_brown
-
-    c = job.config
-    spec = next(s for s in OPTIMIZERS if s.id == job.method)
-    with jax.enable_x64(job.x64):
-        L = mueller_brown()
-        opt, why = load_optimizer(spec, replace(c, **dict(job.point)))
-        if opt is None:
-            raise ConfigError(f"tuning {why}")
-        root = jax.random.fold_in(np.asarray(job.key_data, np.uint32), 1)  # tuning branch
-        k_init, k_runs = jax.random.split(root)
-        lo, hi = jnp.array([c.box[0], c.box[2]]), jnp.array([c.box[1], c.box[3]])
-        dtype = jnp.float64 if job.x64 else jnp.float32
-        x0 = jax.random.uniform(jax.random.fold_in(k_init, job.t), (c.n_agents, 2), dtype,
-                                lo, hi)
-        key = jax.random.fold_in(jax.random.fold_in(k_runs, job.t), ALL_IDS.index(spec.id))
-        steps = c.budget // opt.grads_per_step if c.equal_cost else c.budget
-        tr = mflab.run(opt, L, x0, steps, key, record_every=steps, on_divergence="continue")
-        ok = np.asarray(tr.diverged) < 0
-        x = np.where(ok[:, None], np.asarray(tr.state.x), 0.0)
-        xd, conv, _ = descend(L, x, eta=c.descent_eta, tol=c.descent_tol,
-                              max_steps=c.descent_max_steps)
-    in_a = ok & (classify(L, xd, conv, c.match_tol) == "A")
-    score = 1.0 - np.mean(in_a) if ok.all() else np.inf
-    return {"score": np.float64(score), "in_a": in_a, "diverged": np.int64(np.sum(~ok)),
-            "x0": np.asarray(x0)}
-
-
-def paired_table(per_seed, references=REFERENCES):
-    """Paired tests of the share in basin A, seed by seed (the methods share each seed's
-    starts): for every method against each reference present (:data:`REFERENCES`), for
-    B10 against every other method (the report's claim) and the :data:`CLAIM_PAIRS`.
-    Columns: ``id``, ``vs``, ``pairs``, ``median diff A`` (method − other, median over
-    seeds), ``p`` (Wilcoxon signed-rank, two-sided; :func:`mflab.compare.paired_test`)."""
-    import pandas as pd
-
-    from mflab.compare import paired_test
-
-    a = per_seed.pivot(index="seed", columns="id", values="basin A")
-    order = [s.id for s in OPTIMIZERS if s.id in a.columns]
-    pairs = [(i, r) for r in references if r in a.columns for i in order if i != r]
-    if "B10" in a.columns:
-        pairs += [("B10", o) for o in order if o != "B10" and ("B10", o) not in pairs]
-    pairs += [(i, o) for i, o in CLAIM_PAIRS if {i, o} <= set(a.columns)
-              and (i, o) not in pairs]
-    rows = []
-    for i, o in pairs:
-        t = paired_test(a[i].to_numpy(), a[o].to_numpy())
-        rows.append({"id": i, "vs": o, "pairs": t["pairs"], "median diff A": t["median_diff"],
-                     "p": t["p"]})
-    return pd.DataFrame(rows, columns=["id", "vs", "pairs", "median diff A", "p"])
-
-
-def claim_verdict(paired, n_seeds: int) -> str:
-    """The verdict on the report's claim that B10 outperforms every other method, from the
-    paired tests of B10 against each (:func:`paired_table`) at level :data:`ALPHA`."""
-    b10 = paired[paired["id"] == "B10"]
-    if not len(b10):
-        return "not tested: B10 not run"
-    sig = b10["p"] < ALPHA
-    above, below = b10[sig & (b10["median diff A"] > 0)], b10[sig & (b10["median diff A"] < 0)]
-    if len(below):
-        who = ", ".join(f"{r.vs} (p = {r.p:.3g})" for r in below.itertuples())
-        return f"not borne out: {who} significantly above B10 over {n_seeds} paired seeds"
-    if len(above) == len(b10):
-        return f"borne out: B10 significantly above every other method over {n_seeds} seeds"
-    return (f"not settled: B10 significantly above {len(above)} of {len(b10)} methods, "
-            f"below none, over {n_seeds} paired seeds")
+__all__ = ["BASINS", "OPTIMIZERS", "OUTCOMES", "STUDY", "MuellerBrownConfig",
+           "MuellerBrownStudy", "OptimizerSpec", "TuningJob", "claim_verdict", "classify",
+           "descend", "load_optimizer", "paired_table", "run_tuning_job"]
 
 
 class MuellerBrownStudy(Study):
@@ -417,7 +78,7 @@ class MuellerBrownStudy(Study):
         ck = ctx.load_checkpoint()
         resume_at = ck.extra if ck is not None else {"seed": 0, "opt": 0, "k": 0}
         specs = [s for s in OPTIMIZERS if s.id in config.optimizers]
-        chosen = self._tune(config, ctx, specs)
+        chosen = tune(config, ctx, specs)
         # one optimiser object per method for all seeds: its compiled chunks are reused
         loaded = {s.id: load_optimizer(s, replace(config, **chosen[s.id])) for s in specs}
         for seed in range(resume_at.get("seed", 0), config.n_seeds):
@@ -445,70 +106,6 @@ class MuellerBrownStudy(Study):
         per_seed = self._per_seed(ctx)
         ctx.save_table("basins_per_seed", per_seed)
         ctx.save_table("basins", summarize_seeds(per_seed))
-
-    # ------------------------------------------------------------------ tuning
-    def _tune(self, config, ctx, specs) -> dict[str, dict[str, float]]:
-        """Each method's tuned fields (:attr:`OptimizerSpec.tuned`), chosen by
-        :class:`~mflab.compare.Tuner` — the median over ``tuning_seeds`` seeds of the share
-        of the ensemble outside basin A (+inf on a seed where an agent diverged), on a grid
-        extended by a decade while the choice is at an edge (SPEC C5's protocol). Every
-        method's round runs through the run's executor together (:class:`TuningJob`); each
-        score is stored as it ends
-        (``arrays/tune_*``), so a resumed run does not recompute it. Writes the table
-        ``tuning`` (every scored point, its seed scores, the choice and its flags)."""
-        import jax
-        import pandas as pd
-
-        from mflab.compare import Grid, Tuner
-        from mflab.runs.executor import save_each
-        from mflab.runs.io import read_arrays
-
-        key_data = tuple(int(v) for v in np.asarray(ctx.key).ravel())
-        x64 = bool(jax.config.read("jax_enable_x64"))
-        tuners = {}
-        for spec in specs:
-            if spec.tuned and config.tuning_seeds > 0:
-                tuners[spec.id] = Tuner({n: Grid(tuple(getattr(config, TUNED_GRIDS[n][0])),
-                                                 *TUNED_GRIDS[n][1:]) for n in spec.tuned},
-                                        config.max_extensions)
-        live = list(tuners)
-        while live:
-            jobs = [TuningJob(config, i, p, t, key_data, x64) for i in live
-                    for p in tuners[i].pending() for t in range(config.tuning_seeds)]
-            todo = [j for j in jobs if not (ctx.dir / "arrays" / f"{j.name}.npz").exists()]
-
-            def save(k: int, out, todo=todo) -> None:
-                x0 = out.pop("x0")  # tuning seed t's starts, the same for every job of t
-                if not (ctx.dir / "arrays" / f"starts_tune_t{todo[k].t}.npz").exists():
-                    ctx.save_arrays(f"starts_tune_t{todo[k].t}", x0=x0)
-                ctx.save_arrays(todo[k].name, **out)
-
-            save_each(ctx.executor, run_tuning_job, todo, save)
-            scores: dict = {}
-            for j in jobs:
-                scores.setdefault((j.method, j.point), []).append(
-                    float(read_arrays(ctx.dir, j.name)["score"]))
-            for (i, point), sc in scores.items():
-                tuners[i].record(point, sc)
-            live = [i for i in live if tuners[i].advance()]
-        chosen: dict[str, dict[str, float]] = {s.id: {} for s in specs}
-        rows = []
-        for i, tuner in tuners.items():
-            best = tuner.best()
-            chosen[i] = {} if best is None else dict(best)
-            label = next(s.label for s in OPTIMIZERS if s.id == i)
-            for r in tuner.table():
-                for name, value in r["point"].items():
-                    rows.append({"id": i, "method": label, "parameter": name, "value": value,
-                                 "score": r["score"],
-                                 "seed scores": ",".join(f"{v:.4f}" for v in r["seed_scores"]),
-                                 "round": r["round"], "chosen": r["chosen"],
-                                 "flags": ",".join(tuner.flags())})
-        ctx.note("tuned", chosen)
-        ctx.save_table("tuning", pd.DataFrame(rows, columns=[
-            "id", "method", "parameter", "value", "score", "seed scores", "round", "chosen",
-            "flags"]))
-        return chosen
 
     def _run_one(self, config, ctx, L, spec, opt, x0, sample, key, seed, where, partial):
         import jax
@@ -731,7 +328,7 @@ class MuellerBrownStudy(Study):
             "B: −108.167, C: −80.768); saddles and unconverged runs count as elsewhere; "
             "`diverged`: the run became NaN/inf. Wall time: median per seed of the "
             "optimiser's runs including JIT compilation, excluding the basin descent.", "",
-            _markdown_table(fmt) if len(t) else
+            markdown_table(fmt, {}) if len(t) else
             "No method finished: every one diverged or was skipped (see below and meta.json).",
             "",
             "Figures (seed 0): `figures/trajectories.png` (sample trajectories on the "
@@ -741,73 +338,12 @@ class MuellerBrownStudy(Study):
             "`tables/basins.csv` (median, min, max), `tables/basins_per_seed.csv`; all "
             "records: `metrics.parquet`.",
         ]
-        lines += _tuning_lines(run_dir, cfg) + _paired_lines(run_dir, int(cfg["n_seeds"]))
+        lines += tuning_lines(run_dir, cfg) + paired_lines(run_dir, int(cfg["n_seeds"]))
         skipped = [w for w in meta.get("warnings", []) if w.startswith("skipped")]
         if skipped:
             lines += ["", "Not run (optimiser not available yet or refused its arguments):"]
             lines += [f"- {w[len('skipped '):]}" for w in skipped]
         return "\n".join(lines) + "\n"
-
-
-def _tuning_lines(run_dir: Path, cfg: dict) -> list[str]:
-    """The summary's tuning section: every tuned method's choice, its grid and flags."""
-    from mflab.runs.io import read_table
-
-    if not (run_dir / "tables" / "tuning.csv").exists() or not cfg.get("tuning_seeds"):
-        return ["", "Not tuned: every method at the config's values (β = "
-                f"{cfg['beta']:g}, B11 β = {cfg['gibbs_beta']:g}, B7 h = "
-                f"{cfg.get('smoothing_h', 0.03):g})."]
-    tu = read_table(run_dir, "tuning")
-    rows = []
-    for (i, name), g in tu.groupby(["id", "parameter"], sort=False):
-        g = g.sort_values("value")
-        pick = g[g["chosen"]].iloc[0]
-        grid = ", ".join(f"{v:g}" + ("*" if c else "") for v, c in zip(g["value"], g["chosen"],
-                                                                     strict=True))
-        flag = pick["flags"] if isinstance(pick["flags"], str) and pick["flags"] else "bracketed"
-        rows.append({"id": i, "parameter": name, "chosen": f"{pick['value']:g}",
-                     "share outside A (median)": f"{pick['score']:.3f}",
-                     "scored values (* chosen)": grid, "edge": flag})
-    import pandas as pd
-
-    return ["", "## Tuning", "",
-            f"Each method's tuned parameter was chosen by the median share of the ensemble "
-            f"outside basin A (inf on a seed where any agent diverged) over "
-            f"{cfg['tuning_seeds']} tuning seeds (their own starts and "
-            "noise, disjoint from the comparison seeds), on a log grid extended by a decade "
-            f"(up to {cfg['max_extensions']} times per side) while the choice sat at an edge "
-            "(`edge`: the side where it still sits; `bracketed`: an interior choice). "
-            "GD-like methods keep SPEC's η; B8/B10's γ, Δ and inner chain and B9's ε are "
-            "their documented defaults. Table `tables/tuning.csv`.", "",
-            _markdown_table(pd.DataFrame(rows))]
-
-
-def _paired_lines(run_dir: Path, n_seeds: int) -> list[str]:
-    """The summary's paired tests: share in A against GD and SGLD, and B10 against all."""
-    from mflab.runs.io import read_table
-
-    if not (run_dir / "tables" / "paired.csv").exists():
-        return []
-    pt = read_table(run_dir, "paired")
-    if not len(pt):
-        return []
-    fmt = pt.assign(**{"median diff A": pt["median diff A"].map(lambda f: f"{f:+.3f}"),
-                       "p": pt["p"].map(lambda f: f"{f:.3g}")})
-    return ["", "## Paired tests", "",
-            "Share in basin A, method against the other seed by seed (the methods share "
-            "each seed's starts): median difference over the seeds and the two-sided "
-            f"Wilcoxon signed-rank p (with {n_seeds} seeds the smallest possible p is "
-            f"{2.0 / 2 ** n_seeds:.3g}). Table `tables/paired.csv`.", "",
-            _markdown_table(fmt), "",
-            f"The report's claim (B10 substantially outperforms all others), at level "
-            f"{ALPHA:g} per test: {claim_verdict(pt, n_seeds)}."]
-
-
-def _markdown_table(df) -> str:
-    head = "| " + " | ".join(df.columns) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body])
 
 
 STUDY = MuellerBrownStudy()
