@@ -31,8 +31,6 @@ table entry is skipped with a warning recorded in ``meta.json`` and the summary.
 from __future__ import annotations
 
 import os
-import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,15 +41,16 @@ from mflab.runs.context import RunContext
 from mflab.studies.base import Headline, Study
 from mflab.studies.markdown import markdown_table
 from mflab.studies.mb.basins import BASINS, OUTCOMES, basin_fractions, classify, descend
+from mflab.studies.mb.comparison import RECORD_STATS, ComparisonJob, run_comparison_job, starts
 from mflab.studies.mb.config import MuellerBrownConfig
-from mflab.studies.mb.methods import ALL_IDS, OPTIMIZERS, OptimizerSpec, load_optimizer
+from mflab.studies.mb.methods import OPTIMIZERS, OptimizerSpec, load_optimizer
 from mflab.studies.mb.paired import claim_verdict, paired_table
 from mflab.studies.mb.summary import paired_lines, summarize_seeds, tuning_lines
 from mflab.studies.mb.tuning import TuningJob, run_tuning_job, tune
 
-__all__ = ["BASINS", "OPTIMIZERS", "OUTCOMES", "STUDY", "MuellerBrownConfig",
+__all__ = ["BASINS", "OPTIMIZERS", "OUTCOMES", "STUDY", "ComparisonJob", "MuellerBrownConfig",
            "MuellerBrownStudy", "OptimizerSpec", "TuningJob", "claim_verdict", "classify",
-           "descend", "load_optimizer", "paired_table", "run_tuning_job"]
+           "descend", "load_optimizer", "paired_table", "run_comparison_job", "run_tuning_job"]
 
 
 class MuellerBrownStudy(Study):
@@ -65,145 +64,95 @@ class MuellerBrownStudy(Study):
     Config = MuellerBrownConfig
 
     def run(self, config: MuellerBrownConfig, ctx: RunContext) -> None:
+        """Tune (:func:`~mflab.studies.mb.tuning.tune`), then every (seed, method) job
+        (:class:`~mflab.studies.mb.comparison.ComparisonJob`) through the run's executor,
+        each stored as it ends; then the metrics and tables, from the stored arrays in
+        (seed, method) order, so that they do not depend on where or in which order the
+        jobs ran."""
         import jax
-        import jax.numpy as jnp
+        from tqdm.auto import tqdm
 
-        from mflab.landscapes import mueller_brown
+        from mflab.runs.executor import save_each
 
-        L = mueller_brown()
-        k_init, k_runs = jax.random.split(ctx.key)
-        lo = jnp.array([config.box[0], config.box[2]])
-        hi = jnp.array([config.box[1], config.box[3]])
+        key_data = tuple(int(v) for v in np.asarray(ctx.key).ravel())
+        x64 = bool(jax.config.read("jax_enable_x64"))
         sample = np.linspace(0, config.n_agents - 1, config.n_trajectories).astype(int)
-        ck = ctx.load_checkpoint()
-        resume_at = ck.extra if ck is not None else {"seed": 0, "opt": 0, "k": 0}
         specs = [s for s in OPTIMIZERS if s.id in config.optimizers]
         chosen = tune(config, ctx, specs)
-        # one optimiser object per method for all seeds: its compiled chunks are reused
-        loaded = {s.id: load_optimizer(s, replace(config, **chosen[s.id])) for s in specs}
-        for seed in range(resume_at.get("seed", 0), config.n_seeds):
-            x0 = jax.random.uniform(jax.random.fold_in(k_init, seed), (config.n_agents, 2),
-                                    jnp.float64, lo, hi)
-            ctx.save_arrays(f"starts_s{seed}", x0=np.asarray(x0), sample=sample)
-            for i, spec in enumerate(specs):
-                here = seed == resume_at.get("seed", 0)
-                if here and i < resume_at["opt"]:
-                    continue
-                opt, why = loaded[spec.id]
-                if opt is None:
-                    ctx.warn(f"skipped {why}")
-                    continue
-                partial = resume_at if here and i == resume_at["opt"] and resume_at["k"] > 0 \
-                    else None
-                key = jax.random.fold_in(jax.random.fold_in(k_runs, seed),
-                                         ALL_IDS.index(spec.id))
-                self._run_one(config, ctx, L, spec, opt, x0, sample, key, seed,
-                              (seed, i, len(specs)), partial)
-                ctx.save_checkpoint(progress=(seed * len(specs) + i + 1) * 10_000,
-                                    extra={"seed": seed, "opt": i + 1, "k": 0})
-            ctx.save_checkpoint(progress=(seed + 1) * len(specs) * 10_000,
-                                extra={"seed": seed + 1, "opt": 0, "k": 0})
+        runnable = []
+        for spec in specs:
+            tuned = replace(config, **chosen[spec.id])
+            opt, why = load_optimizer(spec, tuned)
+            if opt is None:
+                ctx.warn(f"skipped {why}")
+            else:
+                runnable.append((spec, tuned))
+        jobs = [ComparisonJob(tuned, spec.id, seed, key_data, x64)
+                for seed in range(config.n_seeds) for spec, tuned in runnable]
+        for seed in range(config.n_seeds):
+            if not (ctx.dir / "arrays" / f"starts_s{seed}.npz").exists():
+                ctx.save_arrays(f"starts_s{seed}", sample=sample, x0=np.asarray(
+                    starts(config, key_data, seed, x64)))
+        todo = [j for j in jobs if not any((ctx.dir / "arrays" / f"{n}.npz").exists()
+                                           for n in (j.name, _diverged_name(j)))]
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="run",
+                   desc="C6 comparison", disable=None if ctx.progress else True)
+        stored = [len(jobs) - len(todo)]
+
+        def save(k: int, out) -> None:
+            j = todo[k]
+            ctx.record_timing(f"{j.method} seed {j.seed}", float(out.pop("seconds")))
+            if "all_diverged_at" in out:
+                ctx.save_arrays(_diverged_name(j), **out)
+            else:
+                ctx.record_timing(f"{j.method} seed {j.seed} basin descent",
+                                  float(out.pop("descent_seconds")))
+                ctx.save_arrays(j.name, **out)
+            stored[0] += 1
+            ctx.save_checkpoint(progress=stored[0])
+            bar.update()
+
+        try:
+            save_each(ctx.executor, run_comparison_job, todo, save)
+        finally:
+            bar.close()
+        for j in jobs:
+            self._log_job(ctx, j)
         per_seed = self._per_seed(ctx)
         ctx.save_table("basins_per_seed", per_seed)
         ctx.save_table("basins", summarize_seeds(per_seed))
 
-    def _run_one(self, config, ctx, L, spec, opt, x0, sample, key, seed, where, partial):
-        import jax
-
-        import mflab
-        from mflab.driver import record_grid
-
-        _, i, n_specs = where
-        job = seed * n_specs + i
-        steps = config.budget // opt.grads_per_step if config.equal_cost else config.budget
-        # records log-spaced in steps (0, then geometric up to the last step), so that the
-        # early descent — on a log cost axis, most of the figure — is resolved
-        grid = record_grid(steps, config.n_records + 1, log=True)
-        per_chunk = -(-(len(grid) - 1) // config.n_chunks)  # records per chunk
-        template = {"opt": opt.init(x0), "traj": np.zeros(0), "tsteps": np.zeros(0, int),
-                    "diverged": np.zeros(0, int)}
-        if partial is not None:
-            st = ctx.load_checkpoint(like=template).state
-            state, traj, tsteps = st["opt"], [np.asarray(st["traj"])], [np.asarray(st["tsteps"])]
-            diverged = np.array(st["diverged"])  # writable copy
-            k, elapsed = partial["k"], partial["elapsed"]
-        else:
-            state, k, elapsed = opt.init(x0), 0, 0.0
-            traj, tsteps = [np.asarray(x0)[sample][None]], [np.array([0])]
-            diverged = np.full(config.n_agents, -1)
-            v0 = np.asarray(jax.vmap(L.value)(x0))[None]
-            self._log_records(ctx, spec, seed, v0, np.array([0]), np.array([0]))
-        while k < steps:
-            i0 = int(np.searchsorted(grid, k))
-            i1 = min(i0 + per_chunk, len(grid) - 1)
-            n = int(grid[i1]) - k
-            t0 = time.perf_counter()
-            tr = mflab.run(opt, L, state.x, n, key, record_steps=grid[i0 + 1:i1 + 1] - k,
-                           state=state,
-                           start_step=k, record_positions=True, progress=ctx.progress,
-                           on_divergence="continue")
-            elapsed += time.perf_counter() - t0
-            state, k = tr.state, k + n
-            new = (diverged < 0) & (tr.diverged >= 0)
-            diverged[new] = tr.diverged[new]
-            traj.append(tr.positions[1:][:, sample])
-            tsteps.append(tr.steps[1:])
-            self._log_records(ctx, spec, seed, tr.values[1:], tr.steps[1:], tr.grad_evals[1:])
-            if (diverged >= 0).all():
-                ctx.diverged(f"{spec.id} {spec.label}",
-                             f"seed {seed}: every agent became non-finite (first at step "
-                             f"{int(diverged.min())})", step=int(diverged.min()))
-                return
-            if k < steps:
-                ctx.save_checkpoint(progress=job * 10_000 + k // per_chunk, extra={
-                    "seed": seed, "opt": i, "k": k, "elapsed": elapsed},
-                    state={"opt": state, "traj": np.concatenate(traj),
-                           "tsteps": np.concatenate(tsteps), "diverged": diverged})
-        self._finish_one(config, ctx, L, spec, opt, state, steps, elapsed,
-                         np.concatenate(traj), np.concatenate(tsteps), seed, diverged)
-
     @staticmethod
-    def _log_records(ctx, spec, seed, values, steps, grad_evals):
-        """Quantiles of V over the (finite) agents at each record (values: (R, A))."""
-        v = np.asarray(values)
-        with warnings.catch_warnings():  # a record where every agent diverged gives NaN
-            warnings.simplefilter("ignore", RuntimeWarning)  # (reported once, by the study)
-            stats = {"median_value": np.nanquantile(v, 0.5, 1, method="lower"),
-                     "mean_value": np.nanmean(v, 1),
-                     "min_value": np.nanmin(v, 1), "q10_value": np.nanquantile(v, 0.1, 1),
-                     "q90_value": np.nanquantile(v, 0.9, 1)}
-        ctx.log_metrics([
-            {"optimizer": spec.id, "step": int(s), "metric": m, "value": float(vals[r]),
-             "grad_evals": int(g), "seed": seed}
-            for m, vals in stats.items()
-            for r, (s, g) in enumerate(zip(steps, grad_evals, strict=True))])
+    def _log_job(ctx, job) -> None:
+        """Metrics of one stored job: the records' quantiles of V and its final numbers; a
+        job where every agent diverged is recorded as a divergence of its method."""
+        from mflab.runs.io import read_arrays
 
-    @staticmethod
-    def _finish_one(config, ctx, L, spec, opt, state, steps, elapsed, traj, tsteps, seed,
-                    diverged):
-        import jax
-
-        x = np.asarray(state.x)
-        v = np.asarray(jax.vmap(L.value)(state.x))
-        ok = diverged < 0
-        t0 = time.perf_counter()
-        xd, conv, n_desc = descend(L, np.where(ok[:, None], x, 0.0), eta=config.descent_eta,
-                                   tol=config.descent_tol, max_steps=config.descent_max_steps)
-        names = np.where(ok, classify(L, xd, conv, config.match_tol), "div")
-        ctx.record_timing(f"{spec.id} seed {seed}", elapsed)
-        ctx.record_timing(f"{spec.id} seed {seed} basin descent", time.perf_counter() - t0)
-        ge = int(np.asarray(state.grad_evals))
-        ctx.save_arrays(f"final_{spec.id}_s{seed}", x=x, value=v, descended=xd, converged=conv,
-                        stationary=names.astype("U4"), diverged_at=diverged, traj=traj,
-                        traj_steps=tsteps, steps=steps, grads_per_step=opt.grads_per_step,
-                        grad_evals=ge, descent_steps=n_desc)
-        fr = basin_fractions(names)
-        final = {**{f"fraction_{b}": fr[b] for b in OUTCOMES}, "median_final_value":
-                 float(np.median(v[ok])), "grad_evals": ge, "steps": steps,
-                 "grads_per_step": opt.grads_per_step, "descent_steps": n_desc}
-        ctx.log_metrics([{"optimizer": spec.id, "step": steps, "metric": f"final/{m}",
-                          "value": float(val), "grad_evals": ge, "seed": seed}
-                         for m, val in final.items()])
+        spec = next(s for s in OPTIMIZERS if s.id == job.method)
+        done = (ctx.dir / "arrays" / f"{job.name}.npz").exists()
+        a = read_arrays(ctx.dir, job.name if done else _diverged_name(job))
+        rows = [{"optimizer": spec.id, "step": int(s), "metric": m, "value": float(v),
+                 "grad_evals": int(g), "seed": job.seed}
+                for m in RECORD_STATS
+                for s, g, v in zip(a["rec_step"], a["rec_grad_evals"], a[f"rec_{m}"],
+                                   strict=True)]
+        if not done:
+            ctx.log_metrics(rows)
+            step = int(a["all_diverged_at"])
+            ctx.diverged(f"{spec.id} {spec.label}", f"seed {job.seed}: every agent became "
+                         f"non-finite (first at step {step})", step=step)
+            return
+        ok = a["diverged_at"] < 0
+        fr = basin_fractions(a["stationary"])
+        ge, steps = int(a["grad_evals"]), int(a["steps"])
+        final = {**{f"fraction_{b}": fr[b] for b in OUTCOMES},
+                 "median_final_value": float(np.median(a["value"][ok])), "grad_evals": ge,
+                 "steps": steps, "grads_per_step": int(a["grads_per_step"]),
+                 "descent_steps": int(a["descent_steps"])}
+        rows += [{"optimizer": spec.id, "step": steps, "metric": f"final/{m}",
+                  "value": float(val), "grad_evals": ge, "seed": job.seed}
+                 for m, val in final.items()]
+        ctx.log_metrics(rows)
 
     # ------------------------------------------------------------------ outputs
     @staticmethod
@@ -344,6 +293,11 @@ class MuellerBrownStudy(Study):
             lines += ["", "Not run (optimiser not available yet or refused its arguments):"]
             lines += [f"- {w[len('skipped '):]}" for w in skipped]
         return "\n".join(lines) + "\n"
+
+
+def _diverged_name(job) -> str:
+    """The array file marking a job where every agent diverged (its records only)."""
+    return f"diverged_{job.method}_s{job.seed}"
 
 
 STUDY = MuellerBrownStudy()

@@ -50,7 +50,9 @@ class MuellerBrownConfig(StudyConfig):
     optimizers: tuple[str, ...] = param(ALL_IDS, choices=ALL_IDS, doc="SPEC ids to compare")
     n_records: int = param(200, ge=1, doc="records of each run (metrics, trajectories)")
     n_trajectories: int = param(8, ge=0, doc="sample agents whose trajectories are saved")
-    n_chunks: int = param(4, ge=1, doc="checkpoints per optimiser (resume points)")
+    n_chunks: int = param(4, ge=1, doc="engine calls per run (memory: one call's records "
+                          "of every agent); a resumed run redoes only the unfinished (seed, "
+                          "method) runs")
     descent_eta: float = param(1e-4, gt=0, doc="step of the GD used to find a run's basin")
     descent_tol: float = param(1e-6, gt=0, doc="gradient norm at which that GD stops")
     descent_max_steps: int = param(200_000, ge=1, doc="step cap of that GD")

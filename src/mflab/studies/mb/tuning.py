@@ -11,6 +11,7 @@ import numpy as np
 
 from mflab.runs.config import ConfigError
 from mflab.studies.mb.basins import classify, descend
+from mflab.studies.mb.comparison import study_landscape
 from mflab.studies.mb.methods import ALL_IDS, OPTIMIZERS, TUNED_GRIDS, load_optimizer
 
 
@@ -45,12 +46,11 @@ def run_tuning_job(job: TuningJob) -> dict[str, Any]:
     import jax.numpy as jnp
 
     import mflab
-    from mflab.landscapes import mueller_brown
 
     c = job.config
     spec = next(s for s in OPTIMIZERS if s.id == job.method)
     with jax.enable_x64(job.x64):
-        L = mueller_brown()
+        L = study_landscape()
         opt, why = load_optimizer(spec, replace(c, **dict(job.point)))
         if opt is None:
             raise ConfigError(f"tuning {why}")
