@@ -91,14 +91,15 @@ def crossing(samples, values, target: float, higher: bool = False) -> float:
 
 
 def _snap(a: np.ndarray) -> np.ndarray:
-    """``a`` ≥ 0 with values within 1e-12 of the largest merged, so that differences equal up
-    to floating-point rounding share one rank."""
-    order = np.argsort(a)
+    """``a`` ≥ 0 with each value (in increasing order) closer than 1e-12 of the largest to
+    the one below it merged into that one, starting from 0, so that differences equal up to
+    floating-point rounding share one rank, and those that small are zero."""
     out = a.copy()
-    tol = 1e-12 * a.max()
-    for i in range(1, a.size):
-        if a[order[i]] - out[order[i - 1]] <= tol:
-            out[order[i]] = out[order[i - 1]]
+    tol, prev = 1e-12 * a.max(), 0.0
+    for i in np.argsort(a):
+        if a[i] - prev <= tol:
+            out[i] = prev
+        prev = out[i]
     return out
 
 
@@ -138,9 +139,9 @@ def paired_test(x, y) -> dict[str, float]:
     with np.errstate(invalid="ignore"):  # inf − inf: a tie of two misses
         raw = x - y
     med = float(np.median(raw)) if np.all(np.isfinite(raw)) else float(np.median(d))
-    # differences equal up to rounding (0.8 − 0.7 against 0.1) are ties, not ranks
+    # differences equal up to rounding (0.8 − 0.7 against 0.1, or against 0) are ties
     if np.any(d):
-        d = np.where(np.abs(d) <= 1e-12 * np.max(np.abs(d)), 0.0, d)
+        d = np.sign(d) * _snap(np.abs(d))
     if np.count_nonzero(d) < 2:
         return {"p": 1.0 if np.count_nonzero(d) == 0 else math.nan, "median_diff": med,
                 "pairs": int(n)}
@@ -148,7 +149,7 @@ def paired_test(x, y) -> dict[str, float]:
     # does not depend on scipy's version (1.13 falls back to the normal approximation when a
     # zero is present): the exact law without ties up to 50 pairs, the exact sign-flip law
     # of the tied ranks up to 13 (2¹³ patterns), the tie-corrected normal law beyond
-    dz = np.sign(d[d != 0]) * _snap(np.abs(d[d != 0]))
+    dz = d[d != 0]
     if dz.size <= 50 and np.unique(np.abs(dz)).size == dz.size:
         method = "exact"
     elif dz.size <= 13:

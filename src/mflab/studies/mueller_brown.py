@@ -92,9 +92,9 @@ class MuellerBrownStudy(Study):
         for seed in range(config.n_seeds):
             if not (ctx.dir / "arrays" / f"starts_s{seed}.npz").exists():
                 ctx.save_arrays(f"starts_s{seed}", sample=sample, x0=np.asarray(
-                    starts(config, key_data, seed, x64)))
+                    starts(config, np.asarray(key_data, np.uint32), seed, x64)))
         todo = [j for j in jobs if not any((ctx.dir / "arrays" / f"{n}.npz").exists()
-                                           for n in (j.name, _diverged_name(j)))]
+                                           for n in (j.name, j.diverged_name))]
         bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="run",
                    desc="C6 comparison", disable=None if ctx.progress else True)
         stored = [len(jobs) - len(todo)]
@@ -103,7 +103,7 @@ class MuellerBrownStudy(Study):
             j = todo[k]
             ctx.record_timing(f"{j.method} seed {j.seed}", float(out.pop("seconds")))
             if "all_diverged_at" in out:
-                ctx.save_arrays(_diverged_name(j), **out)
+                ctx.save_arrays(j.diverged_name, **out)
             else:
                 ctx.record_timing(f"{j.method} seed {j.seed} basin descent",
                                   float(out.pop("descent_seconds")))
@@ -130,7 +130,7 @@ class MuellerBrownStudy(Study):
 
         spec = next(s for s in OPTIMIZERS if s.id == job.method)
         done = (ctx.dir / "arrays" / f"{job.name}.npz").exists()
-        a = read_arrays(ctx.dir, job.name if done else _diverged_name(job))
+        a = read_arrays(ctx.dir, job.name if done else job.diverged_name)
         rows = [{"optimizer": spec.id, "step": int(s), "metric": m, "value": float(v),
                  "grad_evals": int(g), "seed": job.seed}
                 for m in RECORD_STATS
@@ -293,11 +293,6 @@ class MuellerBrownStudy(Study):
             lines += ["", "Not run (optimiser not available yet or refused its arguments):"]
             lines += [f"- {w[len('skipped '):]}" for w in skipped]
         return "\n".join(lines) + "\n"
-
-
-def _diverged_name(job) -> str:
-    """The array file marking a job where every agent diverged (its records only)."""
-    return f"diverged_{job.method}_s{job.seed}"
 
 
 STUDY = MuellerBrownStudy()

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mflab.studies.mb.basins import classify, descend
-from mflab.studies.mb.methods import ALL_IDS, OPTIMIZERS, load_optimizer
+from mflab.studies.mb.methods import ALL_IDS, OPTIMIZERS, load_optimizer, steps_for
 
 #: The quantiles of V over the (finite) agents recorded at each record, as metrics.
 RECORD_STATS = ("median_value", "mean_value", "min_value", "q10_value", "q90_value")
@@ -29,16 +29,26 @@ def study_landscape():
     return mueller_brown()
 
 
-def starts(config, key_data: tuple[int, ...], seed: int, x64: bool):
-    """Comparison seed ``seed``'s ``n_agents`` uniform starts in the box (the comparison
-    branch of the run's key: the same for every method of the seed)."""
+def starts(config, root, seed: int, x64: bool):
+    """Seed ``seed``'s ``n_agents`` uniform starts in the box, from the branch key ``root``
+    (the run's key for the comparison, its tuning branch for tuning): the same for every
+    method of the seed."""
     import jax
     import jax.numpy as jnp
 
-    k_init = jax.random.split(np.asarray(key_data, np.uint32))[0]
+    k_init = jax.random.split(root)[0]
     lo, hi = jnp.array([config.box[0], config.box[2]]), jnp.array([config.box[1], config.box[3]])
     return jax.random.uniform(jax.random.fold_in(k_init, seed), (config.n_agents, 2),
                               jnp.float64 if x64 else jnp.float32, lo, hi)
+
+
+def noise_key(root, seed: int, method: str):
+    """The noise stream of ``method`` on seed ``seed`` of the branch ``root``: its own per
+    method (folded with the method's index in :data:`ALL_IDS`), apart from the starts."""
+    import jax
+
+    k_runs = jax.random.split(root)[1]
+    return jax.random.fold_in(jax.random.fold_in(k_runs, seed), ALL_IDS.index(method))
 
 
 class ComparisonJob(NamedTuple):
@@ -56,6 +66,11 @@ class ComparisonJob(NamedTuple):
     def name(self) -> str:
         """Its array file: ``final_B5_s3``."""
         return f"final_{self.method}_s{self.seed}"
+
+    @property
+    def diverged_name(self) -> str:
+        """The array file marking a job where every agent diverged (its records only)."""
+        return f"diverged_{self.method}_s{self.seed}"
 
 
 def run_comparison_job(job: ComparisonJob) -> dict[str, Any]:
@@ -81,18 +96,18 @@ def run_comparison_job(job: ComparisonJob) -> dict[str, Any]:
         opt, why = load_optimizer(spec, c)
         if opt is None:
             raise ValueError(why)
-        x0 = starts(c, job.key_data, job.seed, job.x64)
-        k_runs = jax.random.split(np.asarray(job.key_data, np.uint32))[1]
-        key = jax.random.fold_in(jax.random.fold_in(k_runs, job.seed), ALL_IDS.index(spec.id))
+        root = np.asarray(job.key_data, np.uint32)
+        x0 = starts(c, root, job.seed, job.x64)
+        key = noise_key(root, job.seed, spec.id)
         sample = np.linspace(0, c.n_agents - 1, c.n_trajectories).astype(int)
-        steps = c.budget // opt.grads_per_step if c.equal_cost else c.budget
+        steps = steps_for(c, opt)
         # records log-spaced in steps (0, then geometric up to the last step), so that the
         # early descent — on a log cost axis, most of the figure — is resolved
         grid = record_grid(steps, c.n_records + 1, log=True)
         per_chunk = -(-(len(grid) - 1) // c.n_chunks)
         state, k, elapsed = opt.init(x0), 0, 0.0
         traj, tsteps = [np.asarray(x0)[sample][None]], [np.array([0])]
-        values, rsteps, rge = [np.asarray(jax.vmap(L.value)(x0))[None]], [0], [0]
+        stats, rsteps, rge = [_record_stats(np.asarray(jax.vmap(L.value)(x0))[None])], [0], [0]
         diverged = np.full(c.n_agents, -1)
         while k < steps:
             i0 = int(np.searchsorted(grid, k))
@@ -108,13 +123,14 @@ def run_comparison_job(job: ComparisonJob) -> dict[str, Any]:
             diverged[new] = tr.diverged[new]
             traj.append(tr.positions[1:][:, sample])
             tsteps.append(tr.steps[1:])
-            values.append(np.asarray(tr.values[1:]))
+            stats.append(_record_stats(np.asarray(tr.values[1:])))
             rsteps += list(tr.steps[1:])
             rge += list(tr.grad_evals[1:])
             if (diverged >= 0).all():
                 break
         out = {"rec_step": np.asarray(rsteps, np.int64), "rec_grad_evals":
-               np.asarray(rge, np.int64), **_record_stats(np.concatenate(values)),
+               np.asarray(rge, np.int64), **{k: np.concatenate([st[k] for st in stats])
+                                              for k in stats[0]},
                "seconds": np.float64(elapsed)}
         if (diverged >= 0).all():
             return {**out, "all_diverged_at": np.int64(diverged.min())}

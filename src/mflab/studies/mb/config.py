@@ -83,9 +83,10 @@ class MuellerBrownConfig(StudyConfig):
                                   f"{','.join(map(str, g))}.")
 
     def memory_bytes(self) -> int:
-        """One optimiser's run at a time, in 8-byte floats: the records of one checkpoint
-        chunk, values (R, A) and positions (R, A, 2) in JAX and in NumPy, plus ~150
-        (A, 2)-sized arrays (state, B7's K = 16 samples, temporaries, the basin descent)."""
+        """One optimiser's run at a time, in 8-byte floats: the records of one engine call
+        (``n_chunks`` calls a run), values (R, A) and positions (R, A, 2) in JAX and in
+        NumPy, plus ~150 (A, 2)-sized arrays (state, B7's K = 16 samples, temporaries, the
+        basin descent)."""
         r = -(-self.n_records // self.n_chunks) + 1
         return 8 * self.n_agents * (2 * 3 * r + 150) + 8 * 2 * (self.n_records + 1) * (
             self.n_trajectories + 1)

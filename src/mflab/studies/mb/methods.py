@@ -74,3 +74,9 @@ def load_optimizer(spec: OptimizerSpec, config) -> tuple[Any, str | None]:
         return factory(**kwargs), None
     except (TypeError, ValueError) as e:
         return None, f"{spec.id} {spec.label}: {spec.factory}(**{kwargs}) refused: {e}"
+
+
+def steps_for(config, opt) -> int:
+    """Steps of one run: ``budget // grads_per_step`` at equal gradient cost per agent
+    (``equal_cost``), else ``budget``."""
+    return config.budget // opt.grads_per_step if config.equal_cost else config.budget

@@ -11,8 +11,8 @@ import numpy as np
 
 from mflab.runs.config import ConfigError
 from mflab.studies.mb.basins import classify, descend
-from mflab.studies.mb.comparison import study_landscape
-from mflab.studies.mb.methods import ALL_IDS, OPTIMIZERS, TUNED_GRIDS, load_optimizer
+from mflab.studies.mb.comparison import noise_key, starts, study_landscape
+from mflab.studies.mb.methods import OPTIMIZERS, TUNED_GRIDS, load_optimizer, steps_for
 
 
 class TuningJob(NamedTuple):
@@ -43,7 +43,6 @@ def run_tuning_job(job: TuningJob) -> dict[str, Any]:
     up is refused, however many agents reach A): ``{"score", "in_a", "diverged", "x0"}``
     (``diverged``: the count of non-finite agents; ``x0``: the starts)."""
     import jax
-    import jax.numpy as jnp
 
     import mflab
 
@@ -55,13 +54,9 @@ def run_tuning_job(job: TuningJob) -> dict[str, Any]:
         if opt is None:
             raise ConfigError(f"tuning {why}")
         root = jax.random.fold_in(np.asarray(job.key_data, np.uint32), 1)  # tuning branch
-        k_init, k_runs = jax.random.split(root)
-        lo, hi = jnp.array([c.box[0], c.box[2]]), jnp.array([c.box[1], c.box[3]])
-        dtype = jnp.float64 if job.x64 else jnp.float32
-        x0 = jax.random.uniform(jax.random.fold_in(k_init, job.t), (c.n_agents, 2), dtype,
-                                lo, hi)
-        key = jax.random.fold_in(jax.random.fold_in(k_runs, job.t), ALL_IDS.index(spec.id))
-        steps = c.budget // opt.grads_per_step if c.equal_cost else c.budget
+        x0 = starts(c, root, job.t, job.x64)
+        key = noise_key(root, job.t, spec.id)
+        steps = steps_for(c, opt)
         tr = mflab.run(opt, L, x0, steps, key, record_every=steps, on_divergence="continue")
         ok = np.asarray(tr.diverged) < 0
         x = np.where(ok[:, None], np.asarray(tr.state.x), 0.0)
